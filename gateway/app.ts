@@ -1,0 +1,51 @@
+// Assembles the gateway from its parts: configuration in, a Hono app and its lifecycle out.
+import { Hono } from 'hono';
+import type { LoadedConfig } from './config/load.ts';
+import { anonymousAuthenticator } from './identity/index.ts';
+import { mcpRoutes } from './mcp/route.ts';
+import { Upstreams } from './mcp/upstream.ts';
+import { readBundle } from './policy/bundle.ts';
+import { PolicyEngine } from './policy/engine.ts';
+import { MemorySessionStore } from './sessions/store.ts';
+
+export interface Gateway {
+  app: Hono;
+  policy: PolicyEngine;
+  close(): Promise<void>;
+}
+
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+export async function createGateway(config: LoadedConfig, log: (message: string) => void = console.error): Promise<Gateway> {
+  const bundle = await readBundle(config.policy.bundle, config.policy.sha256);
+  const policy = await PolicyEngine.load(bundle, { maxInputBytes: config.policy.max_input_bytes });
+  const upstreams = new Upstreams(
+    Object.entries(config.targets).map(([name, t]) => ({
+      name, url: t.url, secret: config.upstreamSecrets.get(name),
+      timeoutMs: t.timeout_ms ?? config.limits.upstream_timeout_ms,
+    })),
+  );
+  const configuredHosts = config.security.allowed_hosts.map((h) => h.toLowerCase());
+  const allowedHosts = configuredHosts.length > 0
+    ? new Set(configuredHosts)
+    : isLoopback(config.listen.host) ? new Set(LOOPBACK_HOSTS) : null;
+
+  const app = new Hono();
+  app.get('/healthz', (c) => c.text('ok'));
+  app.get('/status', (c) => c.json({ policy: policy.info, targets: Object.keys(config.targets) }));
+  app.route('/', mcpRoutes({
+    decide: (query) => policy.decide(query),
+    upstreams,
+    sessions: new MemorySessionStore(),
+    authenticator: anonymousAuthenticator(config.identity),
+    limits: { maxBodyBytes: config.limits.max_body_bytes, maxResponseBytes: config.limits.max_response_bytes },
+    allowedOrigins: new Set(config.security.allowed_origins),
+    allowedHosts,
+    log,
+  }));
+  return { app, policy, close: () => upstreams.close() };
+}

@@ -1,0 +1,99 @@
+// The configuration file's schema. Every key is documented in docs/configuration.md.
+import { z } from 'zod';
+
+const targetName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'target names are lowercase letters, digits, "-" and "_"');
+
+/** How the gateway authenticates to an upstream. The caller's own credentials never go upstream. */
+const upstreamCredentials = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('none') }).strict(),
+  z
+    .object({
+      type: z.literal('header'),
+      /** Header to send, e.g. Authorization or X-Api-Key. */
+      header: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name').default('Authorization'),
+      /** Prefix written before the secret, e.g. "Bearer". */
+      scheme: z.string().optional(),
+      /** Name of the environment variable holding the secret (never the secret itself). */
+      value_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
+    })
+    .strict(),
+]);
+
+const target = z
+  .object({
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of the upstream MCP endpoint' }),
+    credentials: upstreamCredentials.default({ type: 'none' }),
+    /** Time allowed for the upstream to start answering (headers), in ms. */
+    timeout_ms: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const subject = z
+  .object({
+    sub: z.string().default('anonymous'),
+    email: z.string().default(''),
+    groups: z.array(z.string()).default([]),
+    scopes: z.array(z.string()).default([]),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 8080 }),
+    policy: z
+      .object({
+        /** Path to an `opa build -t wasm` bundle tarball, relative to this file. */
+        bundle: z.string().min(1),
+        /** Optional pin: refuse any bundle whose sha256 differs. */
+        sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be a hex sha256').optional(),
+        /** Cap on serialized arguments/params passed to the policy. */
+        max_input_bytes: z.number().int().min(256).default(16 * 1024),
+      })
+      .strict(),
+    limits: z
+      .object({
+        max_body_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+        max_response_bytes: z.number().int().min(1024).default(32 * 1024 * 1024),
+        upstream_timeout_ms: z.number().int().positive().default(30_000),
+      })
+      .strict()
+      .default({ max_body_bytes: 4 * 1024 * 1024, max_response_bytes: 32 * 1024 * 1024, upstream_timeout_ms: 30_000 }),
+    security: z
+      .object({
+        /** Browser origins allowed to call the gateway; requests with any other Origin get 403. */
+        allowed_origins: z.array(z.url()).default([]),
+        /**
+         * Host header names accepted (DNS-rebinding defence). Empty: loopback names when listening
+         * on loopback, any host otherwise.
+         */
+        allowed_hosts: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .default({ allowed_origins: [], allowed_hosts: [] }),
+    identity: z
+      .object({
+        /**
+         * Development only: every caller is this fixed subject. Until OIDC validation lands it is
+         * the only identity source; without it callers are anonymous with no groups.
+         */
+        anonymous: subject.optional(),
+      })
+      .strict()
+      .default({}),
+    targets: z
+      .record(targetName, target)
+      .refine((t) => Object.keys(t).length > 0, 'at least one target is required'),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type TargetConfig = Config['targets'][string];
+export type UpstreamCredentials = z.infer<typeof upstreamCredentials>;

@@ -1,0 +1,62 @@
+// JSON-RPC error codes the gateway answers with. docs/errors.md is the reader's copy of this table.
+
+export const ErrorCode = {
+  // JSON-RPC 2.0
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  // MCP
+  SessionNotFound: -32001,
+  HeaderMismatch: -32020,
+  UnsupportedProtocolVersion: -32022,
+  // Portcullis: policy
+  PolicyDenied: -32051,
+  ApprovalRequired: -32052,
+  PolicyError: -32053,
+  MaskingFailed: -32054,
+  // Portcullis: upstream
+  UpstreamUnavailable: -32060,
+  UpstreamTimeout: -32061,
+  UpstreamBadResponse: -32062,
+  // Portcullis: request refused at the door
+  ForbiddenOrigin: -32070,
+  PayloadTooLarge: -32071,
+  UnknownTarget: -32072,
+} as const;
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export type JsonRpcId = string | number | null;
+
+export interface JsonRpcErrorBody {
+  jsonrpc: '2.0';
+  id: JsonRpcId;
+  error: { code: number; message: string; data?: unknown };
+}
+
+export function jsonRpcError(id: JsonRpcId, code: number, message: string, data?: unknown): JsonRpcErrorBody {
+  return { jsonrpc: '2.0', id, error: data === undefined ? { code, message } : { code, message, data } };
+}
+
+/** An error answered before or instead of forwarding: HTTP status plus a JSON-RPC error body. */
+export class GatewayError extends Error {
+  override name = 'GatewayError';
+  readonly data: unknown;
+  /** The id of the message this answers, when it could be read. */
+  readonly id: JsonRpcId;
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    message: string,
+    options: { data?: unknown; id?: JsonRpcId } = {},
+  ) {
+    super(message);
+    this.data = options.data;
+    this.id = options.id ?? null;
+  }
+  body(id: JsonRpcId = this.id): JsonRpcErrorBody {
+    return jsonRpcError(id, this.code, this.message, this.data);
+  }
+}

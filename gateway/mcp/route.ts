@@ -1,0 +1,184 @@
+// The MCP data path. One POST reads top to bottom: admit, parse, classify, authenticate, decide,
+// forward, relay. GET (legacy server stream) and DELETE (legacy session end) are the same path
+// without a message of their own to decide.
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Authenticator } from '../identity/index.ts';
+import type { Decision } from '../policy/decision.ts';
+import type { PolicyQuery } from '../policy/input.ts';
+import type { SessionRecord, SessionStore } from '../sessions/store.ts';
+import { classifyClientMessage } from './era.ts';
+import { ErrorCode, GatewayError } from './errors.ts';
+import { parseClientBody, type JsonRpcMessage } from './jsonrpc.ts';
+import { relay, type RelayContext } from './relay.ts';
+import { queryFor, refusal, type Exchange } from './screen.ts';
+import { forwardedHeaders, type Upstreams, type UpstreamTarget } from './upstream.ts';
+
+export interface McpDeps {
+  decide: (query: PolicyQuery) => Decision;
+  upstreams: Upstreams;
+  sessions: SessionStore;
+  authenticator: Authenticator;
+  limits: { maxBodyBytes: number; maxResponseBytes: number };
+  /** Browser origins allowed in; requests with any other Origin header are refused. */
+  allowedOrigins: ReadonlySet<string>;
+  /** Host header names allowed (DNS-rebinding defence); null allows any. */
+  allowedHosts: ReadonlySet<string> | null;
+  log: (message: string) => void;
+}
+
+type Env = { Variables: { target: UpstreamTarget } };
+
+function errorResponse(err: GatewayError, status = err.status, id = err.id): Response {
+  return new Response(JSON.stringify(err.body(id)), { status, headers: { 'content-type': 'application/json' } });
+}
+
+function hostName(host: string): string {
+  return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
+}
+
+/** Everything refused before a body is read: unknown target, foreign Origin, rebinding Host. */
+function admit(deps: McpDeps) {
+  return async (c: Context<Env>, next: () => Promise<void>) => {
+    const origin = c.req.header('origin');
+    if (origin !== undefined && !deps.allowedOrigins.has(origin)) {
+      return errorResponse(new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Origin ${origin} is not allowed`));
+    }
+    const host = c.req.header('host') ?? '';
+    if (deps.allowedHosts !== null && !deps.allowedHosts.has(hostName(host).toLowerCase())) {
+      return errorResponse(new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Host ${host} is not allowed`));
+    }
+    const target = deps.upstreams.get(c.req.param('target') ?? '');
+    if (target === undefined) {
+      return errorResponse(new GatewayError(404, ErrorCode.UnknownTarget, `Not Found: no MCP target named '${c.req.param('target')}'`));
+    }
+    c.set('target', target);
+    await next();
+  };
+}
+
+async function knownSession(deps: McpDeps, target: UpstreamTarget, sessionId: string): Promise<SessionRecord> {
+  const session = await deps.sessions.get(target.name, sessionId);
+  if (session === undefined) throw new GatewayError(404, ErrorCode.SessionNotFound, 'Session not found: it expired or was not created through this gateway');
+  return session;
+}
+
+/** The policy question a client message asks. */
+async function clientQuery(deps: McpDeps, ex: Exchange, message: JsonRpcMessage): Promise<PolicyQuery> {
+  const direction = 'client_to_server';
+  if (message.kind === 'response') {
+    // An answer to a server-initiated request: decided knowing what it answers.
+    const method = ex.sessionId ? await deps.sessions.takeServerRequest(ex.target, ex.sessionId, message.id) : undefined;
+    return queryFor(ex, { direction, kind: 'response', method: method ?? '', name: '' });
+  }
+  const params = message.params;
+  switch (message.method) {
+    case 'tools/call':
+    case 'prompts/get':
+      return queryFor(ex, { direction, kind: message.kind, method: message.method, name: String(params?.name ?? ''), arguments: params?.arguments });
+    case 'resources/read':
+      return queryFor(ex, { direction, kind: message.kind, method: message.method, name: String(params?.uri ?? ''), params });
+    default:
+      return queryFor(ex, { direction, kind: message.kind, method: message.method, name: '', params });
+  }
+}
+
+function relayContext(deps: McpDeps, c: Context<Env>, ex: Exchange, abort: AbortController): RelayContext {
+  const target = c.get('target');
+  const headers = forwardedHeaders(c.req.raw.headers, target);
+  return {
+    ex, decide: deps.decide, sessions: deps.sessions, abort,
+    maxResponseBytes: deps.limits.maxResponseBytes,
+    answerUpstream: (message) => {
+      const body = JSON.stringify(message);
+      const answer = { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+      deps.upstreams
+        .send(target, 'POST', answer, body, new AbortController().signal)
+        .then((res) => res.body.dump())
+        .catch((err: Error) => deps.log(`could not answer a refused server request on '${target.name}': ${err.message}`));
+    },
+  };
+}
+
+/** Ends the upstream exchange when the client goes away; for 2026-07-28 that is cancellation. */
+function abortOnDisconnect(c: Context<Env>): AbortController {
+  const abort = new AbortController();
+  c.req.raw.signal.addEventListener('abort', () => abort.abort(), { once: true });
+  return abort;
+}
+
+async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
+  const target = c.get('target');
+  const headers = c.req.raw.headers;
+  const body = await c.req.text();
+  const { message } = parseClientBody(body);
+  const { era, protocolVersion } = classifyClientMessage(message, {
+    protocolVersion: headers.get('mcp-protocol-version') ?? undefined,
+    method: headers.get('mcp-method') ?? undefined,
+    name: headers.get('mcp-name') ?? undefined,
+  });
+  const identity = await deps.authenticator.authenticate(c.req.raw);
+  const sessionId = era === 'legacy' ? (headers.get('mcp-session-id') ?? '') : '';
+  const session = sessionId ? await knownSession(deps, target, sessionId) : undefined;
+  const ex: Exchange = {
+    target: target.name, era, sessionId, subjectJson: identity.subjectJson,
+    protocolVersion: protocolVersion || session?.protocolVersion || '',
+    request: message.kind === 'request' ? { id: message.id, method: message.method } : undefined,
+  };
+
+  const refused = refusal(deps.decide(await clientQuery(deps, ex, message)));
+  if (refused) {
+    // Requests get their JSON-RPC error; a refused notification or response has no id to answer.
+    return message.kind === 'request' ? errorResponse(refused, 200, message.id) : errorResponse(refused, 403);
+  }
+
+  const abort = abortOnDisconnect(c);
+  const up = await deps.upstreams.send(target, 'POST', forwardedHeaders(headers, target), body, abort.signal);
+  const upstreamSession = up.headers['mcp-session-id'];
+  if (message.kind === 'request' && message.method === 'initialize' && up.status === 200 && upstreamSession) {
+    await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, createdAt: Date.now() });
+  }
+  if (up.status === 404 && sessionId) await deps.sessions.delete(target.name, sessionId);
+  return relay(up, relayContext(deps, c, ex, abort));
+}
+
+/** GET opens the legacy server-to-client stream; DELETE ends a legacy session. */
+async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'DELETE'): Promise<Response> {
+  const target = c.get('target');
+  const headers = c.req.raw.headers;
+  const sessionId = headers.get('mcp-session-id') ?? '';
+  const session = sessionId ? await knownSession(deps, target, sessionId) : undefined;
+  const identity = await deps.authenticator.authenticate(c.req.raw);
+  const ex: Exchange = {
+    target: target.name, era: 'legacy', sessionId, subjectJson: identity.subjectJson,
+    protocolVersion: headers.get('mcp-protocol-version') ?? session?.protocolVersion ?? '', request: undefined,
+  };
+  const abort = abortOnDisconnect(c);
+  const up = await deps.upstreams.send(target, method, forwardedHeaders(headers, target), undefined, abort.signal);
+  if (sessionId && (up.status === 404 || (method === 'DELETE' && up.status < 300))) {
+    await deps.sessions.delete(target.name, sessionId);
+  }
+  return relay(up, relayContext(deps, c, ex, abort));
+}
+
+function guarded(deps: McpDeps, handler: (c: Context<Env>) => Promise<Response>) {
+  return async (c: Context<Env>) => {
+    try {
+      return await handler(c);
+    } catch (err) {
+      if (err instanceof GatewayError) return errorResponse(err);
+      deps.log(`internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
+      return errorResponse(new GatewayError(500, ErrorCode.InternalError, 'Internal error in the gateway; the request was not forwarded or its answer was withheld'));
+    }
+  };
+}
+
+export function mcpRoutes(deps: McpDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const tooLarge = new GatewayError(413, ErrorCode.PayloadTooLarge, `Payload Too Large: the body exceeds ${deps.limits.maxBodyBytes} bytes`);
+  app.use('/mcp/:target', admit(deps));
+  app.post('/mcp/:target', bodyLimit({ maxSize: deps.limits.maxBodyBytes, onError: () => errorResponse(tooLarge) }), guarded(deps, (c) => post(deps, c)));
+  app.get('/mcp/:target', guarded(deps, (c) => sessionRequest(deps, c, 'GET')));
+  app.delete('/mcp/:target', guarded(deps, (c) => sessionRequest(deps, c, 'DELETE')));
+  return app;
+}

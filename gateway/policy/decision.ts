@@ -1,0 +1,105 @@
+// The decision half of the policy contract (docs/policy-contract.md): what a policy may answer and
+// how anything malformed becomes a denial. Validation is hand-written rather than zod because it
+// runs once per MCP message on the hot path and the shape is small.
+
+export type MaskStyle = 'marker' | 'last' | 'hash';
+
+/** One mask instruction; interpreted by the masking engine. */
+export interface MaskInstruction {
+  path?: string;
+  key?: string;
+  key_regex?: string;
+  detector?: string;
+  style?: MaskStyle;
+  keep?: number;
+  [extra: string]: unknown;
+}
+
+export interface ApprovalRequirement {
+  required: boolean;
+  approvers: { groups: string[]; count: number };
+  reason: string;
+  ttlSeconds: number;
+}
+
+/** `allow`/`deny` come from the policy; `error` is a deny the gateway imposed (fail closed). */
+export type Outcome = 'allow' | 'deny' | 'error';
+
+export interface Decision {
+  outcome: Outcome;
+  allow: boolean;
+  reasons: string[];
+  ruleIds: string[];
+  mask: MaskInstruction[];
+  maskMode: 'strict' | 'best_effort';
+  approval: ApprovalRequirement | null;
+  /** Which bundle decided, for audit. */
+  revision: string;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const strings = (v: unknown): string[] | undefined =>
+  v === undefined ? [] : Array.isArray(v) && v.every((s) => typeof s === 'string') ? v : undefined;
+
+/** A denial imposed by the gateway itself; the reason says why the policy's answer was not used. */
+export function failClosed(reason: string, revision: string): Decision {
+  return {
+    outcome: 'error', allow: false, reasons: [reason], ruleIds: ['portcullis.fail_closed'],
+    mask: [], maskMode: 'strict', approval: null, revision,
+  };
+}
+
+function parseApproval(raw: unknown): ApprovalRequirement | null | string {
+  if (raw === undefined || raw === null) return null;
+  if (!isObject(raw)) return 'approval must be an object';
+  if (raw.required !== true) return null;
+  const approvers = isObject(raw.approvers) ? raw.approvers : {};
+  const groups = strings(approvers.groups);
+  const count = approvers.count ?? 1;
+  const ttl = raw.ttl_seconds ?? 900;
+  if (groups === undefined) return 'approval.approvers.groups must be an array of strings';
+  if (!Number.isInteger(count) || (count as number) < 1) return 'approval.approvers.count must be a positive integer';
+  if (!Number.isInteger(ttl) || (ttl as number) < 1) return 'approval.ttl_seconds must be a positive integer';
+  return {
+    required: true,
+    approvers: { groups, count: count as number },
+    reason: typeof raw.reason === 'string' ? raw.reason : '',
+    ttlSeconds: ttl as number,
+  };
+}
+
+/** Turns the entrypoint's result set into a Decision; anything unexpected denies. */
+export function toDecision(resultSet: unknown, revision: string): Decision {
+  if (!Array.isArray(resultSet) || resultSet.length === 0) {
+    return failClosed('policy produced no decision (portcullis/decision is undefined for this input)', revision);
+  }
+  const raw = (resultSet[0] as { result?: unknown }).result;
+  if (!isObject(raw)) return failClosed('policy decision is not an object', revision);
+  if (typeof raw.allow !== 'boolean') return failClosed('policy decision has no boolean "allow"', revision);
+  const reasons = strings(raw.reasons);
+  const ruleIds = strings(raw.rule_ids);
+  if (reasons === undefined) return failClosed('policy decision "reasons" must be an array of strings', revision);
+  if (ruleIds === undefined) return failClosed('policy decision "rule_ids" must be an array of strings', revision);
+  const mask = raw.mask ?? [];
+  if (!Array.isArray(mask) || !mask.every(isObject)) {
+    return failClosed('policy decision "mask" must be an array of objects', revision);
+  }
+  const maskMode = raw.mask_mode ?? 'strict';
+  if (maskMode !== 'strict' && maskMode !== 'best_effort') {
+    return failClosed('policy decision "mask_mode" must be "strict" or "best_effort"', revision);
+  }
+  const approval = parseApproval(raw.approval);
+  if (typeof approval === 'string') return failClosed(`policy decision: ${approval}`, revision);
+  return {
+    outcome: raw.allow ? 'allow' : 'deny',
+    allow: raw.allow,
+    reasons,
+    ruleIds,
+    mask: mask as MaskInstruction[],
+    maskMode,
+    approval,
+    revision,
+  };
+}

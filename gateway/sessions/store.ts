@@ -1,0 +1,76 @@
+// Legacy-era MCP sessions the gateway has seen created. The gateway forwards only sessions it
+// created itself, and remembers which server-initiated requests it let through so that a client's
+// answer can be decided knowing what it answers. The interface is async so a Redis-backed store
+// (shared by every replica) can replace the in-memory one without touching callers.
+
+export interface SessionRecord {
+  target: string;
+  protocolVersion: string;
+  createdAt: number;
+}
+
+export interface SessionStore {
+  create(target: string, sessionId: string, record: SessionRecord): Promise<void>;
+  get(target: string, sessionId: string): Promise<SessionRecord | undefined>;
+  delete(target: string, sessionId: string): Promise<void>;
+  /** Notes a server-initiated request forwarded to the client on this session. */
+  rememberServerRequest(target: string, sessionId: string, requestId: string | number, method: string): Promise<void>;
+  /** The method of a forwarded server request, removed once answered. */
+  takeServerRequest(target: string, sessionId: string, requestId: string | number): Promise<string | undefined>;
+}
+
+interface Entry {
+  record: SessionRecord;
+  lastSeen: number;
+  serverRequests: Map<string, string>;
+}
+
+/** Bounded per-process store: idle sessions expire, and the oldest go first when full. */
+export class MemorySessionStore implements SessionStore {
+  readonly #entries = new Map<string, Entry>();
+  constructor(private readonly options: { idleMs: number; maxSessions: number; now?: () => number } = { idleMs: 3_600_000, maxSessions: 100_000 }) {}
+
+  #now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  #live(target: string, sessionId: string): Entry | undefined {
+    const key = `${target}\u0000${sessionId}`;
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (this.#now() - entry.lastSeen > this.options.idleMs) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    entry.lastSeen = this.#now();
+    return entry;
+  }
+
+  async create(target: string, sessionId: string, record: SessionRecord): Promise<void> {
+    if (this.#entries.size >= this.options.maxSessions) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(`${target}\u0000${sessionId}`, { record, lastSeen: this.#now(), serverRequests: new Map() });
+  }
+
+  async get(target: string, sessionId: string): Promise<SessionRecord | undefined> {
+    return this.#live(target, sessionId)?.record;
+  }
+
+  async delete(target: string, sessionId: string): Promise<void> {
+    this.#entries.delete(`${target}\u0000${sessionId}`);
+  }
+
+  async rememberServerRequest(target: string, sessionId: string, requestId: string | number, method: string): Promise<void> {
+    this.#live(target, sessionId)?.serverRequests.set(JSON.stringify(requestId), method);
+  }
+
+  async takeServerRequest(target: string, sessionId: string, requestId: string | number): Promise<string | undefined> {
+    const requests = this.#live(target, sessionId)?.serverRequests;
+    const key = JSON.stringify(requestId);
+    const method = requests?.get(key);
+    requests?.delete(key);
+    return method;
+  }
+}
