@@ -1,0 +1,69 @@
+// Starts a real gateway for a test: real bundle, real upstreams, free port, closed afterwards.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { validateConfig } from '../../gateway/config/load.ts';
+import { startGateway, type RunningGateway } from '../../gateway/main.ts';
+import { execFile } from 'node:child_process';
+import { homedir } from 'node:os';
+import { promisify } from 'node:util';
+
+// Interim until scripts/bundle.ts lands.
+async function buildBundle({ source, outFile }: { source: string; outFile: string }) {
+  const opa = join(homedir(), '.cache/portcullis/tools/opa-v1.22.2/opa');
+  await promisify(execFile)(opa, ['build', '-t', 'wasm', '-e', 'portcullis/decision', '--ignore', '*_test.rego', '-o', outFile, source]);
+  return { file: outFile };
+}
+
+const built = new Map<string, Promise<string>>();
+
+/** Builds a policy directory into a bundle once per test file; returns the tarball path. */
+export function bundleFor(source: string): Promise<string> {
+  const dir = resolve(source);
+  let bundle = built.get(dir);
+  if (bundle === undefined) {
+    bundle = mkdtemp(join(tmpdir(), 'portcullis-bundle-')).then(async (out) => {
+      const result = await buildBundle({ source: dir, outFile: join(out, 'bundle.tar.gz') });
+      return result.file;
+    });
+    built.set(dir, bundle);
+  }
+  return bundle;
+}
+
+export const FIXTURE_POLICY = 'test/fixtures/rego/fixture';
+export const ALLOW_ALL_POLICY = 'rego/allow-all';
+export const EXAMPLE_POLICY = 'rego/example';
+
+export interface TestGateway extends RunningGateway {
+  /** MCP endpoint of a target. */
+  endpoint(target?: string): string;
+  logs: string[];
+}
+
+export interface TestGatewayOptions {
+  policy?: string;
+  /** Target name -> upstream MCP URL. */
+  targets: Record<string, string | Record<string, unknown>>;
+  /** Extra configuration merged at the top level. */
+  config?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
+  const bundle = await bundleFor(options.policy ?? FIXTURE_POLICY);
+  const targets = Object.fromEntries(
+    Object.entries(options.targets).map(([name, t]) => [name, typeof t === 'string' ? { url: t } : t]),
+  );
+  const doc = {
+    listen: { host: '127.0.0.1', port: 0 },
+    policy: { bundle },
+    targets,
+    ...options.config,
+  };
+  const config = validateConfig(doc, join(tmpdir(), 'portcullis-test.yaml'), options.env ?? {});
+  const logs: string[] = [];
+  const gw = await startGateway(config, (line) => logs.push(line));
+  const first = Object.keys(targets)[0];
+  return { ...gw, logs, endpoint: (target = first ?? '') => `${gw.url}/mcp/${target}` };
+}
