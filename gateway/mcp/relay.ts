@@ -140,6 +140,7 @@ export async function relay(up: UpstreamResponse, ctx: RelayContext): Promise<Re
   const type = up.headers['content-type'] ?? '';
   if (type.startsWith('text/event-stream')) return relayStream(up, ctx);
   if (type.startsWith('application/json')) return relayJson(up, ctx);
-  await up.body.dump();
+  // A bodiless success (as some servers answer DELETE) is fine; a body must be MCP.
+  if ((await readCapped(up, ctx)).trim() === '') return new Response(null, { status: up.status, headers: up.headers });
   throw badResponse(ctx.ex, `answered with content type '${type || '(none)'}', neither JSON nor an event stream`);
 }
