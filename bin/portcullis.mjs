@@ -1,10 +1,7 @@
 #!/usr/bin/env node
-// Runs the TypeScript gateway directly; tsx compiles on load.
-import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// The `portcullis` command. The gateway is TypeScript; tsx compiles it in this process on load.
+import { register } from 'tsx/esm/api';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const tsx = join(root, 'node_modules', '.bin', 'tsx');
-const result = spawnSync(tsx, [join(root, 'gateway', 'main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+register();
+const { runCli } = await import('../gateway/main.ts');
+await runCli(process.argv.slice(2));

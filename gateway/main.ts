@@ -39,7 +39,7 @@ export async function startGateway(config: LoadedConfig, log: (message: string) 
   };
 }
 
-async function main(argv: string[]): Promise<void> {
+async function serveFromArgs(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
   const file = values.config ?? process.env.PORTCULLIS_CONFIG;
   if (!file) throw new ConfigError('(none)', ['no configuration file: pass --config <file> or set PORTCULLIS_CONFIG']);
@@ -53,8 +53,9 @@ async function main(argv: string[]): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main(process.argv.slice(2)).catch((err: unknown) => {
+/** The `portcullis` command: exits 1 with the reason when it cannot start. */
+export async function runCli(argv: string[]): Promise<void> {
+  await serveFromArgs(argv).catch((err: unknown) => {
     if (err instanceof ConfigError || err instanceof BundleError) {
       console.error(`portcullis: refusing to start: ${err.message}`);
     } else {
@@ -63,3 +64,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     process.exit(1);
   });
 }
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) void runCli(process.argv.slice(2));
