@@ -88,7 +88,7 @@ describe('bundles the gateway refuses to start with', () => {
   it('a policy that needs a builtin the gateway does not provide', async () => {
     const file = join(dir, 'http-send.tar.gz');
     // Built without the capabilities file on purpose: the load-time check is the last line.
-    await opa('build', '-t', 'wasm', '-e', 'portcullis/decision', '-o', file, 'test/fixtures/rego/needs-http-send');
+    await opa('build', '-t', 'wasm', '-e', 'portcullis/decision', '-o', file, 'test/fixtures/rego/uses-http-send');
     expect(await refusal(file)).toMatch(/policy needs builtins the gateway does not provide: http\.send/);
   });
 });

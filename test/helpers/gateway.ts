@@ -4,16 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { validateConfig } from '../../gateway/config/load.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
-import { execFile } from 'node:child_process';
-import { homedir } from 'node:os';
-import { promisify } from 'node:util';
-
-// Interim until scripts/bundle.ts lands.
-async function buildBundle({ source, outFile }: { source: string; outFile: string }) {
-  const opa = join(homedir(), '.cache/portcullis/tools/opa-v1.22.2/opa');
-  await promisify(execFile)(opa, ['build', '-t', 'wasm', '-e', 'portcullis/decision', '--ignore', '*_test.rego', '-o', outFile, source]);
-  return { file: outFile };
-}
+import { buildBundle } from '../../scripts/bundle.ts';
 
 const built = new Map<string, Promise<string>>();
 
