@@ -17,7 +17,26 @@ export interface Gateway {
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 
 function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
+}
+
+/**
+ * Browser Origins allowed in: the configured list, plus, when the gateway listens on loopback
+ * only, loopback origins (a page on this machine). Anything else is a DNS-rebinding or
+ * cross-site attempt.
+ */
+function originPolicy(configured: string[], listenHost: string): (origin: string) => boolean {
+  const allowed = new Set(configured.map((o) => o.replace(/\/$/, '')));
+  const loopbackOnly = isLoopback(listenHost);
+  return (origin) => {
+    if (allowed.has(origin)) return true;
+    if (!loopbackOnly) return false;
+    try {
+      return isLoopback(new URL(origin).hostname);
+    } catch {
+      return false;
+    }
+  };
 }
 
 export async function createGateway(config: LoadedConfig, log: (message: string) => void = console.error): Promise<Gateway> {
@@ -43,7 +62,7 @@ export async function createGateway(config: LoadedConfig, log: (message: string)
     sessions: new MemorySessionStore(),
     authenticator: anonymousAuthenticator(config.identity),
     limits: { maxBodyBytes: config.limits.max_body_bytes, maxResponseBytes: config.limits.max_response_bytes },
-    allowedOrigins: new Set(config.security.allowed_origins),
+    isAllowedOrigin: originPolicy(config.security.allowed_origins, config.listen.host),
     allowedHosts,
     log,
   }));

@@ -20,8 +20,8 @@ export interface McpDeps {
   sessions: SessionStore;
   authenticator: Authenticator;
   limits: { maxBodyBytes: number; maxResponseBytes: number };
-  /** Browser origins allowed in; requests with any other Origin header are refused. */
-  allowedOrigins: ReadonlySet<string>;
+  /** Whether a request carrying this Origin header may come in. */
+  isAllowedOrigin: (origin: string) => boolean;
   /** Host header names allowed (DNS-rebinding defence); null allows any. */
   allowedHosts: ReadonlySet<string> | null;
   log: (message: string) => void;
@@ -41,7 +41,7 @@ function hostName(host: string): string {
 function admit(deps: McpDeps) {
   return async (c: Context<Env>, next: () => Promise<void>) => {
     const origin = c.req.header('origin');
-    if (origin !== undefined && !deps.allowedOrigins.has(origin)) {
+    if (origin !== undefined && !deps.isAllowedOrigin(origin)) {
       return errorResponse(new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Origin ${origin} is not allowed`));
     }
     const host = c.req.header('host') ?? '';

@@ -91,6 +91,12 @@ describe('requests refused at the door', () => {
     expect(upstream.received.length).toBe(before);
   });
 
+  it('accepts a loopback Origin when it listens on loopback', async () => {
+    const res = await post(gw.endpoint(), { jsonrpc: '2.0', id: 1, method: 'tools/list', params: META }, { ...modernHeaders('tools/list'), origin: gw.url });
+    expect(res.status).toBe(200);
+    expect(res.json.result.tools.length).toBeGreaterThan(0);
+  });
+
   it('refuses an unknown legacy session with 404 and forwards nothing', async () => {
     const before = upstream.received.length;
     const res = await post(gw.endpoint(), { jsonrpc: '2.0', id: 3, method: 'tools/list' }, { ...LEGACY_HEADERS, 'mcp-session-id': 'made-up', 'mcp-protocol-version': '2025-11-25' });

@@ -1,0 +1,82 @@
+// The quick start's pieces together: the example policy in front of the demo upstream.
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { startDemoUpstream, type DemoUpstream } from '../../demo/upstream.ts';
+import { EXAMPLE_POLICY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+async function errorOf(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as { code: number; message: string };
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe.each([
+  { era: 'legacy' as const, mode: 'legacy' as const },
+  { era: '2026-07-28' as const, mode: { pin: '2026-07-28' } },
+])('example policy, demo upstream, $era', ({ mode }) => {
+  let demo: DemoUpstream;
+  const gateways: TestGateway[] = [];
+  const clients: Client[] = [];
+
+  async function connectAs(groups: string[]): Promise<Client> {
+    const gw = await startTestGateway({
+      policy: EXAMPLE_POLICY,
+      targets: { demo: demo.url },
+      config: { identity: { anonymous: { sub: `user-${groups.join('-')}`, groups } } },
+    });
+    gateways.push(gw);
+    const client = new Client({ name: 'example-test', version: '1.0.0' }, { versionNegotiation: { mode } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(gw.endpoint('demo'))));
+    clients.push(client);
+    return client;
+  }
+
+  beforeAll(async () => {
+    demo = await startDemoUpstream({ port: 0 });
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await Promise.all(gateways.map((g) => g.close()));
+    await demo?.close();
+  });
+
+  it('shows engineering the read-only tools and lets them run', async () => {
+    const client = await connectAs(['engineering']);
+    const tools = (await client.listTools()).tools.map((t) => t.name).sort();
+    expect(tools).toEqual(['get_customer', 'get_order_status', 'list_customers', 'search_orders']);
+    const listed = await client.callTool({ name: 'list_customers', arguments: {} });
+    expect(listed.isError).toBeFalsy();
+  });
+
+  it('denies destructive tools to non-admins, and the data stays', async () => {
+    const client = await connectAs(['engineering']);
+    const before = JSON.stringify(demo.db);
+    const err = await errorOf(client.callTool({ name: 'delete_customer', arguments: { id: 'cus_1001' } }));
+    expect(err.code).toBe(-32051);
+    expect(err.message).toMatch(/destructive.*admins/);
+    expect(JSON.stringify(demo.db)).toBe(before);
+  });
+
+  it('requires approval for high-risk tools, even for admins', async () => {
+    const client = await connectAs(['admins']);
+    const err = await errorOf(client.callTool({ name: 'run_sql', arguments: { query: 'select 1' } }));
+    expect(err.code).toBe(-32052);
+  });
+
+  it('withholds get_customer until its secrets can be masked', async () => {
+    const client = await connectAs(['engineering']);
+    const err = await errorOf(client.callTool({ name: 'get_customer', arguments: { id: 'cus_1001' } }));
+    expect(err.code).toBe(-32054);
+  });
+
+  it('denies methods the policy does not know', async () => {
+    const client = await connectAs(['engineering']);
+    const err = await errorOf(client.request({ method: 'custom/frobnicate', params: {} }, z.object({})));
+    expect(err.code).toBe(-32051);
+    expect(err.message).toContain('custom/frobnicate');
+  });
+});
