@@ -1,0 +1,99 @@
+// `npm run bench`: gateway performance, measured side by side in one run. Not a test: a MISS is
+// reported, not fatal; the exit code is non-zero only when something broke.
+//
+// Prints a table (section, metric, value, target, PASS/MISS) and then one line
+//   BENCH_JSON {...}
+// with every number, for scripts (`npm run bench | grep '^BENCH_JSON ' | cut -c12-`).
+//
+// Options (after `npm run bench --`):
+//   --only <policy|proxy>   run one section (repeatable; default all)
+//   --iterations <n>        policy: measured calls per path (default 20000)
+//   --seconds <s>           proxy: measured seconds per side (default 5)
+//   --rounds <n>            proxy: alternating rounds the seconds are split into (default 4)
+//   --warmup <s>            proxy: warm-up seconds per side (default 1.5)
+//   --concurrency <n>       proxy: requests in flight (default 16)
+//   --profile               proxy: run the gateway with --cpu-prof; prints where the profile went
+//
+// To add a section: write bench/<name>.ts exporting `run…(opts): Promise<{ rows, data }>` and list
+// it in SECTIONS below.
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { runPolicyBench } from './policy.ts';
+import { profileDir, runProxyBench } from './proxy.ts';
+import { formatTable, rounded, type Row } from './stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string', multiple: true },
+    iterations: { type: 'string', default: '20000' },
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '1.5' },
+    concurrency: { type: 'string', default: '16' },
+    profile: { type: 'boolean', default: false },
+  },
+});
+
+function positive(name: string, text: string | undefined): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${String(text)}`);
+  return n;
+}
+
+const log = (line: string) => console.error(line);
+
+type Section = () => Promise<{ rows: Row[]; data: Record<string, unknown> }>;
+
+const SECTIONS: Record<string, Section> = {
+  policy: () => {
+    const iterations = Math.round(positive('iterations', values.iterations));
+    return runPolicyBench({ iterations, warmup: Math.max(5000, Math.round(iterations / 4)), log });
+  },
+  proxy: async () =>
+    runProxyBench({
+      seconds: positive('seconds', values.seconds),
+      rounds: Math.round(positive('rounds', values.rounds)),
+      warmupSeconds: positive('warmup', values.warmup),
+      concurrency: Math.round(positive('concurrency', values.concurrency)),
+      ...(values.profile ? { profileDir: await profileDir() } : {}),
+      log,
+    }),
+};
+
+async function main(): Promise<void> {
+  const selected = values.only ?? Object.keys(SECTIONS);
+  for (const name of selected) if (!Object.hasOwn(SECTIONS, name)) throw new Error(`unknown section '${name}' (have: ${Object.keys(SECTIONS).join(', ')})`);
+
+  const rows: Row[] = [];
+  const data: Record<string, unknown> = {};
+  for (const name of selected) {
+    log(`bench: ${name}…`);
+    const result = await SECTIONS[name]!();
+    rows.push(...result.rows);
+    data[name] = result.data;
+  }
+
+  const cpus = os.cpus();
+  const env = { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: cpus.length, cpu_model: cpus[0]?.model ?? '', loadavg: os.loadavg() };
+  console.log(`Portcullis bench — node ${env.node}, ${env.cpus} × ${env.cpu_model}`);
+  console.log(formatTable(rows));
+  const misses = rows.filter((r) => r.status === 'MISS').map((r) => r.key);
+  console.log(misses.length === 0 ? 'All targets met.' : `Targets missed: ${misses.join(', ')} (a measurement, not a failure).`);
+  const json = {
+    at: new Date().toISOString(),
+    env,
+    sections: data,
+    results: Object.fromEntries(rows.map((r) => [`${r.section}.${r.key}`, r.value])),
+    targets: Object.fromEntries(rows.filter((r) => r.target).map((r) => [`${r.section}.${r.key}`, { ...r.target, status: r.status }])),
+    misses,
+  };
+  console.log(`BENCH_JSON ${JSON.stringify(rounded(json))}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error('bench: FAILED:', err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  },
+);

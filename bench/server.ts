@@ -1,0 +1,89 @@
+// Child process for the proxy bench: runs ONE server (the upstream fixture or a gateway) in its own
+// process so it gets its own event loop, as in a deployment. Driven over the fork IPC channel:
+//
+//   tsx bench/server.ts upstream                      -> { type: 'ready', url }
+//   tsx bench/server.ts gateway <policyDir> <url>     -> { type: 'ready', url, revision }
+//   { type: 'mark' }  -> { type: 'mark', cpu: {user,system} µs cumulative, toolCalls since last mark, logs }
+//   { type: 'profile-start' } -> { type: 'profile-started' }   V8 CPU profile of this process, from now
+//   { type: 'profile-stop', file } -> { type: 'profile-stopped', file }   ... written to `file`
+//   { type: 'close' } -> closes the server and exits 0
+//
+// The process exits when the parent goes away (IPC disconnect), so a crashed bench leaves nothing.
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import { startModernUpstream, type UpstreamFixture } from '../test/fixtures/upstreams/index.ts';
+import { startTestGateway, type TestGateway } from '../test/helpers/gateway.ts';
+
+type Message = { type: 'mark' } | { type: 'close' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string };
+
+function send(message: unknown): void {
+  process.send?.(message);
+}
+
+let profiler: Session | undefined;
+
+async function profile(m: Message): Promise<void> {
+  // The inspector profiles only the window asked for (not startup), unlike --cpu-prof.
+  if (m.type === 'profile-start') {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+    await profiler.post('Profiler.start');
+    send({ type: 'profile-started' });
+  } else if (m.type === 'profile-stop' && profiler) {
+    const { profile: result } = await profiler.post('Profiler.stop');
+    profiler.disconnect();
+    profiler = undefined;
+    await writeFile(m.file, JSON.stringify(result));
+    send({ type: 'profile-stopped', file: m.file });
+  }
+}
+
+async function main(): Promise<void> {
+  const [role, ...args] = process.argv.slice(2);
+  let upstream: UpstreamFixture | undefined;
+  let gateway: TestGateway | undefined;
+  if (role === 'upstream') {
+    // 2026-07-28 only (no legacy routing check), JSON answers: the echo call never streams.
+    upstream = await startModernUpstream({ eras: 'modern', modernResponse: 'json' });
+    send({ type: 'ready', url: upstream.url });
+  } else if (role === 'gateway') {
+    const [policy, url] = args;
+    if (policy === undefined || url === undefined) throw new Error('usage: server.ts gateway <policyDir> <upstreamUrl>');
+    gateway = await startTestGateway({ policy, targets: { bench: url } });
+    send({ type: 'ready', url: gateway.endpoint('bench'), revision: gateway.policy.revision });
+  } else {
+    throw new Error(`unknown role ${String(role)}`);
+  }
+
+  const close = async (code: number) => {
+    await gateway?.close().catch(() => {});
+    await upstream?.close().catch(() => {});
+    process.exit(code);
+  };
+  process.on('message', (m: Message) => {
+    if (m.type === 'mark') {
+      const toolCalls = upstream?.toolCalls.length ?? 0;
+      // The fixture records every request; drop the records so memory (and GC work) stays flat.
+      if (upstream) {
+        upstream.toolCalls.length = 0;
+        upstream.received.length = 0;
+      }
+      send({ type: 'mark', cpu: process.cpuUsage(), toolCalls, logs: gateway?.logs.splice(0) ?? [] });
+    } else if (m.type === 'close') {
+      void close(0);
+    } else {
+      profile(m).catch((err: unknown) => {
+        console.error('bench server: profiling failed:', err);
+        process.exit(1);
+      });
+    }
+  });
+  process.on('disconnect', () => void close(0));
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench server (${process.argv[2]}):`, err);
+  process.exit(1);
+});
