@@ -1,6 +1,8 @@
 // Summarizes a V8 .cpuprofile (from `npm run bench -- --only proxy --profile`): top functions by
 // self time, and by inclusive time for frames from this project and its direct dependencies.
-//   tsx bench/profile.ts <file.cpuprofile> [--top N] [--filter substring]
+//   tsx bench/profile.ts <file.cpuprofile> [--top N] [--filter substring] [--callers substring]
+// --callers: for frames whose name contains the substring, the call paths (5 frames up) that
+// reach them, by time spent in them.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
@@ -27,7 +29,7 @@ function frameName(node: ProfileNode): string {
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: 'string', default: '30' }, filter: { type: 'string' } },
+    options: { top: { type: 'string', default: '30' }, filter: { type: 'string' }, callers: { type: 'string' } },
   });
   const file = positionals[0];
   if (!file) throw new Error('usage: tsx bench/profile.ts <file.cpuprofile> [--top N] [--filter substring]');
@@ -73,6 +75,21 @@ async function main(): Promise<void> {
       .slice(0, top)
       .forEach(([name, us]) => console.log(`${pct(us)}  ${name}`));
   };
+  if (values.callers !== undefined) {
+    const needle = values.callers;
+    // Time under each matching frame, keyed by the path of its callers.
+    const paths = new Map<string, number>();
+    for (const [id, us] of selfUs) {
+      const stack: string[] = [];
+      for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) stack.push(frameName(byId.get(cur)!));
+      const at = stack.findIndex((name) => name.includes(needle));
+      if (at === -1) continue;
+      const key = stack.slice(at, at + 6).join('\n        <- ');
+      paths.set(key, (paths.get(key) ?? 0) + us);
+    }
+    show(`call paths into '${needle}'`, paths);
+    return;
+  }
   show('self time', selfByName);
   show('inclusive time', inclByName);
 }

@@ -10,13 +10,19 @@
 // function, used for both sides, so the client's cost is identical on both. The price is honest
 // contention: direct = client + upstream on 2 cores, via gateway = client + gateway + upstream on
 // the same 2 cores, so the throughput ratio includes the gateway's CPU cost, which is what a
-// co-located sidecar deployment would see. CPU time per request of every process is reported so
-// the split is visible.
+// co-located sidecar deployment would see. CPU time per request (user and system) of every
+// process is reported so the split is visible.
 //
-// Noise: after a warm-up of both sides, measurement runs in rounds ordered A,B,B,A,A,B,… (direct,
-// gateway), each round a fixed duration per side, so drift and background noise hit both sides
-// equally. Every response is checked (HTTP 200, JSON-RPC result echoing the text), and the
-// upstream's tool-call count must match the requests completed; any failure aborts the bench.
+// Two phases, each after a warm-up of both sides:
+// - loaded: `concurrency` requests in flight (default 16) for a fixed time per side. With 16 in
+//   flight the slowest process saturates and latency is mostly queueing, so "added latency" here
+//   is the gateway's effect on a busy system.
+// - serial (c=1): one request at a time, nobody queues; "added latency" is the gateway's own
+//   per-request latency (two extra loopback hops plus its work).
+// Noise: each phase runs in rounds ordered A,B,B,A,… (direct, gateway), a fixed duration per side
+// per round, so drift and background load hit both sides equally; per-round numbers are in the
+// JSON. Every response is checked (HTTP 200, JSON-RPC result echoing the text, matching id), and
+// the upstream's tool-call count must match the calls completed; any failure aborts the bench.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,7 +40,9 @@ export interface ProxyBenchOptions {
   /** Warm-up seconds per side before measuring. */
   warmupSeconds: number;
   concurrency: number;
-  /** Start the gateway child with --cpu-prof, writing the profile into this directory. */
+  /** Unloaded phase (concurrency 1): measured seconds per side; 0 skips it. */
+  serialSeconds: number;
+  /** Profile the gateway (V8 CPU profile) during the loaded phase, writing gateway.cpuprofile here. */
   profileDir?: string;
   log: (line: string) => void;
 }
@@ -59,9 +67,14 @@ const HEADERS = {
   'mcp-name': 'echo',
 };
 
+interface Cpu {
+  user: number;
+  system: number;
+}
+
 interface Mark {
   type: 'mark';
-  cpuUs: number;
+  cpu: Cpu;
   toolCalls: number;
   logs: string[];
 }
@@ -72,8 +85,8 @@ class ServerProcess {
   #waiting: Array<(m: unknown) => void> = [];
   #exited: Promise<number | null>;
 
-  constructor(readonly name: string, args: string[], execArgv: string[]) {
-    this.child = fork(SERVER, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...execArgv] });
+  constructor(readonly name: string, args: string[]) {
+    this.child = fork(SERVER, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m) => this.#waiting.shift()?.(m));
     this.#exited = new Promise((resolve) => this.child.once('exit', (code) => {
       resolve(code);
@@ -88,10 +101,14 @@ class ServerProcess {
     return m as T;
   }
 
-  async mark(): Promise<Mark> {
-    const answer = this.next<Mark>();
-    this.child.send({ type: 'mark' });
+  async ask<T>(message: unknown): Promise<T> {
+    const answer = this.next<T>();
+    this.child.send(message as object);
     return answer;
+  }
+
+  mark(): Promise<Mark> {
+    return this.ask<Mark>({ type: 'mark' });
   }
 
   async close(): Promise<void> {
@@ -103,14 +120,36 @@ class ServerProcess {
   }
 }
 
+type Side = 'direct' | 'gateway';
+type Proc = 'client' | 'gateway' | 'upstream';
+const SIDES: Side[] = ['direct', 'gateway'];
+const PROCS: Proc[] = ['client', 'gateway', 'upstream'];
+
 interface SegmentResult {
   completed: number;
   elapsedMs: number;
-  /** Child CPU microseconds spent during the segment. */
-  cpuUs: { client: number; gateway: number; upstream: number };
+  /** CPU microseconds each process spent during the segment. */
+  cpu: Record<Proc, Cpu>;
 }
 
-type Side = 'direct' | 'gateway';
+interface SideTotals {
+  latencies: Samples;
+  completed: number;
+  elapsedMs: number;
+  cpu: Record<Proc, Cpu>;
+  rounds: Array<{ rps: number; p50_ms: number }>;
+}
+
+interface PhaseResult {
+  concurrency: number;
+  sides: Record<Side, { latency_ms: Summary; rps: number; completed: number; cpu_ms_per_req: Record<Proc, { user: number; system: number }>; rounds: SideTotals['rounds'] }>;
+  added_p50_ms: number;
+  added_p99_ms: number;
+  rps_ratio: number;
+}
+
+const zeroCpu = (): Record<Proc, Cpu> => ({ client: { user: 0, system: 0 }, gateway: { user: 0, system: 0 }, upstream: { user: 0, system: 0 } });
+const cpuMs = (c: Cpu) => (c.user + c.system) / 1000;
 
 export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyBenchResult> {
   let policy = ALLOW_ALL_POLICY;
@@ -122,14 +161,13 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyBench
   }
 
   const servers: ServerProcess[] = [];
-  // One client for both sides: same Agent (a pool per origin), same request code.
+  // One client for both sides: same Agent (a keep-alive pool per origin), same request code.
   const agent = new Agent({ connections: opts.concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
   try {
-    const upstream = new ServerProcess('upstream', ['upstream'], []);
+    const upstream = new ServerProcess('upstream', ['upstream']);
     servers.push(upstream);
     const { url: upstreamUrl } = await upstream.next<{ url: string }>();
-    const profileArgs = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
-    const gateway = new ServerProcess('gateway', ['gateway', policy, upstreamUrl], profileArgs);
+    const gateway = new ServerProcess('gateway', ['gateway', policy, upstreamUrl]);
     servers.push(gateway);
     const { url: gatewayUrl, revision } = await gateway.next<{ url: string; revision: string }>();
     const urls: Record<Side, string> = { direct: upstreamUrl, gateway: gatewayUrl };
@@ -145,7 +183,8 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyBench
       if (msg.id !== id || msg.result?.content?.[0]?.text !== TEXT) throw new Error(`unexpected answer: ${text.slice(0, 300)}`);
     }
 
-    async function segment(side: Side, ms: number, latencies: Samples | null): Promise<SegmentResult> {
+    /** `concurrency` workers call back to back until `ms` has passed, then the in-flight calls drain. */
+    async function segment(side: Side, ms: number, concurrency: number, latencies: Samples | null): Promise<SegmentResult> {
       const url = urls[side];
       const before = await Promise.all([upstream.mark(), gateway.mark()]);
       const clientBefore = process.cpuUsage();
@@ -156,82 +195,105 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyBench
         while (performance.now() < deadline) {
           const t0 = performance.now();
           await call(url);
-          const t1 = performance.now();
-          latencies?.push(t1 - t0);
+          latencies?.push(performance.now() - t0);
           completed++;
         }
       };
-      await Promise.all(Array.from({ length: opts.concurrency }, worker));
+      await Promise.all(Array.from({ length: concurrency }, worker));
       const elapsedMs = performance.now() - start;
       const client = process.cpuUsage(clientBefore);
       const after = await Promise.all([upstream.mark(), gateway.mark()]);
-      for (const line of after[1].logs) opts.log(`gateway: ${line}`);
+      for (const line of after[1].logs) opts.log(`gateway log: ${line}`);
       if (after[0].toolCalls !== completed) {
         throw new Error(`${side}: ${completed} calls completed but the upstream ran echo ${after[0].toolCalls} times`);
       }
+      const delta = (i: 0 | 1): Cpu => ({ user: after[i].cpu.user - before[i].cpu.user, system: after[i].cpu.system - before[i].cpu.system });
+      return { completed, elapsedMs, cpu: { client, upstream: delta(0), gateway: delta(1) } };
+    }
+
+    /** Measured rounds ordered A,B,B,A,A,B,…; `seconds` per side in total. */
+    async function phase(name: string, concurrency: number, seconds: number): Promise<PhaseResult> {
+      const fresh = (): SideTotals => ({ latencies: new Samples(65_536), completed: 0, elapsedMs: 0, cpu: zeroCpu(), rounds: [] });
+      const totals: Record<Side, SideTotals> = { direct: fresh(), gateway: fresh() };
+      const roundMs = (seconds * 1000) / opts.rounds;
+      for (let r = 0; r < opts.rounds; r++) {
+        for (const side of r % 2 === 0 ? SIDES : [...SIDES].reverse()) {
+          const own = new Samples(8192);
+          const seg = await segment(side, roundMs, concurrency, own);
+          const t = totals[side];
+          for (const v of own.values()) t.latencies.push(v);
+          t.completed += seg.completed;
+          t.elapsedMs += seg.elapsedMs;
+          for (const p of PROCS) {
+            t.cpu[p].user += seg.cpu[p].user;
+            t.cpu[p].system += seg.cpu[p].system;
+          }
+          t.rounds.push({ rps: (seg.completed / seg.elapsedMs) * 1000, p50_ms: summarize(own.values()).p50 });
+        }
+        opts.log(`proxy bench: ${name} round ${r + 1}/${opts.rounds}: ${SIDES.map((s) => {
+          const last = totals[s].rounds.at(-1)!;
+          return `${s} ${last.rps.toFixed(0)} req/s p50 ${last.p50_ms.toFixed(3)} ms`;
+        }).join(', ')}`);
+      }
+      const sides = Object.fromEntries(SIDES.map((s) => {
+        const t = totals[s];
+        const perReq = Object.fromEntries(PROCS.map((p) => [p, { user: t.cpu[p].user / t.completed / 1000, system: t.cpu[p].system / t.completed / 1000 }]));
+        return [s, { latency_ms: summarize(t.latencies.values()), rps: (t.completed / t.elapsedMs) * 1000, completed: t.completed, cpu_ms_per_req: perReq, rounds: t.rounds }];
+      })) as PhaseResult['sides'];
       return {
-        completed, elapsedMs,
-        cpuUs: { client: client.user + client.system, upstream: after[0].cpuUs - before[0].cpuUs, gateway: after[1].cpuUs - before[1].cpuUs },
+        concurrency, sides,
+        added_p50_ms: sides.gateway.latency_ms.p50 - sides.direct.latency_ms.p50,
+        added_p99_ms: sides.gateway.latency_ms.p99 - sides.direct.latency_ms.p99,
+        rps_ratio: sides.gateway.rps / sides.direct.rps,
       };
     }
 
-    const sides: Side[] = ['direct', 'gateway'];
-    for (const side of sides) await segment(side, opts.warmupSeconds * 1000, null);
+    for (const side of SIDES) await segment(side, opts.warmupSeconds * 1000, opts.concurrency, null);
 
-    const latencies: Record<Side, Samples> = { direct: new Samples(65_536), gateway: new Samples(65_536) };
-    const totals: Record<Side, { completed: number; elapsedMs: number; cpuUs: SegmentResult['cpuUs']; rounds: Array<{ rps: number; p50: number }> }> = {
-      direct: { completed: 0, elapsedMs: 0, cpuUs: { client: 0, gateway: 0, upstream: 0 }, rounds: [] },
-      gateway: { completed: 0, elapsedMs: 0, cpuUs: { client: 0, gateway: 0, upstream: 0 }, rounds: [] },
-    };
-    const roundMs = (opts.seconds * 1000) / opts.rounds;
-    for (let r = 0; r < opts.rounds; r++) {
-      const order: Side[] = r % 2 === 0 ? ['direct', 'gateway'] : ['gateway', 'direct'];
-      for (const side of order) {
-        const own = new Samples(8192);
-        const seg = await segment(side, roundMs, own);
-        for (const v of own.values()) latencies[side].push(v);
-        const t = totals[side];
-        t.completed += seg.completed;
-        t.elapsedMs += seg.elapsedMs;
-        for (const k of ['client', 'gateway', 'upstream'] as const) t.cpuUs[k] += seg.cpuUs[k];
-        t.rounds.push({ rps: (seg.completed / seg.elapsedMs) * 1000, p50: summarize(own.values()).p50 });
-      }
-      opts.log(`proxy bench: round ${r + 1}/${opts.rounds}: ${sides.map((s) => `${s} ${totals[s].rounds.at(-1)!.rps.toFixed(0)} req/s p50 ${totals[s].rounds.at(-1)!.p50.toFixed(3)} ms`).join(', ')}`);
+    let profileFile: string | undefined;
+    if (opts.profileDir) {
+      profileFile = join(opts.profileDir, 'gateway.cpuprofile');
+      await gateway.ask({ type: 'profile-start' });
     }
+    const loaded = await phase(`c=${opts.concurrency}`, opts.concurrency, opts.seconds);
+    if (profileFile) await gateway.ask({ type: 'profile-stop', file: profileFile });
+    const serial = opts.serialSeconds > 0 ? await phase('c=1', 1, opts.serialSeconds) : undefined;
 
-    const summary: Record<Side, Summary> = { direct: summarize(latencies.direct.values()), gateway: summarize(latencies.gateway.values()) };
-    const rps = (s: Side) => (totals[s].completed / totals[s].elapsedMs) * 1000;
-    const cpuPerReq = (s: Side) => Object.fromEntries(
-      (['client', 'gateway', 'upstream'] as const).map((k) => [k, totals[s].cpuUs[k] / totals[s].completed / 1000]),
-    ) as Record<'client' | 'gateway' | 'upstream', number>;
-    const added = summary.gateway.p50 - summary.direct.p50;
-    const ratio = rps('gateway') / rps('direct');
+    const L = loaded.sides;
+    const perReq = (s: Side, p: Proc) => L[s].cpu_ms_per_req[p].user + L[s].cpu_ms_per_req[p].system;
     const S = 'proxy';
+    const c = `c=${opts.concurrency}`;
     const rows = [
-      row(S, 'direct_p50_ms', 'direct tools/call p50', summary.direct.p50, 'ms'),
-      row(S, 'direct_p99_ms', 'direct tools/call p99', summary.direct.p99, 'ms'),
-      row(S, 'direct_rps', 'direct throughput', rps('direct'), 'req/s'),
-      row(S, 'gateway_p50_ms', 'via gateway tools/call p50', summary.gateway.p50, 'ms'),
-      row(S, 'gateway_p99_ms', 'via gateway tools/call p99', summary.gateway.p99, 'ms'),
-      row(S, 'gateway_rps', 'via gateway throughput', rps('gateway'), 'req/s'),
-      row(S, 'added_p50_ms', 'gateway added latency p50', added, 'ms', { kind: 'max', value: 1 }),
-      row(S, 'rps_ratio', 'throughput gateway/direct', ratio, 'x', { kind: 'min', value: 0.5 }),
-      row(S, 'gateway_cpu_ms_per_req', 'gateway CPU per request', cpuPerReq('gateway').gateway, 'ms'),
-      row(S, 'upstream_cpu_ms_per_req', 'upstream CPU per request', cpuPerReq('direct').upstream, 'ms'),
-      row(S, 'client_cpu_ms_per_req', 'load generator CPU per request', cpuPerReq('direct').client, 'ms'),
+      row(S, 'direct_p50_ms', `direct tools/call p50 (${c})`, L.direct.latency_ms.p50, 'ms'),
+      row(S, 'direct_p99_ms', `direct tools/call p99 (${c})`, L.direct.latency_ms.p99, 'ms'),
+      row(S, 'direct_rps', `direct throughput (${c})`, L.direct.rps, 'req/s'),
+      row(S, 'gateway_p50_ms', `via gateway tools/call p50 (${c})`, L.gateway.latency_ms.p50, 'ms'),
+      row(S, 'gateway_p99_ms', `via gateway tools/call p99 (${c})`, L.gateway.latency_ms.p99, 'ms'),
+      row(S, 'gateway_rps', `via gateway throughput (${c})`, L.gateway.rps, 'req/s'),
+      row(S, 'added_p50_ms', `gateway added latency p50 (${c})`, loaded.added_p50_ms, 'ms', { kind: 'max', value: 1 }),
+      row(S, 'rps_ratio', `throughput gateway/direct (${c})`, loaded.rps_ratio, 'x', { kind: 'min', value: 0.5 }),
     ];
+    if (serial) {
+      rows.push(
+        row(S, 'serial_direct_p50_ms', 'direct tools/call p50 (c=1, unloaded)', serial.sides.direct.latency_ms.p50, 'ms'),
+        row(S, 'serial_gateway_p50_ms', 'via gateway tools/call p50 (c=1, unloaded)', serial.sides.gateway.latency_ms.p50, 'ms'),
+        row(S, 'serial_added_p50_ms', 'gateway added latency p50 (c=1, unloaded)', serial.added_p50_ms, 'ms', { kind: 'max', value: 1 }),
+      );
+    }
+    rows.push(
+      row(S, 'gateway_cpu_ms_per_req', 'gateway CPU per request (user+sys)', perReq('gateway', 'gateway'), 'ms'),
+      row(S, 'upstream_cpu_ms_per_req', 'upstream CPU per request (user+sys)', perReq('direct', 'upstream'), 'ms'),
+      row(S, 'client_cpu_ms_per_req', 'load generator CPU per request', perReq('direct', 'client'), 'ms'),
+    );
     return {
       rows,
       data: {
         policy, revision, concurrency: opts.concurrency, seconds_per_side: opts.seconds, rounds: opts.rounds,
-        warmup_seconds_per_side: opts.warmupSeconds,
-        layout: 'client in bench process; upstream and gateway in separate child processes; loopback',
-        direct: { latency_ms: summary.direct, rps: rps('direct'), completed: totals.direct.completed, cpu_ms_per_req: cpuPerReq('direct'), rounds: totals.direct.rounds },
-        gateway: { latency_ms: summary.gateway, rps: rps('gateway'), completed: totals.gateway.completed, cpu_ms_per_req: cpuPerReq('gateway'), rounds: totals.gateway.rounds },
-        added_latency_p50_ms: added,
-        added_latency_p99_ms: summary.gateway.p99 - summary.direct.p99,
-        rps_ratio_gateway_over_direct: ratio,
-        ...(opts.profileDir ? { gateway_cpu_profile_dir: opts.profileDir } : {}),
+        warmup_seconds_per_side: opts.warmupSeconds, serial_seconds_per_side: opts.serialSeconds,
+        layout: 'client in the bench process; upstream and gateway each in a child process; loopback; rounds A,B,B,A',
+        loaded,
+        ...(serial ? { serial } : {}),
+        ...(profileFile ? { gateway_cpu_profile: profileFile, profiled: 'the loaded phase ran under the profiler: its numbers are slower than normal' } : {}),
       },
     };
   } finally {
@@ -240,7 +302,7 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyBench
   }
 }
 
-/** A fresh directory for --cpu-prof output. */
+/** A fresh directory for profile output. */
 export function profileDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'portcullis-bench-prof-'));
 }

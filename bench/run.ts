@@ -11,8 +11,10 @@
 //   --seconds <s>           proxy: measured seconds per side (default 5)
 //   --rounds <n>            proxy: alternating rounds the seconds are split into (default 4)
 //   --warmup <s>            proxy: warm-up seconds per side (default 1.5)
-//   --concurrency <n>       proxy: requests in flight (default 16)
-//   --profile               proxy: run the gateway with --cpu-prof; prints where the profile went
+//   --concurrency <n>       proxy: requests in flight in the loaded phase (default 16)
+//   --serial-seconds <s>    proxy: seconds per side of the unloaded c=1 phase (default 2; 0 skips)
+//   --profile               proxy: V8-profile the gateway during the loaded phase (slows it down);
+//                           summarize with `tsx bench/profile.ts <file>` (path is in the JSON)
 //
 // To add a section: write bench/<name>.ts exporting `run…(opts): Promise<{ rows, data }>` and list
 // it in SECTIONS below.
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '1.5' },
     concurrency: { type: 'string', default: '16' },
+    'serial-seconds': { type: 'string', default: '2' },
     profile: { type: 'boolean', default: false },
   },
 });
@@ -55,6 +58,7 @@ const SECTIONS: Record<string, Section> = {
       rounds: Math.round(positive('rounds', values.rounds)),
       warmupSeconds: positive('warmup', values.warmup),
       concurrency: Math.round(positive('concurrency', values.concurrency)),
+      serialSeconds: values['serial-seconds'] === '0' ? 0 : positive('serial-seconds', values['serial-seconds']),
       ...(values.profile ? { profileDir: await profileDir() } : {}),
       log,
     }),

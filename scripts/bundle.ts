@@ -52,9 +52,12 @@ export class BundleBuildError extends Error {
   override name = 'BundleBuildError';
 }
 
-interface Tools {
+export interface Tools {
   opa: string;
+  regal: string;
+  /** e.g. "v1.22.2" */
   opaVersion: string;
+  /** The pinned OPA's builtin_metadata.json ("wasm": true marks WASM-native builtins). */
   builtinMetadata: string;
 }
 
@@ -85,11 +88,11 @@ export function tools(): Promise<Tools> {
     const vars = Object.fromEntries(
       stdout.split('\n').filter((line) => line.includes('=')).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
     );
-    const { OPA_BIN, OPA_BUILTIN_METADATA, PORTCULLIS_OPA_VERSION } = vars;
-    if (!OPA_BIN || !OPA_BUILTIN_METADATA || !PORTCULLIS_OPA_VERSION) {
-      throw new BundleBuildError(`scripts/tools.sh printed no OPA_BIN / OPA_BUILTIN_METADATA:\n${stdout}`);
+    const { OPA_BIN, REGAL_BIN, OPA_BUILTIN_METADATA, PORTCULLIS_OPA_VERSION } = vars;
+    if (!OPA_BIN || !REGAL_BIN || !OPA_BUILTIN_METADATA || !PORTCULLIS_OPA_VERSION) {
+      throw new BundleBuildError(`scripts/tools.sh did not print the tool paths:\n${stdout}`);
     }
-    return { opa: OPA_BIN, opaVersion: PORTCULLIS_OPA_VERSION, builtinMetadata: OPA_BUILTIN_METADATA };
+    return { opa: OPA_BIN, regal: REGAL_BIN, opaVersion: PORTCULLIS_OPA_VERSION, builtinMetadata: OPA_BUILTIN_METADATA };
   })();
   toolsPromise.catch(() => (toolsPromise = undefined));
   return toolsPromise;
@@ -339,7 +342,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const dirs = sources.length > 0 ? sources : await bundleSources();
+  const dirs = sources.length > 0 ? sources : (await bundleSources()).map((dir) => relative(process.cwd(), dir) || '.');
   if (dirs.length === 0) throw new BundleBuildError(`no bundle directories under ${REGO_DIR}`);
   const names = dirs.map((dir) => basename(resolve(dir)));
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
@@ -361,7 +364,8 @@ async function main(argv: string[]): Promise<number> {
       console.log(`${source} -> ${relative(process.cwd(), file)}  revision ${revision}  sha256 ${sha256}  (${ms} ms)`);
     } else {
       failed++;
-      console.error(`${source}: ${(result.reason as Error).message}`);
+      // buildBundle's errors name the source already.
+      console.error((result.reason as Error).message);
     }
   });
   return failed > 0 ? 1 : 0;

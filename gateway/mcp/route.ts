@@ -77,6 +77,8 @@ async function clientQuery(deps: McpDeps, ex: Exchange, message: JsonRpcMessage)
     case 'prompts/get':
       return queryFor(ex, { direction, kind: message.kind, method: message.method, name: String(params?.name ?? ''), arguments: params?.arguments });
     case 'resources/read':
+    case 'resources/subscribe':
+    case 'resources/unsubscribe':
       return queryFor(ex, { direction, kind: message.kind, method: message.method, name: String(params?.uri ?? ''), params });
     default:
       return queryFor(ex, { direction, kind: message.kind, method: message.method, name: '', params });

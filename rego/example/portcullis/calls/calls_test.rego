@@ -209,6 +209,11 @@ test_get_customer_results_are_masked if {
 	{"key": "*secret*", "style": "marker"} in decision.mask
 	{"key": "*token*", "style": "last", "keep": 4} in decision.mask
 
+	# Identity and billing fields of the demo's customer record, by path.
+	{"path": "structuredContent.customer.ssn", "style": "marker"} in decision.mask
+	{"path": "structuredContent.customer.billing.card_number", "style": "last", "keep": 4} in decision.mask
+	{"path": "structuredContent.customer.billing.card_cvc", "style": "marker"} in decision.mask
+
 	# Personal data by content, wherever it appears (text content too).
 	{"detector": "email", "style": "hash"} in decision.mask
 	{"detector": "credit_card", "style": "last", "keep": 4} in decision.mask
