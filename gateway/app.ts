@@ -1,4 +1,5 @@
 // Assembles the gateway from its parts: configuration in, a Hono app and its lifecycle out.
+import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import type { LoadedConfig } from './config/load.ts';
 import { anonymousAuthenticator } from './identity/index.ts';
@@ -6,7 +7,9 @@ import { mcpRoutes } from './mcp/route.ts';
 import { Upstreams } from './mcp/upstream.ts';
 import { readBundle } from './policy/bundle.ts';
 import { PolicyEngine } from './policy/engine.ts';
+import { MaskPlanCache } from './masking/index.ts';
 import { MemorySessionStore } from './sessions/store.ts';
+import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
 
 export interface Gateway {
   app: Hono;
@@ -39,9 +42,22 @@ function originPolicy(configured: string[], listenHost: string): (origin: string
   };
 }
 
-export async function createGateway(config: LoadedConfig, log: (message: string) => void = console.error): Promise<Gateway> {
+export interface GatewayOptions {
+  log?: (message: string) => void;
+  /** Where decision records go; defaults to what `audit.log` configures. */
+  audit?: AuditSink;
+}
+
+export async function createGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const log = options.log ?? console.error;
   const bundle = await readBundle(config.policy.bundle, config.policy.sha256);
-  const policy = await PolicyEngine.load(bundle, { maxInputBytes: config.policy.max_input_bytes });
+  const policy = await PolicyEngine.load(bundle, { maxInputBytes: config.policy.max_input_bytes, maxResultBytes: config.policy.max_result_bytes });
+  let hashKey = config.maskHashKey;
+  if (hashKey === undefined) {
+    hashKey = randomBytes(32);
+    log('portcullis: masking.hash_key_env is not set: hashed values correlate only within this process');
+  }
+  const audit = options.audit ?? (config.audit.log === 'stdout' ? jsonLinesAudit((line) => process.stdout.write(line)) : discardAudit);
   const upstreams = new Upstreams(
     Object.entries(config.targets).map(([name, t]) => ({
       name, url: t.url, secret: config.upstreamSecrets.get(name),
@@ -57,7 +73,7 @@ export async function createGateway(config: LoadedConfig, log: (message: string)
   app.get('/healthz', (c) => c.text('ok'));
   app.get('/status', (c) => c.json({ policy: policy.info, targets: Object.keys(config.targets) }));
   app.route('/', mcpRoutes({
-    decide: (query) => policy.decide(query),
+    screening: { decide: (query) => policy.decide(query), masks: new MaskPlanCache({ hashKey }), audit },
     upstreams,
     sessions: new MemorySessionStore(),
     authenticator: anonymousAuthenticator(config.identity),

@@ -4,7 +4,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { createGateway } from './app.ts';
+import { createGateway, type GatewayOptions } from './app.ts';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.ts';
 import { BundleError } from './policy/bundle.ts';
 import type { PolicyInfo } from './policy/engine.ts';
@@ -18,8 +18,8 @@ export interface RunningGateway {
 }
 
 /** Starts a gateway from a loaded configuration; `port: 0` picks a free port. */
-export async function startGateway(config: LoadedConfig, log: (message: string) => void = console.error): Promise<RunningGateway> {
-  const gateway = await createGateway(config, log);
+export async function startGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
+  const gateway = await createGateway(config, options);
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: gateway.app.fetch, hostname: config.listen.host, port: config.listen.port }, () => resolve(s));
   });

@@ -22,6 +22,8 @@ export interface LoadedConfig extends Config {
   file: string;
   /** Secrets per target, resolved from the environment at load. */
   upstreamSecrets: Map<string, UpstreamSecret>;
+  /** Key for the "hash" mask style, from `masking.hash_key_env`; undefined when not configured. */
+  maskHashKey: Uint8Array | undefined;
 }
 
 function keyOf(path: readonly PropertyKey[]): string {
@@ -47,6 +49,13 @@ export function validateConfig(doc: unknown, file: string, env: NodeJS.ProcessEn
     }
     upstreamSecrets.set(name, { header: creds.header, value: creds.scheme ? `${creds.scheme} ${secret}` : secret });
   }
+  let maskHashKey: Uint8Array | undefined;
+  const keyEnv = config.masking.hash_key_env;
+  if (keyEnv !== undefined) {
+    const key = env[keyEnv] ?? '';
+    if (Buffer.byteLength(key) < 16) problems.push(`masking.hash_key_env: environment variable ${keyEnv} must hold at least 16 bytes`);
+    else maskHashKey = Buffer.from(key);
+  }
   if (problems.length > 0) throw new ConfigError(file, problems);
   const base = dirname(file);
   return {
@@ -54,6 +63,7 @@ export function validateConfig(doc: unknown, file: string, env: NodeJS.ProcessEn
     policy: { ...config.policy, bundle: isAbsolute(config.policy.bundle) ? config.policy.bundle : resolve(base, config.policy.bundle) },
     file,
     upstreamSecrets,
+    maskHashKey,
   };
 }
 

@@ -56,6 +56,8 @@ export const configSchema = z
         sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be a hex sha256').optional(),
         /** Cap on serialized arguments/params passed to the policy. */
         max_input_bytes: z.number().int().min(256).default(16 * 1024),
+        /** Cap on a serialized call result passed to the response-time decision. */
+        max_result_bytes: z.number().int().min(256).default(64 * 1024),
       })
       .strict(),
     limits: z
@@ -88,6 +90,23 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    masking: z
+      .object({
+        /**
+         * Environment variable holding the key for the "hash" mask style (>= 16 bytes). Replicas
+         * must share it for hashes to correlate across them; unset, each process draws its own.
+         */
+        hash_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+      })
+      .strict()
+      .default({}),
+    audit: z
+      .object({
+        /** Where decision records go: nowhere, or one JSON line each on stdout. */
+        log: z.enum(['none', 'stdout']).default('none'),
+      })
+      .strict()
+      .default({ log: 'none' }),
     targets: z
       .record(targetName, target)
       .refine((t) => Object.keys(t).length > 0, 'at least one target is required'),

@@ -1,23 +1,34 @@
-// Who is calling. Today the only source is the configured development subject (or an anonymous
-// caller without groups); OIDC token validation plugs in here, behind the same interface.
-import type { Config } from '../config/schema.ts';
+// Who is calling. Two sources behind one interface:
+// - `oidcAuthenticator` (oidc.ts): OAuth 2.1 bearer tokens from configured issuers, as the MCP
+//   authorization spec wants of a resource server;
+// - `anonymousAuthenticator`: DEVELOPMENT ONLY, a fixed unauthenticated subject (or an anonymous
+//   caller without groups) when no issuer is configured.
+// Design notes and decisions: README.md beside this file.
 import type { Subject } from '../policy/input.ts';
+import type { IdentityConfig } from './config.ts';
 
 export interface Identity {
   subject: Subject;
   /** Serialized once: it is spliced into the policy input of every message. */
   subjectJson: string;
+  /** When the credential stops being valid (ms since the epoch), when known. */
+  expiresAt?: number;
 }
 
 export interface Authenticator {
-  authenticate(request: Request): Promise<Identity>;
+  /**
+   * Authenticates a request to MCP target `target` (its name), or throws an AuthError.
+   * `target` is optional only until every caller passes it; the OIDC authenticator requires it.
+   */
+  authenticate(request: Request, target?: string): Promise<Identity>;
 }
 
-function identityOf(subject: Subject): Identity {
+export function identityOf(subject: Subject): Identity {
   return { subject, subjectJson: JSON.stringify(subject) };
 }
 
-export function anonymousAuthenticator(config: Config['identity']): Authenticator {
+/** DEVELOPMENT ONLY: every caller is the configured fixed subject (or anonymous, no groups). */
+export function anonymousAuthenticator(config: Pick<IdentityConfig, 'anonymous'>): Authenticator {
   const fixed = config.anonymous;
   const identity = identityOf({
     authenticated: false,
@@ -32,3 +43,18 @@ export function anonymousAuthenticator(config: Config['identity']): Authenticato
   });
   return { authenticate: async () => identity };
 }
+
+export { AuthError, AuthErrorCode, bearerChallenge, insufficientScope, invalidToken, missingToken, providerUnavailable } from './errors.ts';
+export type { BearerError, ChallengeParams } from './errors.ts';
+export { identityConfigSchema, issuerSchema, upstreamCredentialsSchema, JWS_ALGORITHMS } from './config.ts';
+export type { IdentityConfig, IssuerConfig, UpstreamCredentialsSpec } from './config.ts';
+export { oidcAuthenticator } from './oidc.ts';
+export type { OidcAuthenticator, OidcAuthenticatorOptions } from './oidc.ts';
+export type { IssuerStatus } from './issuer.ts';
+export { protectedResourceMetadata, resourceMetadataPath, resourceMetadataUrl, resourceUrl } from './metadata.ts';
+export type { ProtectedResourceMetadata } from './metadata.ts';
+export { MemoryTokenCache, tokenHash } from './token-cache.ts';
+export type { CachedIntrospection, TokenCache } from './token-cache.ts';
+export { subjectFromClaims, claimMapping } from './claims.ts';
+export { upstreamCredentialProvider, UpstreamCredentialError } from './upstream.ts';
+export type { UpstreamCredentialProvider, UpstreamCredentialOptions } from './upstream.ts';

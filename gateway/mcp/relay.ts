@@ -3,13 +3,13 @@
 import type { SessionStore } from '../sessions/store.ts';
 import { ErrorCode, GatewayError } from './errors.ts';
 import { toMessage } from './jsonrpc.ts';
-import { screen, type Decide, type Exchange, type Screened } from './screen.ts';
+import { screen, type Exchange, type Screened, type Screening } from './screen.ts';
 import { formatEvent, relaySse } from './sse.ts';
 import type { UpstreamResponse } from './upstream.ts';
 
 export interface RelayContext {
   ex: Exchange;
-  decide: Decide;
+  screening: Screening;
   sessions: SessionStore;
   /** Ends the upstream request (client gone, or the stream had to be cut). */
   abort: AbortController;
@@ -42,12 +42,11 @@ async function readCapped(up: UpstreamResponse, ctx: RelayContext): Promise<stri
 async function apply(ctx: RelayContext, screened: Screened, original: string): Promise<string | null> {
   switch (screened.action) {
     case 'pass':
+    case 'replace':
       if (screened.remember && ctx.ex.sessionId) {
         await ctx.sessions.rememberServerRequest(ctx.ex.target, ctx.ex.sessionId, screened.remember.id, screened.remember.method);
       }
-      return original;
-    case 'replace':
-      return JSON.stringify(screened.message);
+      return screened.action === 'pass' ? original : JSON.stringify(screened.message);
     case 'drop':
       if (screened.answerUpstream !== undefined) ctx.answerUpstream(screened.answerUpstream);
       return null;
@@ -89,7 +88,7 @@ async function relayJson(up: UpstreamResponse, ctx: RelayContext): Promise<Respo
   } catch {
     throw badResponse(ctx.ex, 'answered with a body that is not JSON');
   }
-  const out = await apply(ctx, screen(ctx.ex, ctx.decide, value), text);
+  const out = await apply(ctx, screen(ctx.ex, ctx.screening, value), text);
   if (out === null) throw badResponse(ctx.ex, 'answered a request with a message that is not its response');
   return json(up.status, up.headers, out);
 }
@@ -104,7 +103,7 @@ function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
     } catch {
       throw badResponse(ctx.ex, 'sent an SSE event that is not JSON');
     }
-    const out = await apply(ctx, screen(ctx.ex, ctx.decide, value), event.data);
+    const out = await apply(ctx, screen(ctx.ex, ctx.screening, value), event.data);
     return out === null ? null : formatEvent({ id: event.id, event: event.event, data: out });
   });
   const stream = new ReadableStream<Uint8Array>(

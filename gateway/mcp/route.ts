@@ -3,19 +3,20 @@
 // without a message of their own to decide.
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { Authenticator } from '../identity/index.ts';
-import type { Decision } from '../policy/decision.ts';
+import type { Authenticator, Identity } from '../identity/index.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 import type { SessionRecord, SessionStore } from '../sessions/store.ts';
+import { decisionRecord } from '../telemetry/audit.ts';
 import { classifyClientMessage } from './era.ts';
 import { ErrorCode, GatewayError } from './errors.ts';
 import { parseClientBody, type JsonRpcMessage } from './jsonrpc.ts';
+import { withMask } from './protect.ts';
 import { relay, type RelayContext } from './relay.ts';
-import { queryFor, refusal, type Exchange } from './screen.ts';
+import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
 import { forwardedHeaders, type Upstreams, type UpstreamTarget } from './upstream.ts';
 
 export interface McpDeps {
-  decide: (query: PolicyQuery) => Decision;
+  screening: Screening;
   upstreams: Upstreams;
   sessions: SessionStore;
   authenticator: Authenticator;
@@ -57,6 +58,11 @@ function admit(deps: McpDeps) {
   };
 }
 
+/** Who made the call, for decision records: never a token. */
+function principalOf(identity: Identity): string {
+  return identity.subject.sub || identity.subject.client_id || identity.subject.type;
+}
+
 async function knownSession(deps: McpDeps, target: UpstreamTarget, sessionId: string): Promise<SessionRecord> {
   const session = await deps.sessions.get(target.name, sessionId);
   if (session === undefined) throw new GatewayError(404, ErrorCode.SessionNotFound, 'Session not found: it expired or was not created through this gateway');
@@ -89,7 +95,7 @@ function relayContext(deps: McpDeps, c: Context<Env>, ex: Exchange, abort: Abort
   const target = c.get('target');
   const headers = forwardedHeaders(c.req.raw.headers, target);
   return {
-    ex, decide: deps.decide, sessions: deps.sessions, abort,
+    ex, screening: deps.screening, sessions: deps.sessions, abort,
     maxResponseBytes: deps.limits.maxResponseBytes,
     answerUpstream: (message) => {
       const body = JSON.stringify(message);
@@ -123,16 +129,22 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   const sessionId = era === 'legacy' ? (headers.get('mcp-session-id') ?? '') : '';
   const session = sessionId ? await knownSession(deps, target, sessionId) : undefined;
   const ex: Exchange = {
-    target: target.name, era, sessionId, subjectJson: identity.subjectJson,
-    protocolVersion: protocolVersion || session?.protocolVersion || '',
-    request: message.kind === 'request' ? { id: message.id, method: message.method } : undefined,
+    target: target.name, era, sessionId, subjectJson: identity.subjectJson, principal: principalOf(identity),
+    protocolVersion: protocolVersion || session?.protocolVersion || '', request: undefined, mask: undefined,
   };
 
-  const refused = refusal(deps.decide(await clientQuery(deps, ex, message)));
+  const query = await clientQuery(deps, ex, message);
+  const decision = deps.screening.decide(query);
+  deps.screening.audit.record(decisionRecord(query, ex.principal, decision));
+  const refused = refusal(decision);
   if (refused) {
     // Requests get their JSON-RPC error; a refused notification or response has no id to answer.
     return message.kind === 'request' ? errorResponse(refused, 200, message.id) : errorResponse(refused, 403);
   }
+
+  // What the decision requires of the answer travels with the exchange.
+  if (message.kind === 'request') ex.request = { id: message.id, method: message.method, name: query.name };
+  ex.mask = withMask(undefined, decision);
 
   const abort = abortOnDisconnect(c);
   const up = await deps.upstreams.send(target, 'POST', forwardedHeaders(headers, target), body, abort.signal);
@@ -152,8 +164,8 @@ async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'D
   const session = sessionId ? await knownSession(deps, target, sessionId) : undefined;
   const identity = await deps.authenticator.authenticate(c.req.raw);
   const ex: Exchange = {
-    target: target.name, era: 'legacy', sessionId, subjectJson: identity.subjectJson,
-    protocolVersion: headers.get('mcp-protocol-version') ?? session?.protocolVersion ?? '', request: undefined,
+    target: target.name, era: 'legacy', sessionId, subjectJson: identity.subjectJson, principal: principalOf(identity),
+    protocolVersion: headers.get('mcp-protocol-version') ?? session?.protocolVersion ?? '', request: undefined, mask: undefined,
   };
   const abort = abortOnDisconnect(c);
   const up = await deps.upstreams.send(target, method, forwardedHeaders(headers, target), undefined, abort.signal);

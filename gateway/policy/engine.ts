@@ -4,7 +4,7 @@ import { EvaluationClock, hostBuiltins, RUNNABLE_IMPORTED_BUILTINS } from './bui
 import type { PolicyBundle } from './bundle.ts';
 import { BundleError } from './bundle.ts';
 import { failClosed, toDecision, type Decision } from './decision.ts';
-import { serializeInput, type PolicyQuery } from './input.ts';
+import { serializeInput, type InputLimits, type PolicyQuery } from './input.ts';
 
 export const ENTRYPOINT = 'portcullis/decision';
 
@@ -44,17 +44,17 @@ export class PolicyEngine {
   readonly info: PolicyInfo;
   readonly #policy: LoadedPolicy;
   readonly #clock: EvaluationClock;
-  readonly #maxInputBytes: number;
+  readonly #limits: InputLimits;
 
-  private constructor(policy: LoadedPolicy, clock: EvaluationClock, bundle: PolicyBundle, maxInputBytes: number) {
+  private constructor(policy: LoadedPolicy, clock: EvaluationClock, bundle: PolicyBundle, limits: InputLimits) {
     this.#policy = policy;
     this.#clock = clock;
-    this.#maxInputBytes = maxInputBytes;
+    this.#limits = limits;
     this.info = { revision: bundle.revision, sha256: bundle.sha256, source: bundle.source, loadedAt: new Date().toISOString() };
   }
 
   /** Compiles and checks a bundle; throws BundleError with the reason when it cannot be used. */
-  static async load(bundle: PolicyBundle, options: { maxInputBytes: number; clock?: EvaluationClock }): Promise<PolicyEngine> {
+  static async load(bundle: PolicyBundle, options: InputLimits & { clock?: EvaluationClock }): Promise<PolicyEngine> {
     let module: WebAssembly.Module;
     try {
       module = await WebAssembly.compile(new Uint8Array(bundle.wasm));
@@ -81,12 +81,12 @@ export class PolicyEngine {
     } catch (err) {
       throw new BundleError(`bundle data could not be loaded (${String(err)})`);
     }
-    return new PolicyEngine(policy, clock, bundle, options.maxInputBytes);
+    return new PolicyEngine(policy, clock, bundle, { maxInputBytes: options.maxInputBytes, maxResultBytes: options.maxResultBytes });
   }
 
   /** Decides one message. Never throws: an evaluation error is a denial naming the error. */
   decide(query: PolicyQuery): Decision {
-    return this.evaluateJson(serializeInput(query, this.#maxInputBytes));
+    return this.evaluateJson(serializeInput(query, this.#limits));
   }
 
   /** Evaluates an input document already serialized as JSON text. */

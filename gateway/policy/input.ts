@@ -33,6 +33,8 @@ export interface PolicyQuery {
   arguments?: unknown;
   /** Every other method's params, without `_meta`. */
   params?: unknown;
+  /** A call's result, for the response-time decision. */
+  result?: unknown;
   target: string;
   sessionId: string;
   /** `JSON.stringify(subject)`, computed once per request by the identity layer. */
@@ -50,16 +52,49 @@ function capped(value: unknown, maxBytes: number): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether a value's JSON is certainly larger than `budget` bytes, found without serializing it:
+ * a 1 MB tool result must not be stringified only to learn that it is over the cap.
+ */
+function exceeds(value: unknown, budget: number): boolean {
+  let left = budget;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') left -= v.length + 2;
+    else if (Array.isArray(v)) {
+      left -= v.length + 1;
+      for (const item of v) stack.push(item);
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, item] of Object.entries(v)) {
+        left -= k.length + 4;
+        stack.push(item);
+      }
+    } else left -= 4;
+    if (left < 0) return true;
+  }
+  return false;
+}
+
+export interface InputLimits {
+  /** Cap on serialized arguments / params. */
+  maxInputBytes: number;
+  /** Cap on a serialized call result (response-time decisions). */
+  maxResultBytes: number;
+}
+
 /** Builds the JSON text of the input document. */
-export function serializeInput(q: PolicyQuery, maxBytes: number): string {
-  const args = capped(q.arguments, maxBytes);
-  const params = capped(stripMeta(q.params), maxBytes);
+export function serializeInput(q: PolicyQuery, limits: InputLimits): string {
+  const args = capped(q.arguments, limits.maxInputBytes);
+  const params = capped(stripMeta(q.params), limits.maxInputBytes);
+  const result = q.result === undefined || exceeds(q.result, limits.maxResultBytes) ? undefined : capped(q.result, limits.maxResultBytes);
   const truncated = args === undefined || params === undefined;
+  const resultTruncated = q.result !== undefined && result === undefined;
   return (
     `{"contract":"${CONTRACT_VERSION}","protocol":{"era":"${q.era}","version":${JSON.stringify(q.protocolVersion)}},` +
     `"direction":"${q.direction}","kind":"${q.kind}","method":${JSON.stringify(q.method)},` +
     `"name":${JSON.stringify(q.name)},"arguments":${args ?? EMPTY},"params":${params ?? EMPTY},` +
-    `"truncated":${truncated},"target":${JSON.stringify(q.target)},` +
+    `"result":${result ?? EMPTY},"truncated":${truncated},"result_truncated":${resultTruncated},"target":${JSON.stringify(q.target)},` +
     `"session_id":${JSON.stringify(q.sessionId)},"subject":${q.subjectJson}}`
   );
 }

@@ -67,10 +67,18 @@ describe.each([
     expect(err.code).toBe(-32052);
   });
 
-  it('withholds get_customer until its secrets can be masked', async () => {
+  it('masks every secret in get_customer, in structuredContent and its text copy alike', async () => {
     const client = await connectAs(['engineering']);
-    const err = await errorOf(client.callTool({ name: 'get_customer', arguments: { id: 'cus_1001' } }));
-    expect(err.code).toBe(-32054);
+    const record = demo.db.customers.find((c) => c.id === 'cus_1001');
+    expect(record).toBeDefined();
+    const result = await client.callTool({ name: 'get_customer', arguments: { customer_id: 'cus_1001' } });
+    const out = JSON.stringify(result);
+    for (const secret of [record!.password, record!.api_key, record!.access_token, record!.email, record!.billing.card_number, record!.billing.card_cvc, record!.billing.iban, record!.ssn]) {
+      expect(out).not.toContain(secret);
+    }
+    const text = (result.content as Array<{ type: string; text: string }>).find((b) => b.type === 'text')!.text;
+    expect(JSON.parse(text)).toEqual(result.structuredContent);
+    expect(out).toContain('[MASKED:');
   });
 
   it('denies methods the policy does not know', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { validateConfig } from '../../gateway/config/load.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
+import type { DecisionRecord } from '../../gateway/telemetry/audit.ts';
 import { buildBundle } from '../../scripts/bundle.ts';
 
 const built = new Map<string, Promise<string>>();
@@ -30,6 +31,8 @@ export interface TestGateway extends RunningGateway {
   /** MCP endpoint of a target. */
   endpoint(target?: string): string;
   logs: string[];
+  /** Every decision record, in order. */
+  audit: DecisionRecord[];
 }
 
 export interface TestGatewayOptions {
@@ -54,7 +57,8 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   };
   const config = validateConfig(doc, join(tmpdir(), 'portcullis-test.yaml'), options.env ?? {});
   const logs: string[] = [];
-  const gw = await startGateway(config, (line) => logs.push(line));
+  const audit: DecisionRecord[] = [];
+  const gw = await startGateway(config, { log: (line) => logs.push(line), audit: { record: (r) => audit.push(r) } });
   const first = Object.keys(targets)[0];
-  return { ...gw, logs, endpoint: (target = first ?? '') => `${gw.url}/mcp/${target}` };
+  return { ...gw, logs, audit, endpoint: (target = first ?? '') => `${gw.url}/mcp/${target}` };
 }

@@ -1,0 +1,620 @@
+// Named detectors for secrets and personal data in free text.
+//
+// Written by hand rather than taken from a secret-scanning library: this runs on every string of
+// every masked message (the gateway's hot path), the libraries available scan with one large
+// regex per rule over the whole text and pull in rule sets we would then have to audit, and what
+// we need is small: a dozen detectors, each with a cheap prefilter (an indexOf of a literal that
+// every match must contain, or a character-class table lookup) so that the common string (a name,
+// a status, an id) costs a length check and a few indexOf calls, and the expensive confirmation
+// (Luhn, IBAN mod-97, URL authority parsing) runs only at candidate positions.
+//
+// Every detector appends matches as flat [start, end, tag] triples (no per-match objects) and
+// never reports a span that starts with the engine's own "[MASKED:" output, so masking what was
+// already masked finds nothing (idempotence).
+
+export const DETECTOR_NAMES = [
+  'private_key',
+  'jwt',
+  'aws_access_key',
+  'github_token',
+  'gitlab_token',
+  'slack_token',
+  'bearer_token',
+  'url_password',
+  'connection_string_password',
+  'email',
+  'credit_card',
+  'iban',
+] as const;
+
+export type DetectorName = (typeof DETECTOR_NAMES)[number];
+
+/** Names that expand to several detectors (each keeps its own class). */
+export const DETECTOR_GROUPS: Readonly<Record<string, readonly DetectorName[]>> = {
+  secrets: [
+    'private_key', 'jwt', 'aws_access_key', 'github_token', 'gitlab_token', 'slack_token',
+    'bearer_token', 'url_password', 'connection_string_password',
+  ],
+  pii: ['email', 'credit_card', 'iban'],
+  all: DETECTOR_NAMES,
+};
+
+export interface Detector {
+  readonly name: DetectorName;
+  /** No match is shorter than this; shorter strings are not scanned. */
+  readonly minLength: number;
+  /** Appends [start, end, tag] for every match in `s`; runs its own prefilter first. */
+  find(s: string, out: number[], tag: number): void;
+  /** The form a match is hashed in, so equal values hash equally whatever their formatting. */
+  canon(match: string): string;
+}
+
+export const MASK_PREFIX = '[MASKED:';
+
+// ---------------------------------------------------------------------------------------------
+// Character classes, as a 128-entry table of bit flags (non-ASCII code units have no flag).
+
+const DIGIT = 1;
+const UPPER = 2;
+const LOWER = 4;
+const EMAIL_LOCAL = 8; // A-Z a-z 0-9 . _ % + -
+const DOMAIN = 16; // A-Z a-z 0-9 . -
+const B64URL = 32; // A-Z a-z 0-9 _ -
+const ALNUM = DIGIT | UPPER | LOWER;
+
+const CLASS = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) CLASS[c] = DIGIT | EMAIL_LOCAL | DOMAIN | B64URL;
+for (let c = 65; c <= 90; c++) CLASS[c] = UPPER | EMAIL_LOCAL | DOMAIN | B64URL;
+for (let c = 97; c <= 122; c++) CLASS[c] = LOWER | EMAIL_LOCAL | DOMAIN | B64URL;
+CLASS[46] = EMAIL_LOCAL | DOMAIN; // .
+CLASS[45] = EMAIL_LOCAL | DOMAIN | B64URL; // -
+CLASS[95] = EMAIL_LOCAL | B64URL; // _
+CLASS[37] = EMAIL_LOCAL; // %
+CLASS[43] = EMAIL_LOCAL; // +
+
+const has = (c: number, flag: number): boolean => c < 128 && (CLASS[c]! & flag) !== 0;
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+const isAlnum = (c: number): boolean => has(c, ALNUM);
+
+const startsMasked = (s: string, at: number): boolean => s.startsWith(MASK_PREFIX, at);
+
+const identity = (m: string): string => m;
+
+// ---------------------------------------------------------------------------------------------
+// Detectors with a literal anchor, confirmed by a sticky or global regex at candidate positions.
+
+/** Runs `re` (global) over `s` when `s` contains one of `anchors`; reports group `group` (0 = whole). */
+function regexDetector(
+  name: DetectorName,
+  minLength: number,
+  anchors: readonly string[] | null,
+  re: RegExp,
+  group = 0,
+  accept?: (m: string) => boolean,
+): Detector {
+  if (!re.global) throw new Error(`detector ${name}: regex must be global`);
+  return {
+    name,
+    minLength,
+    find(s, out, tag) {
+      if (anchors !== null) {
+        let found = false;
+        for (const a of anchors) {
+          if (s.includes(a)) {
+            found = true;
+            break;
+          }
+        }
+        if (!found) return;
+      }
+      re.lastIndex = 0;
+      let m: RegExpExecArray | null;
+      while ((m = re.exec(s)) !== null) {
+        const text = m[group];
+        if (text === undefined || text === '') {
+          if (m[0] === '') re.lastIndex++;
+          continue;
+        }
+        const start = group === 0 ? m.index : m.index + m[0].lastIndexOf(text);
+        if (startsMasked(s, start)) continue;
+        if (accept !== undefined && !accept(text)) continue;
+        out.push(start, start + text.length, tag);
+      }
+    },
+    canon: identity,
+  };
+}
+
+// PEM private keys: "-----BEGIN [RSA |EC |OPENSSH |ENCRYPTED |DSA |PGP ]PRIVATE KEY[ BLOCK]-----"
+// through the matching "-----END …-----". Without an END line (truncated output), through the end
+// of the base64 body (base64, whitespace, literal "\n" escapes and RFC 1421 header lines).
+const PEM_BEGIN = '-----BEGIN ';
+const PEM_HEADER = /-----BEGIN ([A-Z0-9]+ ){0,3}PRIVATE KEY( BLOCK)?-----/y;
+const PEM_END = /-----END ([A-Z0-9]+ ){0,3}PRIVATE KEY( BLOCK)?-----/g;
+const PEM_BODY = /[A-Za-z0-9+/=\s\\:,.-]*/y;
+
+const privateKey: Detector = {
+  name: 'private_key',
+  minLength: 32,
+  find(s, out, tag) {
+    let i = s.indexOf(PEM_BEGIN);
+    while (i !== -1) {
+      PEM_HEADER.lastIndex = i;
+      const h = PEM_HEADER.exec(s);
+      if (h === null) {
+        i = s.indexOf(PEM_BEGIN, i + 1);
+        continue;
+      }
+      const bodyStart = i + h[0].length;
+      PEM_END.lastIndex = bodyStart;
+      const e = PEM_END.exec(s);
+      let end: number;
+      // An END line further than 64 KiB away belongs to something else.
+      if (e !== null && e.index - bodyStart <= 65536) {
+        end = e.index + e[0].length;
+      } else {
+        PEM_BODY.lastIndex = bodyStart;
+        PEM_BODY.exec(s);
+        end = PEM_BODY.lastIndex;
+        // Do not swallow the dashes of a following marker.
+        while (end > bodyStart && s.charCodeAt(end - 1) === 45) end--;
+      }
+      out.push(i, end, tag);
+      i = s.indexOf(PEM_BEGIN, end);
+    }
+  },
+  canon: identity,
+};
+
+// JWT / JWS / JWE compact serialization: a base64url header that decodes to '{"' (so it starts
+// with "eyJ"), then two (JWS) or four (JWE) more dot-separated base64url parts.
+const JWT_BODY = /eyJ[A-Za-z0-9_-]{12,}(?:\.[A-Za-z0-9_-]*){2}(?:(?:\.[A-Za-z0-9_-]*){2})?/y;
+
+const jwt: Detector = {
+  name: 'jwt',
+  minLength: 20,
+  find(s, out, tag) {
+    let i = s.indexOf('eyJ');
+    while (i !== -1) {
+      if (i > 0 && has(s.charCodeAt(i - 1), B64URL)) {
+        i = s.indexOf('eyJ', i + 3);
+        continue;
+      }
+      JWT_BODY.lastIndex = i;
+      const m = JWT_BODY.exec(s);
+      // At least one non-empty part after the header (a bare "eyJ…..") is not a token).
+      if (m !== null && m[0].length - m[0].indexOf('.') > 3) {
+        out.push(i, i + m[0].length, tag);
+        i = s.indexOf('eyJ', i + m[0].length);
+      } else {
+        i = s.indexOf('eyJ', i + 3);
+      }
+    }
+  },
+  canon: identity,
+};
+
+// AWS access key ids (AKIA long-term, ASIA temporary, ABIA, ACCA, A3T…), plus the secret key in an
+// explicit assignment (aws_secret_access_key = …, AWS_SECRET_ACCESS_KEY: …), since the 40-character
+// secret has no recognizable shape of its own.
+const AWS_KEY_ID = /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])/g;
+const AWS_SECRET = /aws_?secret_?(?:access_?)?key["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])/gi;
+const awsKeyId = regexDetector('aws_access_key', 20, ['AKIA', 'ASIA', 'ABIA', 'ACCA', 'A3T'], AWS_KEY_ID);
+const awsSecret = regexDetector('aws_access_key', 40, null, AWS_SECRET, 1);
+const AWS_SECRET_HINT = /secret_?(?:access_?)?key/i;
+
+const awsAccessKey: Detector = {
+  name: 'aws_access_key',
+  minLength: 20,
+  find(s, out, tag) {
+    awsKeyId.find(s, out, tag);
+    if (s.length >= 40 && AWS_SECRET_HINT.test(s)) awsSecret.find(s, out, tag);
+  },
+  canon: identity,
+};
+
+// GitHub: classic tokens gh[pousr]_ + 36+ base62 characters, fine-grained github_pat_ + 22+.
+const githubToken = regexDetector(
+  'github_token',
+  40,
+  ['gh', 'github_pat_'],
+  /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])/g,
+);
+
+// GitLab: glpat- (personal/project/group access), gldt- (deploy), glrt- (runner), glptt- (pipeline
+// trigger), glcbt- (CI job), glimt- (incoming mail), gloas- (OAuth app secret), glsoat- (SCIM),
+// glffct- (feature flags client), glft- (feed), glagent- (agent); 20+ characters, including the
+// routable ".01.xxxxxxxxx" suffix of newer tokens. A trailing '.' (end of sentence) is not taken.
+const gitlabToken = regexDetector(
+  'gitlab_token',
+  25,
+  ['gl'],
+  /(?<![A-Za-z0-9_-])gl(?:pat|dt|rt|ptt|cbt|imt|oas|soat|ffct|ft|agent)-[A-Za-z0-9_-]{20,}(?:\.[A-Za-z0-9_-]+)*/g,
+);
+
+// Slack: xox[abposre]- tokens, xapp- app-level tokens, and incoming-webhook/workflow URLs.
+const slackToken = regexDetector(
+  'slack_token',
+  15,
+  ['xox', 'xapp-', 'hooks.slack.com'],
+  /(?<![A-Za-z0-9])(?:xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[0-9]+-[A-Za-z0-9-]{10,}|https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{8,})/g,
+);
+
+// Bearer tokens and other credentials in HTTP authorization syntax:
+//  (a) after "Authorization:" / "Authorization=" (also Proxy-Authorization, quoted keys), an
+//      optional scheme word (Bearer, Basic, Token, …) and the credential;
+//  (b) "Bearer <credential>" anywhere.
+// Only the credential is masked, and only when it looks like one: 8+ characters (16+ for (b)) of
+// the token68 alphabet that include a digit, one of . _ ~ + / =, or an uppercase letter after the
+// first character. "bearer token", "Authorization: required for admins" are prose and stay.
+const AUTH_HEADER = /authorization["']?\s*[:=]\s*["']?(?:([A-Za-z][A-Za-z0-9_-]{1,20})[ \t]+)?([A-Za-z0-9._~+/=%:-]{8,4096})/gi;
+const BEARER = /(?<![A-Za-z0-9])bearer[ \t]+([A-Za-z0-9._~+/=-]{16,4096})/gi;
+const BEARER_HINT = /bearer|authorization/i;
+
+function looksLikeCredential(t: string): boolean {
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (isDigit(c) || c === 46 || c === 95 || c === 126 || c === 43 || c === 47 || c === 61) return true;
+    if (i > 0 && c >= 65 && c <= 90) return true;
+  }
+  return false;
+}
+
+const bearerToken: Detector = {
+  name: 'bearer_token',
+  minLength: 22,
+  find(s, out, tag) {
+    if (!BEARER_HINT.test(s)) return;
+    for (const re of [AUTH_HEADER, BEARER]) {
+      re.lastIndex = 0;
+      let m: RegExpExecArray | null;
+      while ((m = re.exec(s)) !== null) {
+        const cred = re === AUTH_HEADER ? m[2]! : m[1]!;
+        const start = m.index + m[0].length - cred.length;
+        if (!looksLikeCredential(cred) || startsMasked(s, start)) continue;
+        out.push(start, start + cred.length, tag);
+      }
+    }
+  },
+  canon: identity,
+};
+
+// Passwords in URLs: scheme://user:PASSWORD@host. The authority runs from "://" to the first
+// '/', '?', '#', whitespace, quote, '<', '>' or end; userinfo is what precedes its last '@'; the
+// password is what follows the first ':' of the userinfo. A bare user ("git@", a token used as
+// user name without ':') is not masked here (tokens have their own detectors).
+const urlPassword: Detector = {
+  name: 'url_password',
+  minLength: 10,
+  find(s, out, tag) {
+    let i = s.indexOf('://');
+    while (i !== -1) {
+      const from = i + 3;
+      let j = from;
+      let at = -1;
+      for (; j < s.length; j++) {
+        const c = s.charCodeAt(j);
+        if (c === 47 || c === 63 || c === 35 || c === 34 || c === 39 || c === 60 || c === 62 || c === 96 || c <= 32) break;
+        if (c === 64) at = j;
+      }
+      if (at > from && i > 0 && isAlnum(s.charCodeAt(i - 1))) {
+        const colon = s.indexOf(':', from);
+        if (colon !== -1 && colon < at - 1 && !startsMasked(s, colon + 1)) out.push(colon + 1, at, tag);
+      }
+      i = s.indexOf('://', Math.max(j, from));
+    }
+  },
+  canon: identity,
+};
+
+// Passwords in key=value connection strings (ADO.NET, ODBC, libpq, JDBC query strings):
+// password / passwd / pwd / pass, '=', then a quoted value, an ODBC {braced} value, or a bare value
+// up to ';', '&', whitespace or a quote.
+const CONN_PASSWORD =
+  /(?<![A-Za-z0-9_])(?:password|passwd|pwd|pass)\s*=\s*(?:'((?:[^'\\]|\\.){1,1024})'|"((?:[^"\\]|\\.){1,1024})"|\{([^}]{1,1024})\}|([^;&\s'"]{1,1024}))/gi;
+const CONN_HINT = /pass|pwd/i;
+
+const connectionStringPassword: Detector = {
+  name: 'connection_string_password',
+  minLength: 6,
+  find(s, out, tag) {
+    if (s.indexOf('=') === -1 || !CONN_HINT.test(s)) return;
+    CONN_PASSWORD.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while ((m = CONN_PASSWORD.exec(s)) !== null) {
+      const v = m[1] ?? m[2] ?? m[3] ?? m[4]!;
+      // The value is the last thing matched, possibly followed by a closing quote or brace.
+      const closing = m[4] !== undefined ? 0 : 1;
+      const start = m.index + m[0].length - closing - v.length;
+      if (startsMasked(s, start)) continue;
+      out.push(start, start + v.length, tag);
+    }
+  },
+  canon: identity,
+};
+
+// ---------------------------------------------------------------------------------------------
+// E-mail addresses: for each '@', the local part to its left (A-Z a-z 0-9 . _ % + -, 1–64, not
+// starting or ending with '.') and the domain to its right: 2+ labels of A-Z a-z 0-9 '-' (not
+// starting or ending with '-'), separated by single dots, whose last label (the TLD) is 2+
+// letters or an "xn--" IDN label. "root@localhost", "a@b.c", "@handle" are not addresses.
+
+function emailDomainEnd(s: string, from: number): number {
+  let i = from;
+  let labelStart = from;
+  let labels = 0;
+  let lastLabelStart = -1;
+  let lastLabelEnd = -1;
+  const limit = Math.min(s.length, from + 253);
+  while (i < limit) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (i === labelStart) break; // empty label
+      labels++;
+      lastLabelStart = labelStart;
+      lastLabelEnd = i;
+      labelStart = i + 1;
+      i++;
+      continue;
+    }
+    if (!has(c, DOMAIN)) break;
+    i++;
+  }
+  if (i > labelStart) {
+    labels++;
+    lastLabelStart = labelStart;
+    lastLabelEnd = i;
+  }
+  // Trailing '.' or '-' (end of sentence, dash) are not part of the address.
+  let end = lastLabelEnd;
+  while (end > lastLabelStart && s.charCodeAt(end - 1) === 45) end--;
+  if (labels < 2 || end <= lastLabelStart) return -1;
+  // Validate the TLD.
+  const tldLen = end - lastLabelStart;
+  if (tldLen < 2) return -1;
+  if (!s.startsWith('xn--', lastLabelStart)) {
+    for (let k = lastLabelStart; k < end; k++) {
+      const c = s.charCodeAt(k);
+      if (!(has(c, UPPER) || has(c, LOWER))) return -1;
+    }
+  }
+  // Labels must not start or end with '-'.
+  let ls = from;
+  for (let k = from; k <= end; k++) {
+    if (k === end || s.charCodeAt(k) === 46) {
+      if (k === ls || s.charCodeAt(ls) === 45 || s.charCodeAt(k - 1) === 45) return -1;
+      ls = k + 1;
+    }
+  }
+  return end;
+}
+
+const email: Detector = {
+  name: 'email',
+  minLength: 6,
+  find(s, out, tag) {
+    let at = s.indexOf('@');
+    while (at !== -1) {
+      let a = at;
+      const min = Math.max(0, at - 64);
+      while (a > min && has(s.charCodeAt(a - 1), EMAIL_LOCAL)) a--;
+      while (a < at && s.charCodeAt(a) === 46) a++;
+      let next = at + 1;
+      if (a < at && s.charCodeAt(at - 1) !== 46 && !startsMasked(s, a)) {
+        const end = emailDomainEnd(s, at + 1);
+        if (end !== -1) {
+          out.push(a, end, tag);
+          next = end;
+        }
+      }
+      at = s.indexOf('@', next);
+    }
+  },
+  canon: (m) => m.toLowerCase(),
+};
+
+// ---------------------------------------------------------------------------------------------
+// Payment card numbers: 13–19 digits, either one unbroken run or groups of 3–8 digits separated
+// by single spaces or dashes, not touching a letter or digit on either side, whose first digit is
+// 2–6 (Mastercard 2-series, Amex/Diners/JCB, Visa, Mastercard, Discover/UnionPay/Maestro: this
+// leaves out millisecond timestamps, snowflake ids and the like, which start with 1), and that
+// pass the Luhn check. In a longer sequence of groups, any window of whole groups that qualifies
+// is taken (left to right).
+
+export function luhn(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+function cardDigitsOk(digits: string): boolean {
+  if (digits.length < 13 || digits.length > 19) return false;
+  const first = digits.charCodeAt(0);
+  return first >= 50 && first <= 54 && luhn(digits); // '2'..'6'
+}
+
+/** Is this JSON number (an integer) a card number? */
+export function isCardNumber(n: number): boolean {
+  if (!Number.isSafeInteger(n) || n < 1e12) return false;
+  return cardDigitsOk(String(n));
+}
+
+/** Group boundaries [start0, end0, start1, end1, …] of digit groups starting at `i`. */
+function collectGroups(s: string, i: number, groups: number[]): number {
+  const n = s.length;
+  let j = i;
+  for (;;) {
+    const gs = j;
+    while (j < n && isDigit(s.charCodeAt(j))) j++;
+    groups.push(gs, j);
+    if (groups.length > 64) return j; // long digit tables: give up grouping
+    if (j + 1 < n) {
+      const c = s.charCodeAt(j);
+      if ((c === 32 || c === 45) && isDigit(s.charCodeAt(j + 1))) {
+        j++;
+        continue;
+      }
+    }
+    return j;
+  }
+}
+
+function scanCards(s: string, groups: number[], out: number[], tag: number): void {
+  const count = groups.length / 2;
+  let g = 0;
+  while (g < count) {
+    const a0 = groups[2 * g]!;
+    const b0 = groups[2 * g + 1]!;
+    // A single unbroken run, or the longest window of whole 3–8 digit groups from here.
+    let taken = cardDigitsOk(s.slice(a0, b0)) ? g : -1;
+    if (b0 - a0 >= 3 && b0 - a0 <= 8) {
+      let digits = s.slice(a0, b0);
+      for (let h = g + 1; h < count; h++) {
+        const a = groups[2 * h]!;
+        const b = groups[2 * h + 1]!;
+        if (b - a < 3 || b - a > 8) break;
+        digits += s.slice(a, b);
+        if (digits.length > 19) break;
+        if (cardDigitsOk(digits)) taken = h;
+      }
+    }
+    if (taken !== -1) {
+      out.push(a0, groups[2 * taken + 1]!, tag);
+      g = taken + 1;
+    } else {
+      g++;
+    }
+  }
+}
+
+// IBAN: two uppercase letters (a country in the IBAN registry), two check digits, then the BBAN
+// (uppercase letters and digits) to exactly the registry length of that country, written compact
+// or in groups of four separated by single spaces, not touching a letter or digit on either side,
+// and passing the ISO 13616 mod-97 check.
+const IBAN_LENGTHS: Readonly<Record<string, number>> = {
+  AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BI: 27, BR: 29, BY: 28,
+  CH: 21, CR: 22, CY: 28, CZ: 24, DE: 22, DJ: 27, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18,
+  FK: 18, FO: 18, FR: 27, GB: 22, GE: 22, GI: 23, GL: 18, GR: 27, GT: 28, HN: 28, HR: 21, HU: 28,
+  IE: 22, IL: 23, IQ: 23, IS: 26, IT: 27, JO: 30, KW: 30, KZ: 20, LB: 28, LC: 32, LI: 21, LT: 20,
+  LU: 20, LV: 21, LY: 25, MC: 27, MD: 24, ME: 22, MK: 19, MN: 20, MR: 27, MT: 31, MU: 30, NI: 28,
+  NL: 18, NO: 15, OM: 23, PK: 24, PL: 28, PS: 29, PT: 25, QA: 29, RO: 24, RS: 22, RU: 33, SA: 24,
+  SC: 31, SD: 18, SE: 24, SI: 19, SK: 24, SM: 27, SO: 23, ST: 25, SV: 28, TL: 23, TN: 24, TR: 26,
+  UA: 29, VA: 22, VG: 24, XK: 20, YE: 30,
+};
+
+export function ibanChecksumOk(compact: string): boolean {
+  const rearranged = compact.slice(4) + compact.slice(0, 4);
+  let r = 0;
+  for (let i = 0; i < rearranged.length; i++) {
+    const c = rearranged.charCodeAt(i);
+    if (c >= 48 && c <= 57) r = (r * 10 + (c - 48)) % 97;
+    else r = (r * 100 + (c - 55)) % 97; // A=10 … Z=35
+  }
+  return r === 1;
+}
+
+/** End of an IBAN starting at `p` (the country code), or -1. */
+function ibanAt(s: string, p: number): number {
+  const expected = IBAN_LENGTHS[s.slice(p, p + 2)];
+  if (expected === undefined) return -1;
+  const n = s.length;
+  let j = p;
+  let count = 0;
+  let compact = '';
+  while (j < n && count < expected) {
+    const c = s.charCodeAt(j);
+    if (isDigit(c) || (c >= 65 && c <= 90)) {
+      compact += s[j];
+      count++;
+      j++;
+    } else if (c === 32 && count % 4 === 0 && count > 0 && j + 1 < n) {
+      j++;
+    } else {
+      break;
+    }
+  }
+  if (count !== expected) return -1;
+  if (j < n && isAlnum(s.charCodeAt(j))) return -1;
+  return ibanChecksumOk(compact) ? j : -1;
+}
+
+// Candidates are found by regex (irregexp scans for them far faster than a charCodeAt loop):
+// 13+ digits with optional single separators for cards, a word-initial "CC99" for IBANs.
+const CARD_CANDIDATE = /(?<![0-9])[0-9](?:[ -]?[0-9]){12,}/g;
+const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}/g;
+const cardGroups: number[] = [];
+
+const creditCard: Detector = {
+  name: 'credit_card',
+  minLength: 13,
+  find(s, out, tag) {
+    const n = s.length;
+    const re = CARD_CANDIDATE;
+    re.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(s)) !== null) {
+      const i = m.index;
+      // Not touching a letter or digit, and not a decimal fraction ("0.4242…", "…4242.5").
+      const boundaryBefore = i === 0 || !(isAlnum(s.charCodeAt(i - 1)) || (s.charCodeAt(i - 1) === 46 && i >= 2 && isDigit(s.charCodeAt(i - 2))));
+      cardGroups.length = 0;
+      const end = collectGroups(s, i, cardGroups);
+      const boundaryAfter = end === n || !(isAlnum(s.charCodeAt(end)) || (s.charCodeAt(end) === 46 && end + 1 < n && isDigit(s.charCodeAt(end + 1))));
+      if (boundaryBefore && boundaryAfter && !startsMasked(s, i)) scanCards(s, cardGroups, out, tag);
+      // Continue after this run and the rest of its word ("…4242x" is never a card).
+      let j = end;
+      while (j < n && isAlnum(s.charCodeAt(j))) j++;
+      re.lastIndex = Math.max(j, i + 1);
+    }
+  },
+  canon: (m) => m.replace(/[ -]/g, ''),
+};
+
+const iban: Detector = {
+  name: 'iban',
+  minLength: 15,
+  find(s, out, tag) {
+    const re = IBAN_CANDIDATE;
+    re.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(s)) !== null) {
+      const end = ibanAt(s, m.index);
+      if (end !== -1) {
+        out.push(m.index, end, tag);
+        re.lastIndex = end;
+      } else {
+        re.lastIndex = m.index + 1;
+      }
+    }
+  },
+  canon: (m) => m.replace(/ /g, ''),
+};
+
+const DETECTORS: Readonly<Record<DetectorName, Detector>> = {
+  private_key: privateKey,
+  jwt,
+  aws_access_key: awsAccessKey,
+  github_token: githubToken,
+  gitlab_token: gitlabToken,
+  slack_token: slackToken,
+  bearer_token: bearerToken,
+  url_password: urlPassword,
+  connection_string_password: connectionStringPassword,
+  email,
+  credit_card: creditCard,
+  iban,
+};
+
+export function detector(name: DetectorName): Detector {
+  return DETECTORS[name];
+}
+
+export const isDetectorName = (name: string): name is DetectorName => Object.hasOwn(DETECTORS, name);

@@ -1,0 +1,369 @@
+// Validation and compilation of mask instructions into a MaskPlan (see README.md for the vocabulary).
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import type { MaskInstruction } from '../policy/decision.ts';
+import { DETECTOR_GROUPS, DETECTOR_NAMES, detector, isDetectorName, MASK_PREFIX, type Detector, type DetectorName } from './detectors.ts';
+import { MaskError } from './errors.ts';
+import { compilePath, mirrorOf, parsePath, rootStates, type CompiledPath, type PathState } from './path.ts';
+
+export type MaskStyle = 'marker' | 'last' | 'hash';
+export type RuleKind = 'path' | 'key' | 'key_regex' | 'detector';
+
+export interface CompileOptions {
+  /** Key for style "hash" (HMAC-SHA256); at least 16 bytes when any instruction uses "hash". */
+  hashKey: Uint8Array;
+  /** Deepest nesting masked, counting levels inside embedded JSON strings (default 64, max 1000). */
+  maxDepth?: number;
+}
+
+/** One compiled instruction. */
+export interface Rule {
+  /** Position in the instruction list; when several rules select one value, the lowest wins. */
+  readonly index: number;
+  readonly kind: RuleKind;
+  /** Label used in markers and counts. */
+  readonly cls: string;
+  readonly style: MaskStyle;
+  /** Characters kept by style "last" (0 for other styles). */
+  readonly keep: number;
+  /** `[MASKED:<class>]` */
+  readonly marker: string;
+  /** `[MASKED:<class> ...` (style "last" output is this + tail + "]") */
+  readonly lastPrefix: string;
+  /** `[MASKED:<class> hmac:` (style "hash" output is this + 16 hex digits + "]") */
+  readonly hashPrefix: string;
+}
+
+/** The instruction as understood, after defaults (what `MaskPlan.describe()` returns). */
+export interface NormalizedInstruction {
+  kind: RuleKind;
+  /** The path, glob, regex source or detector name as written. */
+  selector: string;
+  style: MaskStyle;
+  keep?: number;
+  class: string;
+  /** Detectors this instruction runs (a group name expands; detectors claimed earlier are absent). */
+  detectors?: DetectorName[];
+}
+
+export interface DetectorBinding {
+  readonly det: Detector;
+  readonly rule: Rule;
+}
+
+interface KeyInfo {
+  /** First key/key_regex rule whose pattern matches this key name. */
+  readonly rule: Rule | null;
+  /** No detector matches inside the key name itself. */
+  readonly clean: boolean;
+}
+
+const FIELDS = new Set(['path', 'key', 'key_regex', 'detector', 'style', 'keep', 'class']);
+const SELECTORS = ['path', 'key', 'key_regex', 'detector'] as const;
+const CLASS_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,63}$/;
+const MAX_KEEP = 64;
+const MIN_HASH_KEY_BYTES = 16;
+const DEFAULT_MAX_DEPTH = 64;
+/** Key names cached per plan (only names without detector matches, so no secret is retained). */
+const KEY_CACHE_LIMIT = 4096;
+const KEY_CACHE_MAX_KEY_LENGTH = 128;
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function fail(index: number, field: string | null, message: string): never {
+  throw new MaskError(`mask[${index}]${field === null ? '' : `.${field}`}: ${message}`, index, field ?? undefined);
+}
+
+const quote = (v: unknown): string => {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
+};
+
+function sanitizeClass(raw: string, fallback: string): string {
+  const s = raw.replace(/[^A-Za-z0-9_.:/-]+/g, '_').replace(/^[^A-Za-z0-9_]+/, '').slice(0, 64);
+  return s.length === 0 ? fallback : s;
+}
+
+/** "*password*" → "password"; "*" → "key". */
+function globClass(glob: string): string {
+  return sanitizeClass(glob.replace(/[*?\\]/g, ''), 'key');
+}
+
+/**
+ * "api[-_]?key" → "apikey", "[Aa][Pp][Ii][-_]?[Kk][Ee][Yy]" → "apikey": lowercased, a bracket that
+ * only lists one letter in both cases becomes that letter, other brackets, escapes and every
+ * character that is not a letter, digit or '_' are dropped; under 2 characters → "key_regex".
+ */
+function regexClass(src: string): string {
+  const s = src
+    .toLowerCase()
+    .replace(/\[([a-z])\1\]/g, '$1')
+    .replace(/\[(?:\\.|[^\]])*\]/g, '')
+    .replace(/\\./g, '')
+    .replace(/[^a-z0-9_]+/g, '');
+  return s.length >= 2 ? s.slice(0, 64) : 'key_regex';
+}
+
+/** Last member name of the path ("structuredContent.customer.card_number" → "card_number"). */
+function pathClass(segs: readonly { t: string; v?: unknown }[]): string {
+  for (let i = segs.length - 1; i >= 0; i--) {
+    const s = segs[i]!;
+    if (s.t === 'name') return sanitizeClass(String(s.v), 'path');
+  }
+  return 'path';
+}
+
+/** Case-insensitive glob: '*' any run (also empty), '?' one character, '\' escapes; whole name. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') {
+      re += '[\\s\\S]*';
+      while (glob[i + 1] === '*') i++;
+    } else if (c === '?') re += '[\\s\\S]';
+    else if (c === '\\' && i + 1 < glob.length) re += glob[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 'i');
+}
+
+function makeRule(index: number, kind: RuleKind, cls: string, style: MaskStyle, keep: number): Rule {
+  return {
+    index,
+    kind,
+    cls,
+    style,
+    keep,
+    marker: `${MASK_PREFIX}${cls}]`,
+    lastPrefix: `${MASK_PREFIX}${cls} ...`,
+    hashPrefix: `${MASK_PREFIX}${cls} hmac:`,
+  };
+}
+
+/**
+ * A compiled, immutable set of mask instructions. Build with `compileMask`; apply with `applyMask`
+ * or `maskText`. Plans are safe to cache and share between calls (see `MaskPlanCache`).
+ */
+export class MaskPlan {
+  /** @internal */ readonly rules: readonly Rule[];
+  /** @internal */ readonly paths: readonly CompiledPath[];
+  /** @internal */ readonly root: readonly PathState[];
+  /** @internal */ readonly keyRules: readonly { readonly rule: Rule; readonly re: RegExp }[];
+  /** @internal */ readonly detectors: readonly DetectorBinding[];
+  /** @internal */ readonly minScanLength: number;
+  /** @internal Rule of the credit_card detector (JSON numbers are checked too), or null. */
+  readonly cardRule: Rule | null;
+  /** @internal */ readonly hashKey: KeyObject | null;
+  readonly maxDepth: number;
+  readonly #normalized: readonly NormalizedInstruction[];
+  readonly #keyCache = new Map<string, KeyInfo>();
+
+  /** @internal use compileMask */
+  constructor(parts: {
+    rules: Rule[];
+    paths: CompiledPath[];
+    keyRules: { rule: Rule; re: RegExp }[];
+    detectors: DetectorBinding[];
+    hashKey: KeyObject | null;
+    maxDepth: number;
+    normalized: NormalizedInstruction[];
+  }) {
+    this.rules = parts.rules;
+    this.paths = parts.paths;
+    this.root = rootStates(parts.paths);
+    this.keyRules = parts.keyRules;
+    this.detectors = parts.detectors;
+    this.minScanLength = parts.detectors.length === 0 ? Infinity : Math.min(...parts.detectors.map((d) => d.det.minLength));
+    this.cardRule = parts.detectors.find((d) => d.det.name === 'credit_card')?.rule ?? null;
+    this.hashKey = parts.hashKey;
+    this.maxDepth = parts.maxDepth;
+    this.#normalized = parts.normalized;
+  }
+
+  /** True when the plan masks nothing (an empty instruction list). */
+  get empty(): boolean {
+    return this.rules.length === 0;
+  }
+
+  /** The instructions as understood after defaults, one per input instruction. */
+  describe(): NormalizedInstruction[] {
+    return this.#normalized.map((n) => ({ ...n, ...(n.detectors ? { detectors: [...n.detectors] } : {}) }));
+  }
+
+  /** @internal Appends [start, end, detectorIndex] triples of every detector match in `s`. */
+  findSpans(s: string, out: number[]): void {
+    if (s.length < this.minScanLength) return;
+    const ds = this.detectors;
+    for (let i = 0; i < ds.length; i++) {
+      const d = ds[i]!.det;
+      if (s.length >= d.minLength) d.find(s, out, i);
+    }
+  }
+
+  /** @internal Does any detector of this plan match anywhere in `s`? */
+  detectsIn(s: string): boolean {
+    const out: number[] = [];
+    this.findSpans(s, out);
+    return out.length > 0;
+  }
+
+  /** @internal Key-name rules and detector cleanliness of a member name (cached when safe). */
+  keyInfo(key: string): KeyInfo {
+    const hit = this.#keyCache.get(key);
+    if (hit !== undefined) return hit;
+    let rule: Rule | null = null;
+    const alt = NON_ASCII.test(key) ? key.normalize('NFKC') : null;
+    for (const k of this.keyRules) {
+      if (k.re.test(key) || (alt !== null && k.re.test(alt))) {
+        rule = k.rule;
+        break;
+      }
+    }
+    const clean = !this.detectsIn(key);
+    const info: KeyInfo = { rule, clean };
+    if (clean && key.length <= KEY_CACHE_MAX_KEY_LENGTH) {
+      if (this.#keyCache.size >= KEY_CACHE_LIMIT) this.#keyCache.clear();
+      this.#keyCache.set(key, info);
+    }
+    return info;
+  }
+}
+
+/**
+ * Validates and compiles mask instructions. Throws MaskError naming the instruction index and
+ * field (`mask[3].key_regex: invalid regular expression: …`).
+ */
+export function compileMask(instructions: readonly MaskInstruction[], options: CompileOptions): MaskPlan {
+  if (!Array.isArray(instructions)) throw new MaskError('mask: instructions must be an array');
+  if (!(options?.hashKey instanceof Uint8Array)) throw new MaskError('mask: options.hashKey must be a Uint8Array');
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000) throw new MaskError('mask: options.maxDepth must be an integer from 1 to 1000');
+
+  const rules: Rule[] = [];
+  const paths: CompiledPath[] = [];
+  const keyRules: { rule: Rule; re: RegExp }[] = [];
+  const detectors: DetectorBinding[] = [];
+  const claimed = new Set<DetectorName>();
+  const normalized: NormalizedInstruction[] = [];
+  let usesHash = -1;
+
+  instructions.forEach((raw: unknown, index) => {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(index, null, `must be an object, got ${quote(raw)}`);
+    const ins = raw as Record<string, unknown>;
+    for (const field of Object.keys(ins)) {
+      if (!FIELDS.has(field)) fail(index, field, `unknown field (allowed: ${[...FIELDS].join(', ')})`);
+    }
+    const present = SELECTORS.filter((f) => ins[f] !== undefined);
+    if (present.length !== 1) {
+      fail(index, null, present.length === 0
+        ? 'needs one of "path", "key", "key_regex" or "detector"'
+        : `has ${present.map((f) => `"${f}"`).join(' and ')}; use exactly one selector per instruction`);
+    }
+    const kind = present[0]!;
+    const selector = ins[kind];
+    if (typeof selector !== 'string' || selector.length === 0) fail(index, kind, `must be a non-empty string, got ${quote(selector)}`);
+    if (selector.length > 1024) fail(index, kind, 'is longer than 1024 characters');
+
+    const style = ins.style ?? 'marker';
+    if (style !== 'marker' && style !== 'last' && style !== 'hash') fail(index, 'style', `must be "marker", "last" or "hash", got ${quote(style)}`);
+    let keep = 0;
+    if (style === 'last') {
+      keep = (ins.keep ?? 4) as number;
+      if (!Number.isInteger(keep) || keep < 1 || keep > MAX_KEEP) fail(index, 'keep', `must be an integer from 1 to ${MAX_KEEP}, got ${quote(ins.keep)}`);
+    } else if (ins.keep !== undefined) {
+      fail(index, 'keep', `only applies to style "last" (style is "${style}")`);
+    }
+    if (style === 'hash' && usesHash === -1) usesHash = index;
+    if (ins.class !== undefined && (typeof ins.class !== 'string' || !CLASS_RE.test(ins.class))) {
+      fail(index, 'class', `must be 1-64 characters of A-Z a-z 0-9 _ . : / - (not starting with . : / -), got ${quote(ins.class)}`);
+    }
+    const explicitClass = ins.class as string | undefined;
+
+    let cls: string;
+    const norm: NormalizedInstruction = { kind, selector, style, class: '' };
+    if (style === 'last') norm.keep = keep;
+    switch (kind) {
+      case 'path': {
+        const segs = parsePath(selector);
+        if (typeof segs === 'string') fail(index, 'path', `${quote(selector)} ${segs}`);
+        cls = explicitClass ?? pathClass(segs);
+        const p = compilePath(index, selector, segs, false);
+        paths.push(p);
+        const m = mirrorOf(p);
+        if (m !== null) paths.push(m);
+        break;
+      }
+      case 'key': {
+        if (selector.length > 256) fail(index, 'key', 'is longer than 256 characters');
+        cls = explicitClass ?? globClass(selector);
+        keyRules.push({ rule: makeRule(index, kind, cls, style, keep), re: globToRegExp(selector) });
+        break;
+      }
+      case 'key_regex': {
+        // RE2-style inline flags are common in Rego; matching is case-insensitive anyway.
+        const src = selector.replace(/^\(\?i\)/, '');
+        let re: RegExp;
+        try {
+          re = new RegExp(src, 'i');
+        } catch (err) {
+          fail(index, 'key_regex', `invalid regular expression: ${(err as Error).message}`);
+        }
+        cls = explicitClass ?? regexClass(src);
+        keyRules.push({ rule: makeRule(index, kind, cls, style, keep), re });
+        break;
+      }
+      case 'detector': {
+        const names: readonly DetectorName[] | undefined = isDetectorName(selector)
+          ? [selector]
+          : Object.hasOwn(DETECTOR_GROUPS, selector) ? DETECTOR_GROUPS[selector] : undefined;
+        if (names === undefined) {
+          fail(index, 'detector', `unknown detector ${quote(selector)} (known: ${DETECTOR_NAMES.join(', ')}; groups: ${Object.keys(DETECTOR_GROUPS).join(', ')})`);
+        }
+        cls = explicitClass ?? selector;
+        const mine: DetectorName[] = [];
+        for (const name of names) {
+          if (claimed.has(name)) continue;
+          claimed.add(name);
+          mine.push(name);
+          const r = makeRule(index, kind, explicitClass ?? name, style, keep);
+          detectors.push({ det: detector(name), rule: r });
+        }
+        norm.detectors = mine;
+        break;
+      }
+    }
+    norm.class = cls;
+    const rule = kind === 'key' || kind === 'key_regex'
+      ? keyRules[keyRules.length - 1]!.rule
+      : kind === 'detector'
+        ? (detectors.find((d) => d.rule.index === index)?.rule ?? makeRule(index, kind, cls, style, keep))
+        : makeRule(index, kind, cls, style, keep);
+    rules.push(rule);
+    normalized.push(norm);
+  });
+
+  let hashKey: KeyObject | null = null;
+  if (usesHash !== -1) {
+    if (options.hashKey.length < MIN_HASH_KEY_BYTES) {
+      fail(usesHash, 'style', `style "hash" needs options.hashKey of at least ${MIN_HASH_KEY_BYTES} bytes (got ${options.hashKey.length})`);
+    }
+    hashKey = createSecretKey(Buffer.from(options.hashKey));
+  }
+
+  const plan = new MaskPlan({ rules, paths, keyRules, detectors, hashKey, maxDepth, normalized });
+
+  // Self-check: no output of any rule may itself be detected, or masking would not be idempotent.
+  const outputs = (r: Rule) => [r.marker, `${r.lastPrefix}]`, `${r.hashPrefix}0123456789abcdef]`];
+  const all = [...rules, ...detectors.map((d) => d.rule)];
+  for (const r of all) {
+    for (const out of outputs(r)) {
+      const spans: number[] = [];
+      plan.findSpans(out, spans);
+      if (spans.length > 0) {
+        const by = detectors[spans[2]!]!.det.name;
+        fail(r.index, 'class', `the marker for class "${r.cls}" would itself be detected as ${by}; choose another class`);
+      }
+    }
+  }
+  return plan;
+}

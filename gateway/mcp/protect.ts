@@ -1,0 +1,96 @@
+// Masking as MCP needs it: which parts of a message carry content, and the one MCP-specific rule
+// the generic engine cannot know (a tool's structuredContent and its JSON text copy stay equal).
+import { applyMask, MaskError, maskText, type MaskPlanCache } from '../masking/index.ts';
+import type { Decision, MaskInstruction } from '../policy/decision.ts';
+import { ErrorCode, GatewayError } from './errors.ts';
+
+/** What must be masked on the way back, accumulated from the decisions on an exchange. */
+export interface MaskDirective {
+  instructions: MaskInstruction[];
+  mode: 'strict' | 'best_effort';
+}
+
+/** Adds a decision's mask to what is already required; strict wins over best effort. */
+export function withMask(current: MaskDirective | undefined, decision: Decision): MaskDirective | undefined {
+  if (decision.mask.length === 0) return current;
+  if (current === undefined) return { instructions: decision.mask, mode: decision.maskMode };
+  return {
+    instructions: [...current.instructions, ...decision.mask],
+    mode: current.mode === 'strict' || decision.maskMode === 'strict' ? 'strict' : 'best_effort',
+  };
+}
+
+export interface Masked {
+  value: Record<string, unknown>;
+  counts: Record<string, number>;
+  changed: boolean;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [cls, n] of Object.entries(from)) into[cls] = (into[cls] ?? 0) + n;
+}
+
+/** Text blocks that are the serialized copy of the original structuredContent. */
+function structuredCopies(result: Record<string, unknown>): number[] {
+  if (!isObject(result.structuredContent) || !Array.isArray(result.content)) return [];
+  const original = JSON.stringify(result.structuredContent);
+  const copies: number[] = [];
+  result.content.forEach((block, i) => {
+    if (!isObject(block) || block.type !== 'text' || typeof block.text !== 'string') return;
+    try {
+      if (JSON.stringify(JSON.parse(block.text)) === original) copies.push(i);
+    } catch {
+      // Not JSON: not a copy.
+    }
+  });
+  return copies;
+}
+
+/**
+ * Masks a JSON-RPC message's content: `result` of a response, `params` of a request or
+ * notification, `message` and `data` of an error. Throws GatewayError(-32054) when a strict mask
+ * cannot be applied, so the client gets an error instead of the content.
+ */
+export function maskMessage(message: Record<string, unknown>, directive: MaskDirective, plans: MaskPlanCache): Masked {
+  const counts: Record<string, number> = {};
+  try {
+    const plan = plans.get(directive.instructions);
+    const out: Record<string, unknown> = { ...message };
+    let changed = false;
+    for (const part of ['result', 'params'] as const) {
+      const value = message[part];
+      if (!isObject(value)) continue;
+      const copies = part === 'result' ? structuredCopies(value) : [];
+      const masked = applyMask(value, plan, directive.mode);
+      addCounts(counts, masked.counts);
+      if (!masked.changed) continue;
+      const result = masked.value as Record<string, unknown>;
+      if (copies.length > 0) {
+        // Path rules address structuredContent; its text copy must say exactly the same.
+        const text = JSON.stringify(result.structuredContent);
+        const content = (result.content as Array<Record<string, unknown>>).slice();
+        for (const i of copies) content[i] = { ...content[i], text };
+        result.content = content;
+      }
+      out[part] = result;
+      changed = true;
+    }
+    const error = message.error;
+    if (isObject(error)) {
+      const text = typeof error.message === 'string' ? maskText(error.message, plan) : undefined;
+      const data = error.data === undefined ? undefined : applyMask(error.data, plan, directive.mode);
+      if (text) addCounts(counts, text.counts);
+      if (data) addCounts(counts, data.counts);
+      if (text?.changed || data?.changed) {
+        out.error = { ...error, ...(text?.changed ? { message: text.text } : {}), ...(data?.changed ? { data: data.value } : {}) };
+        changed = true;
+      }
+    }
+    return { value: changed ? out : message, counts, changed };
+  } catch (err) {
+    if (!(err instanceof MaskError)) throw err;
+    throw new GatewayError(200, ErrorCode.MaskingFailed, `Masking required but could not be applied, so the content is withheld (fail closed): ${err.message}`);
+  }
+}
