@@ -74,7 +74,7 @@ async function startGatewayInFront(upstreamUrl: string): Promise<Target> {
   };
   const config = validateConfig(doc, path.join(OUT, 'conformance-gateway.yaml'), process.env);
   const logs: string[] = [];
-  const gw = await startGateway(config, (line) => logs.push(line));
+  const gw = await startGateway(config, { log: (line) => logs.push(line) });
   return {
     url: `${gw.url}/mcp/conformance`,
     label: 'gateway',
