@@ -207,3 +207,24 @@ export const upstreamCredentialsSchema = z.discriminatedUnion('type', [
 ]);
 
 export type UpstreamCredentialsSpec = z.infer<typeof upstreamCredentialsSchema>;
+
+/**
+ * Environment variables the identity section names but the environment lacks, as config
+ * problems ("key: message"), so the loader can report them with every other problem at start.
+ */
+export function missingIdentitySecrets(identity: IdentityConfig, env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  identity.issuers.forEach((issuer, n) => {
+    const name = issuer.introspection?.client_secret_env;
+    if (name !== undefined && !env[name]) problems.push(`identity.issuers.${n}.introspection.client_secret_env: environment variable ${name} is not set`);
+  });
+  return problems;
+}
+
+/** The same for one target's upstream credentials. */
+export function missingUpstreamSecrets(target: string, spec: UpstreamCredentialsSpec, env: NodeJS.ProcessEnv): string[] {
+  const key = `targets.${target}.credentials`;
+  if (spec.type === 'header' && !env[spec.value_env]) return [`${key}.value_env: environment variable ${spec.value_env} is not set`];
+  if (spec.type === 'oauth_client_credentials' && !env[spec.client_secret_env]) return [`${key}.client_secret_env: environment variable ${spec.client_secret_env} is not set`];
+  return [];
+}

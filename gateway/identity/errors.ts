@@ -34,7 +34,6 @@ export interface ChallengeParams {
  * the length, so a description can never break or smuggle into the header.
  */
 export function quotedValue(value: string, max = 200): string {
-  // eslint-disable-next-line no-control-regex
   const clean = value.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '');
   return clean.length > max ? clean.slice(0, max) : clean;
 }

@@ -40,7 +40,6 @@ export function describeFailure(err: unknown, timeoutMs: number, secrets: readon
     reason = String(err);
   }
   for (const secret of secrets) if (secret.length >= 4) reason = reason.replaceAll(secret, '[redacted]');
-  // eslint-disable-next-line no-control-regex
   reason = reason.replace(/[\x00-\x1f\x7f]/g, ' ');
   return reason.length > 300 ? `${reason.slice(0, 300)}…` : reason;
 }

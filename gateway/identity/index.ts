@@ -6,6 +6,7 @@
 // Design notes and decisions: README.md beside this file.
 import type { Subject } from '../policy/input.ts';
 import type { IdentityConfig } from './config.ts';
+import type { AuthError } from './errors.ts';
 
 export interface Identity {
   subject: Subject;
@@ -21,6 +22,11 @@ export interface Authenticator {
    * `target` is optional only until every caller passes it; the OIDC authenticator requires it.
    */
   authenticate(request: Request, target?: string): Promise<Identity>;
+  /**
+   * The 403 `insufficient_scope` answer for a target (MCP step-up), when this source of identity
+   * can grant scopes at all (OIDC: yes; the development subject: no).
+   */
+  insufficientScope?(target: string, scopes: readonly string[], description?: string): AuthError;
 }
 
 export function identityOf(subject: Subject): Identity {
@@ -46,7 +52,7 @@ export function anonymousAuthenticator(config: Pick<IdentityConfig, 'anonymous'>
 
 export { AuthError, AuthErrorCode, bearerChallenge, insufficientScope, invalidToken, missingToken, providerUnavailable } from './errors.ts';
 export type { BearerError, ChallengeParams } from './errors.ts';
-export { identityConfigSchema, issuerSchema, upstreamCredentialsSchema, JWS_ALGORITHMS } from './config.ts';
+export { identityConfigSchema, issuerSchema, missingIdentitySecrets, missingUpstreamSecrets, upstreamCredentialsSchema, JWS_ALGORITHMS } from './config.ts';
 export type { IdentityConfig, IssuerConfig, UpstreamCredentialsSpec } from './config.ts';
 export { oidcAuthenticator } from './oidc.ts';
 export type { OidcAuthenticator, OidcAuthenticatorOptions } from './oidc.ts';

@@ -47,6 +47,12 @@ export interface OidcAuthenticator extends Authenticator {
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
+/**
+ * A token bound to a key (RFC 9449 DPoP `cnf.jkt`, RFC 8705 mTLS `cnf.x5t#S256`) is only valid
+ * with proof of that key; accepting it as a plain bearer token would undo the binding.
+ */
+const SENDER_CONSTRAINED = new TokenRejected('token is sender-constrained (cnf); DPoP and mTLS-bound tokens are not supported');
+
 interface Audiences {
   /** Per issuer index: the audience this target requires. */
   byIssuer: string[];
@@ -102,6 +108,11 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
 
   function identityOf(claims: Claims, mapping: ClaimMapping, exp: unknown): Identity {
     const subject = subjectFromClaims(claims, mapping);
+    // Shared by every request that presents the same token: frozen so no caller can alter it.
+    Object.freeze(subject.groups);
+    Object.freeze(subject.scopes);
+    Object.freeze(subject.claims);
+    Object.freeze(subject);
     const identity: Identity = { subject, subjectJson: JSON.stringify(subject) };
     if (typeof exp === 'number') identity.expiresAt = exp * 1000;
     return identity;
@@ -142,6 +153,7 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
     if (issuer === undefined) throw new TokenRejected('token issuer is not trusted by this gateway');
     const audience = a.byIssuer[issuer.index]!;
     const { payload, kid } = await issuer.verifyJwt(token, audience);
+    if (payload.cnf !== undefined) throw SENDER_CONSTRAINED;
     const identity = identityOf(payload as Claims, mappings[issuer.index]!, payload.exp);
     const aud = payload.aud;
     verified.set(key, {
@@ -195,6 +207,7 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
     if (claims.exp <= t - skew) throw new TokenRejected('token expired');
     if (typeof claims.nbf === 'number' && claims.nbf > t + skew) throw new TokenRejected('token is not valid yet (nbf)');
     if (claims.iss !== undefined && claims.iss !== issuer.issuer) throw new TokenRejected('token issuer does not match');
+    if (claims.cnf !== undefined) throw SENDER_CONSTRAINED;
     const tokenType = typeof claims.token_type === 'string' ? claims.token_type.toLowerCase() : undefined;
     if (tokenType !== undefined && tokenType !== 'bearer' && tokenType !== 'access_token') {
       throw new TokenRejected('token is not a bearer access token');

@@ -350,6 +350,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       { name: 'unknown crit header', token: signRaw({ alg, typ: 'at+jwt', kid: current().kid, crit: ['x-portcullis'], 'x-portcullis': 1 }, valid()), expect: /unsupported/ },
       { name: 'oversized (> 8 KiB)', token: await sign({ ...valid(), padding: 'x'.repeat(9000) }), expect: /larger than/ },
       { name: 'JWE-shaped', token: 'a.b.c.d.e', expect: /encrypted/ },
+      { name: 'DPoP-bound token used as a bearer token', token: await sign({ ...valid(), cnf: { jkt: 'a'.repeat(43) } }), expect: /sender-constrained/ },
     ];
   }
 

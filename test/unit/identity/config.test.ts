@@ -1,7 +1,7 @@
 // The identity and upstream-credential schemas: defaults, and every refusal names its key.
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { identityConfigSchema, upstreamCredentialsSchema } from '../../../gateway/identity/config.ts';
+import { identityConfigSchema, missingIdentitySecrets, missingUpstreamSecrets, upstreamCredentialsSchema } from '../../../gateway/identity/config.ts';
 
 function problems(doc: unknown, schema: { safeParse(d: unknown): { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } } } = identityConfigSchema): string[] {
   const r = schema.safeParse(doc);
@@ -91,5 +91,16 @@ describe('upstream credentials config', () => {
     [{ type: 'bogus' }, /type/],
   ])('refuses %j', (doc, message) => {
     expect(problems(doc, upstreamCredentialsSchema).join('\n')).toMatch(message);
+  });
+});
+
+describe('secrets named by environment variable', () => {
+  it('lists every missing one with its key', () => {
+    const identity = identityConfigSchema.parse(parseYaml(EXAMPLE));
+    expect(missingIdentitySecrets(identity, {})).toEqual(['identity.issuers.0.introspection.client_secret_env: environment variable PORTCULLIS_INTROSPECTION_SECRET is not set']);
+    expect(missingIdentitySecrets(identity, { PORTCULLIS_INTROSPECTION_SECRET: 'x' })).toEqual([]);
+    const cc = upstreamCredentialsSchema.parse({ type: 'oauth_client_credentials', issuer: 'https://as.example', client_id: 'gw', client_secret_env: 'CRM_CC' });
+    expect(missingUpstreamSecrets('crm', cc, {})).toEqual(['targets.crm.credentials.client_secret_env: environment variable CRM_CC is not set']);
+    expect(missingUpstreamSecrets('crm', { type: 'none' }, {})).toEqual([]);
   });
 });

@@ -122,7 +122,7 @@ describe('OAuth client credentials', () => {
     await new Promise((r) => setTimeout(r, 850));
     await p.headers();
     await vi.waitFor(async () => expect(bearer(await p.headers())).not.toBe(first));
-    expect(idp.count('/token')).toBe(2);
+    expect(idp.count('/token')).toBeGreaterThanOrEqual(2); // 3 if a slow machine reached the new token's 80%
   });
 
   it('invalidate() forgets the token (e.g. after the upstream answered 401)', async () => {
