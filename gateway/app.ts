@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import type { LoadedConfig } from './config/load.ts';
-import { anonymousAuthenticator } from './identity/index.ts';
+import { anonymousAuthenticator, oidcAuthenticator } from './identity/index.ts';
 import { mcpRoutes } from './mcp/route.ts';
 import { Upstreams } from './mcp/upstream.ts';
 import { readBundle } from './policy/bundle.ts';
@@ -60,7 +60,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   const audit = options.audit ?? (config.audit.log === 'stdout' ? jsonLinesAudit((line) => process.stdout.write(line)) : discardAudit);
   const upstreams = new Upstreams(
     Object.entries(config.targets).map(([name, t]) => ({
-      name, url: t.url, secret: config.upstreamSecrets.get(name),
+      name, url: t.url, credentials: config.upstreamCredentials.get(name)!,
       timeoutMs: t.timeout_ms ?? config.limits.upstream_timeout_ms,
     })),
   );
@@ -69,14 +69,29 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     ? new Set(configuredHosts)
     : isLoopback(config.listen.host) ? new Set(LOOPBACK_HOSTS) : null;
 
+  // Tokens from the configured issuers; without issuers, the development subject (or anonymous).
+  const oidc = config.identity.issuers.length > 0 ? oidcAuthenticator(config.identity, { log }) : undefined;
+  if (oidc) void oidc.warmUp();
+  const authenticator = oidc ?? anonymousAuthenticator(config.identity);
+
   const app = new Hono();
   app.get('/healthz', (c) => c.text('ok'));
+  if (oidc) {
+    // RFC 9728: how MCP clients discover where to get a token for a target.
+    app.get('/.well-known/oauth-protected-resource/mcp/:target', (c) => {
+      const name = c.req.param('target');
+      if (!Object.hasOwn(config.targets, name)) return c.json({ error: 'not_found' }, 404);
+      c.header('access-control-allow-origin', '*');
+      c.header('cache-control', 'public, max-age=300');
+      return c.json(oidc.metadata(name));
+    });
+  }
   app.get('/status', (c) => c.json({ policy: policy.info, targets: Object.keys(config.targets) }));
   app.route('/', mcpRoutes({
     screening: { decide: (query) => policy.decide(query), masks: new MaskPlanCache({ hashKey }), audit },
     upstreams,
     sessions: new MemorySessionStore(),
-    authenticator: anonymousAuthenticator(config.identity),
+    authenticator,
     limits: { maxBodyBytes: config.limits.max_body_bytes, maxResponseBytes: config.limits.max_response_bytes },
     isAllowedOrigin: originPolicy(config.security.allowed_origins, config.listen.host),
     allowedHosts,

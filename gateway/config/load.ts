@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { missingIdentitySecrets, missingUpstreamSecrets, upstreamCredentialProvider, type UpstreamCredentialProvider } from '../identity/index.ts';
 import { configSchema, type Config } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -11,17 +12,11 @@ export class ConfigError extends Error {
   }
 }
 
-/** A target's resolved upstream secret: header name and value, kept out of logs and errors. */
-export interface UpstreamSecret {
-  header: string;
-  value: string;
-}
-
 export interface LoadedConfig extends Config {
   /** Absolute path of the file it came from. */
   file: string;
-  /** Secrets per target, resolved from the environment at load. */
-  upstreamSecrets: Map<string, UpstreamSecret>;
+  /** What each target presents upstream (static secret or OAuth token), built from the environment. */
+  upstreamCredentials: Map<string, UpstreamCredentialProvider>;
   /** Key for the "hash" mask style, from `masking.hash_key_env`; undefined when not configured. */
   maskHashKey: Uint8Array | undefined;
 }
@@ -37,18 +32,8 @@ export function validateConfig(doc: unknown, file: string, env: NodeJS.ProcessEn
     throw new ConfigError(file, parsed.error.issues.map((issue) => `${keyOf(issue.path)}: ${issue.message}`));
   }
   const config = parsed.data;
-  const problems: string[] = [];
-  const upstreamSecrets = new Map<string, UpstreamSecret>();
-  for (const [name, target] of Object.entries(config.targets)) {
-    const creds = target.credentials;
-    if (creds.type !== 'header') continue;
-    const secret = env[creds.value_env];
-    if (secret === undefined || secret === '') {
-      problems.push(`targets.${name}.credentials.value_env: environment variable ${creds.value_env} is not set`);
-      continue;
-    }
-    upstreamSecrets.set(name, { header: creds.header, value: creds.scheme ? `${creds.scheme} ${secret}` : secret });
-  }
+  const problems: string[] = [...missingIdentitySecrets(config.identity, env)];
+  for (const [name, target] of Object.entries(config.targets)) problems.push(...missingUpstreamSecrets(name, target.credentials, env));
   let maskHashKey: Uint8Array | undefined;
   const keyEnv = config.masking.hash_key_env;
   if (keyEnv !== undefined) {
@@ -58,11 +43,14 @@ export function validateConfig(doc: unknown, file: string, env: NodeJS.ProcessEn
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
   const base = dirname(file);
+  const upstreamCredentials = new Map(
+    Object.entries(config.targets).map(([name, t]) => [name, upstreamCredentialProvider(t.credentials, { target: name, url: t.url, env })] as const),
+  );
   return {
     ...config,
     policy: { ...config.policy, bundle: isAbsolute(config.policy.bundle) ? config.policy.bundle : resolve(base, config.policy.bundle) },
     file,
-    upstreamSecrets,
+    upstreamCredentials,
     maskHashKey,
   };
 }

@@ -1,41 +1,18 @@
 // The configuration file's schema. Every key is documented in docs/configuration.md.
 import { z } from 'zod';
+import { identityConfigSchema, upstreamCredentialsSchema } from '../identity/config.ts';
 
 const targetName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'target names are lowercase letters, digits, "-" and "_"');
 
-/** How the gateway authenticates to an upstream. The caller's own credentials never go upstream. */
-const upstreamCredentials = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('none') }).strict(),
-  z
-    .object({
-      type: z.literal('header'),
-      /** Header to send, e.g. Authorization or X-Api-Key. */
-      header: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name').default('Authorization'),
-      /** Prefix written before the secret, e.g. "Bearer". */
-      scheme: z.string().optional(),
-      /** Name of the environment variable holding the secret (never the secret itself). */
-      value_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
-    })
-    .strict(),
-]);
-
 const target = z
   .object({
     url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of the upstream MCP endpoint' }),
-    credentials: upstreamCredentials.default({ type: 'none' }),
+    /** How the gateway authenticates to this upstream; the caller's own credentials never go upstream. */
+    credentials: upstreamCredentialsSchema.default({ type: 'none' }),
     /** Time allowed for the upstream to start answering (headers), in ms. */
     timeout_ms: z.number().int().positive().optional(),
-  })
-  .strict();
-
-const subject = z
-  .object({
-    sub: z.string().default('anonymous'),
-    email: z.string().default(''),
-    groups: z.array(z.string()).default([]),
-    scopes: z.array(z.string()).default([]),
   })
   .strict();
 
@@ -80,16 +57,7 @@ export const configSchema = z
       })
       .strict()
       .default({ allowed_origins: [], allowed_hosts: [] }),
-    identity: z
-      .object({
-        /**
-         * Development only: every caller is this fixed subject. Until OIDC validation lands it is
-         * the only identity source; without it callers are anonymous with no groups.
-         */
-        anonymous: subject.optional(),
-      })
-      .strict()
-      .default({}),
+    identity: identityConfigSchema,
     masking: z
       .object({
         /**
@@ -115,4 +83,3 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type TargetConfig = Config['targets'][string];
-export type UpstreamCredentials = z.infer<typeof upstreamCredentials>;

@@ -5,16 +5,16 @@
 //
 // Messages never contain the token, a secret, or any string taken from the token: a description
 // only says which check failed and, where useful, what this gateway expected.
-import { GatewayError, type JsonRpcId } from '../mcp/errors.ts';
+import { ErrorCode, GatewayError, type JsonRpcId } from '../mcp/errors.ts';
 
-/** JSON-RPC error codes for authentication (proposed for gateway/mcp/errors.ts and docs/errors.md). */
+/** JSON-RPC error codes for authentication (the gateway's table: gateway/mcp/errors.ts). */
 export const AuthErrorCode = {
   /** 401: no usable bearer token (missing, malformed, expired, wrong audience, …). */
-  Unauthorized: -32080,
+  Unauthorized: ErrorCode.Unauthorized,
   /** 403: the token is valid but lacks a scope the policy requires. */
-  InsufficientScope: -32081,
+  InsufficientScope: ErrorCode.InsufficientScope,
   /** 503: an identity provider could not be reached or answered nonsense; nothing was forwarded. */
-  IdentityProviderUnavailable: -32082,
+  IdentityProviderUnavailable: ErrorCode.IdentityProviderUnavailable,
 } as const;
 
 /** RFC 6750 error codes. */

@@ -87,12 +87,36 @@ function isOutputOf(rule: Rule, s: string): boolean {
   return false;
 }
 
+interface StructuredCopy {
+  /** JSON.stringify(structuredContent) */
+  readonly text: string;
+  readonly sc: unknown;
+  readonly masked: unknown;
+  /** Counts the walk of structuredContent added. */
+  readonly delta: ReadonlyMap<string, number>;
+  /** Deepest level reached inside structuredContent (which sits at level 1). */
+  readonly deepest: number;
+  readonly signature: string;
+  json: string | null;
+}
+
+/** What path states still have to match, independent of where they started (mirror or not). */
+function signature(states: readonly PathState[]): string {
+  const parts: string[] = [];
+  for (const st of states) parts.push(`${st.path.rule}:${JSON.stringify(st.path.segs.slice(st.i))}`);
+  return parts.sort().join('|');
+}
+
 class Walker {
   readonly #plan: MaskPlan;
   readonly #strict: boolean;
   readonly #counts = new Map<string, number>();
   readonly skipped: string[] = [];
   #hashMemo: Map<string, string> | null = null;
+  /** Deepest level visited so far. */
+  #deepest = 0;
+  /** MCP tool result: structuredContent masked ahead of the walk, and its exact JSON text copy. */
+  #copy: StructuredCopy | null = null;
 
   constructor(plan: MaskPlan, strict: boolean) {
     this.#plan = plan;
@@ -136,6 +160,7 @@ class Walker {
 
   node(v: unknown, states: readonly PathState[], cand: Rule | null, depth: number): unknown {
     if (depth > this.#plan.maxDepth) return this.#tooDeep();
+    if (depth > this.#deepest) this.#deepest = depth;
     let rule = cand;
     if (states.length !== 0) {
       for (const st of states) {
@@ -171,12 +196,20 @@ class Walker {
     return clean ? k : this.scan(k);
   }
 
-  /** A name not yet used in `out` nor later in `o` ("name", "name#2", …). */
-  static #unique(out: Record<string, unknown>, o: Record<string, unknown>, k: string): string {
+  /** Next suffix to try per renamed name, per object being built (so renaming stays linear). */
+  #suffixes = new WeakMap<object, Map<string, number>>();
+
+  /** A name not yet used in `out` nor in `o` ("name", "name#2", …). */
+  #unique(out: Record<string, unknown>, o: Record<string, unknown>, k: string): string {
     if (!Object.hasOwn(out, k) && !Object.hasOwn(o, k)) return k;
-    for (let i = 2; ; i++) {
+    let next = this.#suffixes.get(out);
+    if (next === undefined) this.#suffixes.set(out, (next = new Map()));
+    for (let i = next.get(k) ?? 2; ; i++) {
       const c = `${k}#${i}`;
-      if (!Object.hasOwn(out, c) && !Object.hasOwn(o, c)) return c;
+      if (!Object.hasOwn(out, c) && !Object.hasOwn(o, c)) {
+        next.set(k, i + 1);
+        return c;
+      }
     }
   }
 
@@ -184,18 +217,21 @@ class Walker {
     if (states.length !== 0) this.#checkShape(states, 'object', 'an object');
     const keys = Object.keys(o);
     const plan = this.#plan;
+    const pre = depth === 0 ? this.#structuredCopy(o, states) : null;
     let out: Record<string, unknown> | null = null;
     for (let n = 0; n < keys.length; n++) {
       const k = keys[n]!;
       const v = o[k];
       const info = plan.keyInfo(k);
       const nk = this.#key(k, info.clean);
-      const r = this.node(v, states.length === 0 ? NO_STATES : step(states, k, -1), info.rule, depth + 1);
+      const r = pre !== null && k === 'structuredContent'
+        ? pre.masked
+        : this.node(v, states.length === 0 ? NO_STATES : step(states, k, -1), info.rule, depth + 1);
       if (out === null && (r !== v || nk !== k)) {
         out = {};
         for (let m = 0; m < n; m++) setProp(out, keys[m]!, o[keys[m]!]);
       }
-      if (out !== null) setProp(out, nk === k ? k : Walker.#unique(out, o, nk), r);
+      if (out !== null) setProp(out, nk === k ? k : this.#unique(out, o, nk), r);
     }
     return out ?? o;
   }
@@ -215,6 +251,7 @@ class Walker {
   /** Everything under a selected value: strings per style, numbers and booleans as the marker. */
   maskAll(v: unknown, rule: Rule, depth: number): unknown {
     if (depth > this.#plan.maxDepth) return this.#tooDeep();
+    if (depth > this.#deepest) this.#deepest = depth;
     switch (typeof v) {
       case 'string':
         if (isOutputOf(rule, v)) return v;
@@ -248,7 +285,7 @@ class Walker {
             out = {};
             for (let m = 0; m < n; m++) setProp(out, keys[m]!, o[keys[m]!]);
           }
-          if (out !== null) setProp(out, nk === k ? k : Walker.#unique(out, o, nk), r);
+          if (out !== null) setProp(out, nk === k ? k : this.#unique(out, o, nk), r);
         }
         return out ?? o;
       }
@@ -269,6 +306,11 @@ class Walker {
         while (b > a && isWs(s.charCodeAt(b))) b--;
         const e = s.charCodeAt(b);
         if (b > a && (c === 123 ? e === 125 : c === 91 ? e === 93 : e === 34) && !(c === 91 && s.startsWith(MASK_PREFIX, a))) {
+          const copy = this.#copy;
+          if (copy !== null && s.length === copy.text.length && s === copy.text && copy.deepest + depth <= this.#plan.maxDepth &&
+              signature(states.length === 0 ? NO_STATES : enterEmbedded(states)) === copy.signature) {
+            return this.#useCopy(copy);
+          }
           let parsed: unknown;
           let ok = true;
           try {
@@ -347,6 +389,55 @@ class Walker {
       re.lastIndex = end;
     }
     return pos === 0 ? s : out + s.slice(pos);
+  }
+
+  /**
+   * MCP tool results carry structuredContent and, per the spec's backwards-compatibility advice, the
+   * same JSON serialized in a text block. When a text block is exactly JSON.stringify of
+   * structuredContent, masking it would parse it and repeat, step for step, the walk of
+   * structuredContent (same values, same rules: key rules and detectors do not depend on where a
+   * value is, paths rooted at structuredContent are mirrored into the copy). So structuredContent
+   * is masked first and the copy becomes JSON.stringify of the result, with its counts counted
+   * again, exactly as the full walk would. Taken only when the path states reaching the copy are
+   * equivalent to those reaching structuredContent and the depth limit cannot be reached.
+   */
+  #structuredCopy(o: Record<string, unknown>, states: readonly PathState[]): { masked: unknown } | null {
+    const sc = o.structuredContent;
+    const content = o.content;
+    if (typeof sc !== 'object' || sc === null || !Array.isArray(content) || !Object.hasOwn(o, 'structuredContent')) return null;
+    let json: string | undefined;
+    for (const block of content) {
+      if (typeof block !== 'object' || block === null) continue;
+      const text = (block as Record<string, unknown>).text;
+      if (typeof text !== 'string' || text.length < 2 || (text.charCodeAt(0) !== 123 && text.charCodeAt(0) !== 91)) continue;
+      json ??= JSON.stringify(sc);
+      if (text === json) break;
+    }
+    if (json === undefined) return null;
+    const text = json;
+    if (!content.some((b) => typeof b === 'object' && b !== null && (b as Record<string, unknown>).text === text)) return null;
+
+    const info = this.#plan.keyInfo('structuredContent');
+    const inner = states.length === 0 ? NO_STATES : step(states, 'structuredContent', -1);
+    const before = new Map(this.#counts);
+    const deepestBefore = this.#deepest;
+    this.#deepest = 0;
+    const masked = this.node(sc, inner, info.rule, 1);
+    const deepest = this.#deepest;
+    this.#deepest = Math.max(deepest, deepestBefore);
+    const selectedWhole = info.rule !== null || inner.some((st) => st.i === st.path.segs.length);
+    if (!selectedWhole) {
+      const delta = new Map<string, number>();
+      for (const [cls, n] of this.#counts) if (n !== (before.get(cls) ?? 0)) delta.set(cls, n - (before.get(cls) ?? 0));
+      this.#copy = { text, sc, masked, delta, deepest, signature: signature(inner), json: null };
+    }
+    return { masked };
+  }
+
+  #useCopy(copy: StructuredCopy): string {
+    for (const [cls, n] of copy.delta) this.#counts.set(cls, (this.#counts.get(cls) ?? 0) + n);
+    if (copy.masked === copy.sc) return copy.text;
+    return (copy.json ??= JSON.stringify(copy.masked));
   }
 
   #embedded(s: string, a: number, b: number, parsed: unknown, states: readonly PathState[], depth: number): unknown {

@@ -138,6 +138,10 @@ const privateKey: Detector = {
   minLength: 32,
   find(s, out, tag) {
     let i = s.indexOf(PEM_BEGIN);
+    // The next END line at or after some position, searched forward only (never once per BEGIN,
+    // which would be quadratic on text full of BEGIN lines without END): -2 unknown, -1 none left.
+    let endAt = -2;
+    let endLen = 0;
     while (i !== -1) {
       PEM_HEADER.lastIndex = i;
       const h = PEM_HEADER.exec(s);
@@ -146,12 +150,16 @@ const privateKey: Detector = {
         continue;
       }
       const bodyStart = i + h[0].length;
-      PEM_END.lastIndex = bodyStart;
-      const e = PEM_END.exec(s);
+      if (endAt === -2 || (endAt !== -1 && endAt < bodyStart)) {
+        PEM_END.lastIndex = bodyStart;
+        const e = PEM_END.exec(s);
+        endAt = e === null ? -1 : e.index;
+        endLen = e === null ? 0 : e[0].length;
+      }
       let end: number;
       // An END line further than 64 KiB away belongs to something else.
-      if (e !== null && e.index - bodyStart <= 65536) {
-        end = e.index + e[0].length;
+      if (endAt !== -1 && endAt - bodyStart <= 65536) {
+        end = endAt + endLen;
       } else {
         PEM_BODY.lastIndex = bodyStart;
         PEM_BODY.exec(s);
@@ -468,17 +476,17 @@ function collectGroups(s: string, i: number, groups: number[]): number {
   }
 }
 
-function scanCards(s: string, groups: number[], out: number[], tag: number): void {
-  const count = groups.length / 2;
-  let g = 0;
-  while (g < count) {
+/** Cards among groups [from, to) (indexes into the [start, end] pairs of `groups`). */
+function scanCards(s: string, groups: number[], from: number, to: number, out: number[], tag: number): void {
+  let g = from;
+  while (g < to) {
     const a0 = groups[2 * g]!;
     const b0 = groups[2 * g + 1]!;
     // A single unbroken run, or the longest window of whole 3–8 digit groups from here.
     let taken = cardDigitsOk(s.slice(a0, b0)) ? g : -1;
     if (b0 - a0 >= 3 && b0 - a0 <= 8) {
       let digits = s.slice(a0, b0);
-      for (let h = g + 1; h < count; h++) {
+      for (let h = g + 1; h < to; h++) {
         const a = groups[2 * h]!;
         const b = groups[2 * h + 1]!;
         if (b - a < 3 || b - a > 8) break;
@@ -549,7 +557,7 @@ function ibanAt(s: string, p: number): number {
 
 // Candidates are found by regex (irregexp scans for them far faster than a charCodeAt loop):
 // 13+ digits with optional single separators for cards, a word-initial "CC99" for IBANs.
-const CARD_CANDIDATE = /(?<![0-9])[0-9](?:[ -]?[0-9]){12,}/g;
+const CARD_CANDIDATE = /(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}/g; // bounded: collectGroups finds the extent
 const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}/g;
 const cardGroups: number[] = [];
 
@@ -568,7 +576,11 @@ const creditCard: Detector = {
       cardGroups.length = 0;
       const end = collectGroups(s, i, cardGroups);
       const boundaryAfter = end === n || !(isAlnum(s.charCodeAt(end)) || (s.charCodeAt(end) === 46 && end + 1 < n && isDigit(s.charCodeAt(end + 1))));
-      if (boundaryBefore && boundaryAfter && !startsMasked(s, i)) scanCards(s, cardGroups, out, tag);
+      // A first group glued to a word ("A0 4242…") or a last one ("…4242 5x") is not part of a
+      // card, but the groups between them still may be (separators are boundaries).
+      const from = boundaryBefore ? 0 : 1;
+      const to = cardGroups.length / 2 - (boundaryAfter ? 0 : 1);
+      if (to > from) scanCards(s, cardGroups, from, to, out, tag);
       // Continue after this run and the rest of its word ("…4242x" is never a card).
       let j = end;
       while (j < n && isAlnum(s.charCodeAt(j))) j++;

@@ -20,6 +20,10 @@ export const ErrorCode = {
   UpstreamUnavailable: -32060,
   UpstreamTimeout: -32061,
   UpstreamBadResponse: -32062,
+  // Portcullis: identity (raised by gateway/identity as AuthError, with their challenge headers)
+  Unauthorized: -32080,
+  InsufficientScope: -32081,
+  IdentityProviderUnavailable: -32082,
   // Portcullis: request refused at the door
   ForbiddenOrigin: -32070,
   PayloadTooLarge: -32071,

@@ -3,7 +3,7 @@
 // without a message of their own to decide.
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { Authenticator, Identity } from '../identity/index.ts';
+import { AuthError, type Authenticator, type Identity } from '../identity/index.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 import type { SessionRecord, SessionStore } from '../sessions/store.ts';
 import { decisionRecord } from '../telemetry/audit.ts';
@@ -28,17 +28,22 @@ export interface McpDeps {
   log: (message: string) => void;
 }
 
-type Env = { Variables: { target: UpstreamTarget } };
+type Env = { Variables: { target: UpstreamTarget; identity: Identity } };
 
 function errorResponse(err: GatewayError, status = err.status, id = err.id): Response {
-  return new Response(JSON.stringify(err.body(id)), { status, headers: { 'content-type': 'application/json' } });
+  // Authentication failures carry their challenge (WWW-Authenticate, Retry-After).
+  const extra = err instanceof AuthError ? err.headers : undefined;
+  return new Response(JSON.stringify(err.body(id)), { status, headers: { 'content-type': 'application/json', ...extra } });
 }
 
 function hostName(host: string): string {
   return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
 }
 
-/** Everything refused before a body is read: unknown target, foreign Origin, rebinding Host. */
+/**
+ * Everything refused before a body is read: foreign Origin, rebinding Host, unknown target, and
+ * a caller without a valid token for that target.
+ */
 function admit(deps: McpDeps) {
   return async (c: Context<Env>, next: () => Promise<void>) => {
     const origin = c.req.header('origin');
@@ -54,18 +59,30 @@ function admit(deps: McpDeps) {
       return errorResponse(new GatewayError(404, ErrorCode.UnknownTarget, `Not Found: no MCP target named '${c.req.param('target')}'`));
     }
     c.set('target', target);
+    try {
+      c.set('identity', await deps.authenticator.authenticate(c.req.raw, target.name));
+    } catch (err) {
+      if (err instanceof GatewayError) return errorResponse(err);
+      throw err;
+    }
     await next();
   };
 }
 
-/** Who made the call, for decision records: never a token. */
+/** Who made the call, for decision records and session binding: never a token. `sub` is only
+ * unique per issuer, so the issuer is part of it. */
 function principalOf(identity: Identity): string {
-  return identity.subject.sub || identity.subject.client_id || identity.subject.type;
+  const { issuer, sub, client_id: clientId, type } = identity.subject;
+  const who = sub || clientId || type;
+  return issuer ? `${issuer} ${who}` : who;
 }
 
-async function knownSession(deps: McpDeps, target: UpstreamTarget, sessionId: string): Promise<SessionRecord> {
+/** A legacy session, only for the identity that created it: anyone else is told it does not exist. */
+async function knownSession(deps: McpDeps, target: UpstreamTarget, sessionId: string, principal: string): Promise<SessionRecord> {
   const session = await deps.sessions.get(target.name, sessionId);
-  if (session === undefined) throw new GatewayError(404, ErrorCode.SessionNotFound, 'Session not found: it expired or was not created through this gateway');
+  if (session === undefined || session.principal !== principal) {
+    throw new GatewayError(404, ErrorCode.SessionNotFound, 'Session not found: it expired, was not created through this gateway, or belongs to another caller');
+  }
   return session;
 }
 
@@ -125,11 +142,12 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
     method: headers.get('mcp-method') ?? undefined,
     name: headers.get('mcp-name') ?? undefined,
   });
-  const identity = await deps.authenticator.authenticate(c.req.raw);
+  const identity = c.get('identity');
+  const principal = principalOf(identity);
   const sessionId = era === 'legacy' ? (headers.get('mcp-session-id') ?? '') : '';
-  const session = sessionId ? await knownSession(deps, target, sessionId) : undefined;
+  const session = sessionId ? await knownSession(deps, target, sessionId, principal) : undefined;
   const ex: Exchange = {
-    target: target.name, era, sessionId, subjectJson: identity.subjectJson, principal: principalOf(identity),
+    target: target.name, era, sessionId, subjectJson: identity.subjectJson, principal,
     protocolVersion: protocolVersion || session?.protocolVersion || '', request: undefined, mask: undefined,
   };
 
@@ -137,6 +155,10 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   const decision = deps.screening.decide(query);
   deps.screening.audit.record(decisionRecord(query, ex.principal, decision));
   const refused = refusal(decision);
+  if (refused && decision.missingScopes.length > 0 && deps.authenticator.insufficientScope) {
+    // The policy says which scopes would allow this: ask the client to step up (MCP authorization).
+    throw deps.authenticator.insufficientScope(target.name, decision.missingScopes, decision.reasons.join('; '));
+  }
   if (refused) {
     // Requests get their JSON-RPC error; a refused notification or response has no id to answer.
     return message.kind === 'request' ? errorResponse(refused, 200, message.id) : errorResponse(refused, 403);
@@ -150,7 +172,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   const up = await deps.upstreams.send(target, 'POST', forwardedHeaders(headers, target), body, abort.signal);
   const upstreamSession = up.headers['mcp-session-id'];
   if (message.kind === 'request' && message.method === 'initialize' && up.status === 200 && upstreamSession) {
-    await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, createdAt: Date.now() });
+    await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, principal, createdAt: Date.now() });
   }
   if (up.status === 404 && sessionId) await deps.sessions.delete(target.name, sessionId);
   return relay(up, relayContext(deps, c, ex, abort));
@@ -160,11 +182,12 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
 async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'DELETE'): Promise<Response> {
   const target = c.get('target');
   const headers = c.req.raw.headers;
+  const identity = c.get('identity');
+  const principal = principalOf(identity);
   const sessionId = headers.get('mcp-session-id') ?? '';
-  const session = sessionId ? await knownSession(deps, target, sessionId) : undefined;
-  const identity = await deps.authenticator.authenticate(c.req.raw);
+  const session = sessionId ? await knownSession(deps, target, sessionId, principal) : undefined;
   const ex: Exchange = {
-    target: target.name, era: 'legacy', sessionId, subjectJson: identity.subjectJson, principal: principalOf(identity),
+    target: target.name, era: 'legacy', sessionId, subjectJson: identity.subjectJson, principal,
     protocolVersion: headers.get('mcp-protocol-version') ?? session?.protocolVersion ?? '', request: undefined, mask: undefined,
   };
   const abort = abortOnDisconnect(c);

@@ -1,7 +1,7 @@
 // Sends a client's message on to its upstream MCP server. undici's `request` rather than fetch:
 // it is the same HTTP client without the WHATWG stream wrapping, which matters on every call.
 import { Agent, request } from 'undici';
-import type { UpstreamSecret } from '../config/load.ts';
+import { UpstreamCredentialError, type UpstreamCredentialProvider } from '../identity/index.ts';
 import { ErrorCode, GatewayError } from './errors.ts';
 
 /** Client headers an upstream may see. Authorization and cookies never pass: the gateway is the
@@ -18,7 +18,8 @@ const RETURNED_RESPONSE_HEADERS = ['content-type', 'mcp-session-id', 'mcp-protoc
 export interface UpstreamTarget {
   name: string;
   url: string;
-  secret: UpstreamSecret | undefined;
+  /** What the gateway presents to this upstream (never the caller's credential). */
+  credentials: UpstreamCredentialProvider;
   timeoutMs: number;
 }
 
@@ -38,7 +39,6 @@ export function forwardedHeaders(incoming: Headers, target: UpstreamTarget): Rec
   incoming.forEach((value, name) => {
     if (name.startsWith('mcp-param-')) out[name] = value;
   });
-  if (target.secret) out[target.secret.header.toLowerCase()] = target.secret.value;
   return out;
 }
 
@@ -82,13 +82,22 @@ export class Upstreams {
     body: string | undefined,
     signal: AbortSignal,
   ): Promise<UpstreamResponse> {
+    let credential: Record<string, string>;
+    try {
+      credential = await target.credentials.headers();
+    } catch (err) {
+      if (err instanceof UpstreamCredentialError) throw new GatewayError(502, ErrorCode.UpstreamUnavailable, err.message);
+      throw err;
+    }
     try {
       const res = await request(target.url, {
-        method, headers, body, signal, dispatcher: this.#agent,
+        method, headers: { ...headers, ...credential }, body, signal, dispatcher: this.#agent,
         headersTimeout: target.timeoutMs,
         // Streams (SSE) legitimately stay open and quiet; only the time to first byte is bounded.
         bodyTimeout: 0,
       });
+      // A rejected token may have been revoked early: fetch a new one next time.
+      if (res.statusCode === 401) target.credentials.invalidate();
       return { status: res.statusCode, headers: returnedHeaders(res.headers), body: res.body };
     } catch (err) {
       throw upstreamFailure(target, err, signal);

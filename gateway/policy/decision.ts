@@ -33,6 +33,8 @@ export interface Decision {
   mask: MaskInstruction[];
   maskMode: 'strict' | 'best_effort';
   approval: ApprovalRequirement | null;
+  /** Scopes the caller lacks for this call, when the policy says so: the gateway asks for step-up. */
+  missingScopes: string[];
   /** Which bundle decided, for audit. */
   revision: string;
 }
@@ -47,7 +49,7 @@ const strings = (v: unknown): string[] | undefined =>
 export function failClosed(reason: string, revision: string): Decision {
   return {
     outcome: 'error', allow: false, reasons: [reason], ruleIds: ['portcullis.fail_closed'],
-    mask: [], maskMode: 'strict', approval: null, revision,
+    mask: [], maskMode: 'strict', approval: null, missingScopes: [], revision,
   };
 }
 
@@ -92,6 +94,8 @@ export function toDecision(resultSet: unknown, revision: string): Decision {
   }
   const approval = parseApproval(raw.approval);
   if (typeof approval === 'string') return failClosed(`policy decision: ${approval}`, revision);
+  const missingScopes = strings(raw.missing_scopes);
+  if (missingScopes === undefined) return failClosed('policy decision "missing_scopes" must be an array of strings', revision);
   return {
     outcome: raw.allow ? 'allow' : 'deny',
     allow: raw.allow,
@@ -100,6 +104,7 @@ export function toDecision(resultSet: unknown, revision: string): Decision {
     mask: mask as MaskInstruction[],
     maskMode,
     approval,
+    missingScopes,
     revision,
   };
 }

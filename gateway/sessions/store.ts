@@ -6,6 +6,8 @@
 export interface SessionRecord {
   target: string;
   protocolVersion: string;
+  /** The identity that created the session; no other may use it. */
+  principal: string;
   createdAt: number;
 }
 

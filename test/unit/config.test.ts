@@ -39,11 +39,11 @@ describe('configuration', () => {
     expect(found.some((p) => p.startsWith(prefix)), found.join('\n')).toBe(true);
   });
 
-  it('resolves upstream secrets from the environment and names a missing variable', () => {
+  it('resolves upstream secrets from the environment and names a missing variable', async () => {
     const doc = { ...minimal, targets: { demo: { url: 'http://x/mcp', credentials: { type: 'header', scheme: 'Bearer', value_env: 'DEMO_TOKEN' } } } };
     expect(problems(doc)).toEqual(['targets.demo.credentials.value_env: environment variable DEMO_TOKEN is not set']);
     const config = validateConfig(doc, '/x.yaml', { DEMO_TOKEN: 's3cret' });
-    expect(config.upstreamSecrets.get('demo')).toEqual({ header: 'Authorization', value: 'Bearer s3cret' });
+    expect(await config.upstreamCredentials.get('demo')!.headers()).toEqual({ authorization: 'Bearer s3cret' });
   });
 
   it('reports unreadable files and invalid YAML', async () => {

@@ -9,11 +9,13 @@ describe('decision normalisation', () => {
       allow: true, reasons: ['r'], rule_ids: ['x.y'],
       mask: [{ key: '*token*', style: 'marker' }], mask_mode: 'best_effort',
       approval: { required: true, approvers: { groups: ['sre'], count: 2 }, reason: 'shell', ttl_seconds: 60 },
+      missing_scopes: ['crm:write'],
     }), 'rev1');
     expect(d).toEqual({
       outcome: 'allow', allow: true, reasons: ['r'], ruleIds: ['x.y'],
       mask: [{ key: '*token*', style: 'marker' }], maskMode: 'best_effort',
       approval: { required: true, approvers: { groups: ['sre'], count: 2 }, reason: 'shell', ttlSeconds: 60 },
+      missingScopes: ['crm:write'],
       revision: 'rev1',
     });
   });
@@ -32,6 +34,7 @@ describe('decision normalisation', () => {
     ['reasons that are not strings', rs({ allow: true, reasons: [1] }), /"reasons"/],
     ['a mask that is not a list', rs({ allow: true, mask: 'all' }), /"mask"/],
     ['an unknown mask mode', rs({ allow: true, mask_mode: 'off' }), /"mask_mode"/],
+    ['missing scopes that are not strings', rs({ allow: false, missing_scopes: 'crm:write' }), /"missing_scopes"/],
     ['an approval with a bad count', rs({ allow: true, approval: { required: true, approvers: { count: 0 } } }), /count/],
   ])('fails closed on %s', (_, resultSet, reason) => {
     const d = toDecision(resultSet, 'r');
