@@ -12,7 +12,8 @@ import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import { EvaluationClock, hostBuiltins } from '../gateway/policy/builtins.ts';
 import { readBundle } from '../gateway/policy/bundle.ts';
 import { ENTRYPOINT, PolicyEngine } from '../gateway/policy/engine.ts';
-import { serializeInput, type PolicyQuery, type Subject } from '../gateway/policy/input.ts';
+import { configSchema } from '../gateway/config/schema.ts';
+import { serializeInput, type InputLimits, type PolicyQuery, type Subject } from '../gateway/policy/input.ts';
 import { bundleFor, EXAMPLE_POLICY, FIXTURE_POLICY } from '../test/helpers/gateway.ts';
 import { row, Samples, summarize, type Row, type Summary } from './stats.ts';
 
@@ -29,8 +30,11 @@ export interface PolicyBenchResult {
   data: Record<string, unknown>;
 }
 
-/** `policy.max_input_bytes` default (gateway/config/schema.ts). */
-const MAX_INPUT_BYTES = 16 * 1024;
+/** The configuration's default caps, as the gateway would run with them. */
+function defaultLimits(): InputLimits {
+  const { policy } = configSchema.parse({ policy: { bundle: 'bench' }, targets: { bench: { url: 'http://127.0.0.1/mcp' } } });
+  return { maxInputBytes: policy.max_input_bytes, maxResultBytes: policy.max_result_bytes };
+}
 const BLOCK = 500;
 
 const SUBJECT: Subject = {
@@ -73,23 +77,6 @@ function queryFor(tool: string): PolicyQuery {
   };
 }
 
-/** The same input as a plain object, written out by hand per docs/policy-contract.md. */
-function inputObjectFor(tool: string): Record<string, unknown> {
-  return {
-    contract: 'portcullis/v1',
-    protocol: { era: 'stateless', version: '2026-07-28' },
-    direction: 'client_to_server',
-    kind: 'request',
-    method: 'tools/call',
-    name: tool,
-    arguments: ARGUMENTS,
-    params: {},
-    truncated: false,
-    target: 'orders',
-    session_id: '',
-    subject: SUBJECT,
-  };
-}
 
 /** The example policy when it builds, else the test fixture policy (which allows `echo`). */
 async function chooseBundle(log: (line: string) => void): Promise<{ policy: string; path: string; tool: string }> {
@@ -116,16 +103,18 @@ const us = (s: Summary) => ({ p50: s.p50 / 1000, p90: s.p90 / 1000, p99: s.p99 /
 export async function runPolicyBench(opts: PolicyBenchOptions): Promise<PolicyBenchResult> {
   const chosen = await chooseBundle(opts.log);
   const bundle = await readBundle(chosen.path);
-  const engine = await PolicyEngine.load(bundle, { maxInputBytes: MAX_INPUT_BYTES });
+  const limits = defaultLimits();
+  const engine = await PolicyEngine.load(bundle, limits);
   const raw = await loadPolicy(bundle.wasm, undefined, hostBuiltins(new EvaluationClock()));
   raw.setData(bundle.data as object);
 
   const query = queryFor(chosen.tool);
-  const input = inputObjectFor(chosen.tool);
-  const inputJson = serializeInput(query, MAX_INPUT_BYTES);
-  // Both paths must evaluate the same document and reach the same decision, or the numbers mean nothing.
-  if (!isDeepStrictEqual(JSON.parse(inputJson), input)) {
-    throw new Error('policy bench: serializeInput(query) and the hand-written input object differ; update bench/policy.ts to the contract');
+  const inputJson = serializeInput(query, limits);
+  // Path (a) gets the very document path (b) builds, as a plain object (the shape of
+  // docs/policy-contract.md, whatever fields it has grown), so both evaluate the same input.
+  const input = JSON.parse(inputJson) as Record<string, unknown>;
+  if (input.contract !== 'portcullis/v1' || input.truncated !== false || !isDeepStrictEqual(input.arguments, ARGUMENTS) || !isDeepStrictEqual(input.subject, SUBJECT)) {
+    throw new Error(`policy bench: unexpected input document ${inputJson.slice(0, 200)}…; update bench/policy.ts to the contract`);
   }
   const inputBytes = Buffer.byteLength(inputJson);
   // opa-wasm copies an ArrayBuffer input into WASM memory and never writes to it: reuse one.
@@ -149,7 +138,7 @@ export async function runPolicyBench(opts: PolicyBenchOptions): Promise<PolicyBe
     sink += (raw.evaluate(preEncoded, ENTRYPOINT) as unknown[]).length;
   };
   const runSerialize = () => {
-    sink += serializeInput(query, MAX_INPUT_BYTES).length;
+    sink += serializeInput(query, limits).length;
   };
 
   const paths = [

@@ -41,10 +41,18 @@ async function main(): Promise<void> {
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 
   // Sample weights: each sample's time delta is attributed to the node it hit.
+  // Samples inside the bench harness itself (bench/server.ts stopping the profiler) are dropped.
+  const harness = (id: number): boolean => {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      if (byId.get(cur)!.callFrame.url.endsWith('/bench/server.ts')) return true;
+    }
+    return false;
+  };
   const selfUs = new Map<number, number>();
   let total = 0;
   for (let i = 0; i < profile.samples.length; i++) {
     const dt = profile.timeDeltas[i] ?? 0;
+    if (harness(profile.samples[i]!)) continue;
     selfUs.set(profile.samples[i]!, (selfUs.get(profile.samples[i]!) ?? 0) + dt);
     total += dt;
   }

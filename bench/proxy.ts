@@ -79,25 +79,35 @@ interface Mark {
   logs: string[];
 }
 
-/** One child server process and its IPC request/answer. */
+/** One child server process and its IPC request/answer (messages queue until read). */
 class ServerProcess {
   readonly child: ChildProcess;
+  #inbox: unknown[] = [];
   #waiting: Array<(m: unknown) => void> = [];
   #exited: Promise<number | null>;
 
   constructor(readonly name: string, args: string[]) {
     this.child = fork(SERVER, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.child.on('message', (m) => this.#waiting.shift()?.(m));
+    this.child.on('message', (m) => this.#deliver(m));
     this.#exited = new Promise((resolve) => this.child.once('exit', (code) => {
       resolve(code);
-      for (const w of this.#waiting.splice(0)) w({ type: 'exited', code });
+      this.#deliver({ type: 'exited', code });
     }));
   }
 
-  /** The next message from the child; rejects when it exits first. */
+  #deliver(m: unknown): void {
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter(m);
+    else this.#inbox.push(m);
+  }
+
+  /** The next message from the child; rejects when it exited instead. */
   async next<T>(): Promise<T> {
-    const m = await new Promise<unknown>((resolve) => this.#waiting.push(resolve));
-    if ((m as { type?: string }).type === 'exited') throw new Error(`${this.name} process exited (code ${String((m as { code: unknown }).code)})`);
+    const m = this.#inbox.length > 0 ? this.#inbox.shift() : await new Promise<unknown>((resolve) => this.#waiting.push(resolve));
+    if ((m as { type?: string }).type === 'exited') {
+      this.#inbox.unshift(m);
+      throw new Error(`${this.name} process exited (code ${String((m as { code: unknown }).code)})`);
+    }
     return m as T;
   }
 
@@ -149,7 +159,6 @@ interface PhaseResult {
 }
 
 const zeroCpu = (): Record<Proc, Cpu> => ({ client: { user: 0, system: 0 }, gateway: { user: 0, system: 0 }, upstream: { user: 0, system: 0 } });
-const cpuMs = (c: Cpu) => (c.user + c.system) / 1000;
 
 export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyBenchResult> {
   let policy = ALLOW_ALL_POLICY;
@@ -199,7 +208,13 @@ export async function runProxyBench(opts: ProxyBenchOptions): Promise<ProxyBench
           completed++;
         }
       };
-      await Promise.all(Array.from({ length: concurrency }, worker));
+      try {
+        await Promise.all(Array.from({ length: concurrency }, worker));
+      } catch (err) {
+        // Say why: the gateway logs internal errors (with stacks) that its answers leave out.
+        const logs = await gateway.mark().then((m) => m.logs, () => []);
+        throw new Error(`${side} call failed: ${(err as Error).message}${logs.length > 0 ? `\ngateway log:\n${logs.slice(0, 3).join('\n')}` : ''}`);
+      }
       const elapsedMs = performance.now() - start;
       const client = process.cpuUsage(clientBefore);
       const after = await Promise.all([upstream.mark(), gateway.mark()]);

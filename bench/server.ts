@@ -65,11 +65,13 @@ async function main(): Promise<void> {
   process.on('message', (m: Message) => {
     if (m.type === 'mark') {
       const toolCalls = upstream?.toolCalls.length ?? 0;
-      // The fixture records every request; drop the records so memory (and GC work) stays flat.
+      // The fixture records every request and the test gateway every decision record; drop them
+      // so memory (and GC work) stays flat, as with a real audit sink.
       if (upstream) {
         upstream.toolCalls.length = 0;
         upstream.received.length = 0;
       }
+      (gateway as { audit?: unknown[] } | undefined)?.audit?.splice(0);
       send({ type: 'mark', cpu: process.cpuUsage(), toolCalls, logs: gateway?.logs.splice(0) ?? [] });
     } else if (m.type === 'close') {
       void close(0);

@@ -520,15 +520,28 @@ class Walker {
     return rule.marker;
   }
 
-  /** `[MASKED:<class> hmac:<first 16 hex digits of HMAC-SHA256(hashKey, value)>]` */
+  /**
+   * `[MASKED:<class> hmac:<16 hex digits of HMAC-SHA256(hashKey, value)>]`: the first 16, unless a
+   * detector would match the output (16 hex digits can be all decimal digits, and 1 in 10 of
+   * those pass Luhn): then the next 16, and so on, deterministically; the marker if all 4 would.
+   */
   #hash(rule: Rule, canon: string): string {
     const memo = (this.#hashMemo ??= new Map());
-    let h = memo.get(canon);
-    if (h === undefined) {
-      h = createHmac('sha256', this.#plan.hashKey!).update(canon, 'utf8').digest('hex').slice(0, 16);
-      memo.set(canon, h);
+    const key = `${rule.cls}\u0000${canon}`;
+    let out = memo.get(key);
+    if (out === undefined) {
+      const hex = createHmac('sha256', this.#plan.hashKey!).update(canon, 'utf8').digest('hex');
+      out = rule.marker;
+      for (let i = 0; i < 64; i += 16) {
+        const candidate = `${rule.hashPrefix}${hex.slice(i, i + 16)}]`;
+        if (!this.#plan.detectsIn(candidate)) {
+          out = candidate;
+          break;
+        }
+      }
+      memo.set(key, out);
     }
-    return `${rule.hashPrefix}${h}]`;
+    return out;
   }
 }
 

@@ -1,7 +1,8 @@
 // The MCP data path. One POST reads top to bottom: admit, parse, classify, authenticate, decide,
 // forward, relay. GET (legacy server stream) and DELETE (legacy session end) are the same path
 // without a message of their own to decide.
-import { Hono, type Context } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { Hono, type Context, type Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AuthError, type Authenticator, type Identity } from '../identity/index.ts';
 import type { PolicyQuery } from '../policy/input.ts';
@@ -28,7 +29,7 @@ export interface McpDeps {
   log: (message: string) => void;
 }
 
-type Env = { Variables: { target: UpstreamTarget; identity: Identity } };
+type Env = { Bindings: Partial<HttpBindings>; Variables: { target: UpstreamTarget; identity: Identity } };
 
 function errorResponse(err: GatewayError, status = err.status, id = err.id): Response {
   // Authentication failures carry their challenge (WWW-Authenticate, Retry-After).
@@ -110,13 +111,12 @@ async function clientQuery(deps: McpDeps, ex: Exchange, message: JsonRpcMessage)
 
 function relayContext(deps: McpDeps, c: Context<Env>, ex: Exchange, abort: AbortController): RelayContext {
   const target = c.get('target');
-  const headers = forwardedHeaders(c.req.raw.headers, target);
   return {
     ex, screening: deps.screening, sessions: deps.sessions, abort,
     maxResponseBytes: deps.limits.maxResponseBytes,
     answerUpstream: (message) => {
       const body = JSON.stringify(message);
-      const answer = { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+      const answer = { ...forwardedHeaders(c.req.raw.headers, target), 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
       deps.upstreams
         .send(target, 'POST', answer, body, new AbortController().signal)
         .then((res) => res.body.dump())
@@ -128,7 +128,15 @@ function relayContext(deps: McpDeps, c: Context<Env>, ex: Exchange, abort: Abort
 /** Ends the upstream exchange when the client goes away; for 2026-07-28 that is cancellation. */
 function abortOnDisconnect(c: Context<Env>): AbortController {
   const abort = new AbortController();
-  c.req.raw.signal.addEventListener('abort', () => abort.abort(), { once: true });
+  const outgoing = c.env?.outgoing;
+  if (outgoing) {
+    // Node's own response object: cheaper than materialising the Request's AbortSignal.
+    outgoing.once('close', () => {
+      if (!outgoing.writableFinished) abort.abort();
+    });
+  } else {
+    c.req.raw.signal.addEventListener('abort', () => abort.abort(), { once: true });
+  }
   return abort;
 }
 
@@ -153,7 +161,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
 
   const query = await clientQuery(deps, ex, message);
   const decision = deps.screening.decide(query);
-  deps.screening.audit.record(decisionRecord(query, ex.principal, decision));
+  if (deps.screening.audit.enabled) deps.screening.audit.record(decisionRecord(query, ex.principal, decision));
   const refused = refusal(decision);
   if (refused && decision.missingScopes.length > 0 && deps.authenticator.insufficientScope) {
     // The policy says which scopes would allow this: ask the client to step up (MCP authorization).
@@ -210,11 +218,26 @@ function guarded(deps: McpDeps, handler: (c: Context<Env>) => Promise<Response>)
   };
 }
 
+/**
+ * Refuses bodies over the limit. A declared Content-Length is checked up front (Node's parser
+ * holds the body to it), which keeps the body on node-server's direct read path; only chunked
+ * bodies are counted while streaming, by Hono's bodyLimit.
+ */
+function limitBody(maxBytes: number) {
+  const tooLarge = () => errorResponse(new GatewayError(413, ErrorCode.PayloadTooLarge, `Payload Too Large: the body exceeds ${maxBytes} bytes`));
+  const streaming = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
+  return async (c: Context<Env>, next: Next) => {
+    const declared = c.req.header('content-length');
+    if (declared === undefined) return streaming(c, next);
+    if (Number(declared) > maxBytes) return tooLarge();
+    await next();
+  };
+}
+
 export function mcpRoutes(deps: McpDeps): Hono<Env> {
   const app = new Hono<Env>();
-  const tooLarge = new GatewayError(413, ErrorCode.PayloadTooLarge, `Payload Too Large: the body exceeds ${deps.limits.maxBodyBytes} bytes`);
   app.use('/mcp/:target', admit(deps));
-  app.post('/mcp/:target', bodyLimit({ maxSize: deps.limits.maxBodyBytes, onError: () => errorResponse(tooLarge) }), guarded(deps, (c) => post(deps, c)));
+  app.post('/mcp/:target', limitBody(deps.limits.maxBodyBytes), guarded(deps, (c) => post(deps, c)));
   app.get('/mcp/:target', guarded(deps, (c) => sessionRequest(deps, c, 'GET')));
   app.delete('/mcp/:target', guarded(deps, (c) => sessionRequest(deps, c, 'DELETE')));
   return app;

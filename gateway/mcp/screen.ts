@@ -55,7 +55,7 @@ export function queryFor(ex: Exchange, fields: Pick<PolicyQuery, 'direction' | '
 }
 
 function record(ex: Exchange, s: Screening, query: PolicyQuery, decision: Decision, masked: Record<string, number> = {}): void {
-  s.audit.record(decisionRecord(query, ex.principal, decision, masked));
+  if (s.audit.enabled) s.audit.record(decisionRecord(query, ex.principal, decision, masked));
 }
 
 /** For each list method: the result array, the call it stands for, and the entry field naming it. */

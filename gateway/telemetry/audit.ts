@@ -27,14 +27,16 @@ export interface DecisionRecord {
 }
 
 export interface AuditSink {
+  /** False when records go nowhere: callers then skip building them (hot path). */
+  readonly enabled: boolean;
   record(entry: DecisionRecord): void;
 }
 
-export const discardAudit: AuditSink = { record: () => {} };
+export const discardAudit: AuditSink = { enabled: false, record: () => {} };
 
 /** Writes each record as one JSON line (e.g. to stdout for a log shipper). */
 export function jsonLinesAudit(write: (line: string) => void): AuditSink {
-  return { record: (entry) => write(`${JSON.stringify(entry)}\n`) };
+  return { enabled: true, record: (entry) => write(`${JSON.stringify(entry)}\n`) };
 }
 
 export function decisionRecord(query: PolicyQuery, principal: string, decision: Decision, masked: Record<string, number> = {}): DecisionRecord {

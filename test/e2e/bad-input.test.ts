@@ -64,6 +64,22 @@ describe('requests refused at the door', () => {
     expect(upstream.received.length).toBe(before);
   });
 
+  it('refuses a chunked body (no Content-Length) once it passes the limit, with 413', async () => {
+    const before = upstream.received.length;
+    const chunk = new TextEncoder().encode('x'.repeat(1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 8) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const res = await fetch(gw.endpoint(), { method: 'POST', headers: LEGACY_HEADERS, body, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect((await res.json()).error.code).toBe(-32071);
+    expect(upstream.received.length).toBe(before);
+  });
+
   it('answers an unknown target with 404', async () => {
     const res = await post(`${gw.url}/mcp/nope`, toolCall('echo'), modernHeaders('tools/call', 'echo'));
     expect(res.status).toBe(404);

@@ -154,6 +154,34 @@ describe('detectors', () => {
     expect(r.counts[name] ?? 0).toBe(0);
   });
 
+  it.each([
+    ['a short random string', 'Xy7Qp2'],
+    ['an alphanumeric id', 'a1b2c3d4e5f6'],
+    ['a UUID', '123e4567-e89b-12d3-a456-426614174000'],
+    ['a git SHA', '9fceb02d0ae598e95dc970b74767f19372d61af8'],
+    ['a SHA-256 digest', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'],
+    ['order and customer ids', 'ord_5004 cus_1001 INC-2041 SKU-ENT-SEAT'],
+    ['timestamps', '2026-11-18T07:42:00Z 1767225600 1767225600000 2026.11.30'],
+    ['a phone number', '+1 202 555 0142'],
+    ['an IP address and port', '10.0.0.12:5432 and ::1'],
+    ['a URL without credentials', 'https://status.example.com/incidents/2041?ref=mail&page=2#top'],
+    ['a file path', '/var/lib/postgresql/data/base/16384'],
+    ['a semver and a price', 'v1.32.2 costs 1234.56 USD'],
+    ['a tracking number', '1Z999AA10123456784'],
+    ['prose about secrets', 'Rotate the API key and the access token; never share your password or secret.'],
+  ])('ordinary values are left alone: %s', (_name, text) => {
+    expect(maskText(text, plan([{ detector: 'all' }]))).toEqual({ text, counts: {}, changed: false });
+  });
+
+  it('base64 blobs (images, files) are left alone', () => {
+    let seed = 7;
+    const bytes = Buffer.alloc(150_000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+    for (const blob of [bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex')]) {
+      expect(maskText(blob, plan([{ detector: 'all' }])).changed).toBe(false);
+    }
+  });
+
   it('finds every published test card and valid IBAN', () => {
     const p = plan([{ detector: 'pii' }]);
     for (const card of Object.values(CARDS)) expect(maskText(`#${card}#`, p).text).toBe('#[MASKED:credit_card]#');
