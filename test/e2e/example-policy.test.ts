@@ -3,16 +3,8 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startDemoUpstream, type DemoUpstream } from '../../demo/upstream.ts';
+import { errorOf } from '../helpers/errors.ts';
 import { EXAMPLE_POLICY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-
-async function errorOf(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as { code: number; message: string };
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe.each([
   { era: 'legacy' as const, mode: 'legacy' as const },

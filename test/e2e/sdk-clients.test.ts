@@ -5,6 +5,7 @@ import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLegacyUpstream, startModernUpstream, type UpstreamFixture } from '../fixtures/upstreams/index.ts';
+import { errorOf } from '../helpers/errors.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 /** What the tests need from a client, whichever SDK line it comes from. */
@@ -70,15 +71,6 @@ const combos = [
   { label: 'SDK v1 client, legacy sessions, SDK v1 server', era: 'legacy', upstream: startLegacyUpstream, connect: connectV1 },
   { label: 'SDK v2 client, legacy sessions, SDK v1 server', era: 'legacy', upstream: startLegacyUpstream, connect: (u: string) => connectV2(u, 'legacy') },
 ] as const;
-
-async function errorOf(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as { code: number; message: string };
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe.each(combos)('$label', ({ era, upstream: start, connect }) => {
   let upstream: UpstreamFixture;

@@ -81,6 +81,16 @@ describe('style hash', () => {
     expect(v.token!.replace('token', '')).toBe(v.other!.replace('other', ''));
   });
 
+  it('never outputs a hash a detector would match again (16 hex digits can be a Luhn-valid card number)', () => {
+    // With the test key, the first 16 hex digits of this address's HMAC are 2264445853819385.
+    const q = plan([{ detector: 'email', style: 'hash' }, { detector: 'credit_card' }]);
+    const r = maskText('user38798@example.com', q);
+    expect(r.text).toMatch(HASHED);
+    expect(r.text).not.toContain('2264445853819385');
+    expect(maskText(r.text, q).changed).toBe(false);
+    expect(maskText('user38798@example.com', q).text).toBe(r.text); // still deterministic
+  });
+
   it('numbers and booleans under a hashed key become the marker (not hashed)', () => {
     expect(applyMask({ token: 12345 }, p, 'strict').value).toEqual({ token: '[MASKED:token]' });
   });
