@@ -7,7 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { AuthError, type Authenticator, type Identity } from '../identity/index.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 import type { SessionRecord, SessionStore } from '../sessions/store.ts';
-import { decisionRecord } from '../telemetry/audit.ts';
+import { recordDecision } from '../telemetry/audit.ts';
 import { classifyClientMessage } from './era.ts';
 import { ErrorCode, GatewayError } from './errors.ts';
 import { parseClientBody, type JsonRpcMessage } from './jsonrpc.ts';
@@ -161,7 +161,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
 
   const query = await clientQuery(deps, ex, message);
   const decision = deps.screening.decide(query);
-  if (deps.screening.audit.enabled) deps.screening.audit.record(decisionRecord(query, ex.principal, decision));
+  recordDecision(deps.screening.audit, query, ex.principal, decision);
   const refused = refusal(decision);
   if (refused && decision.missingScopes.length > 0 && deps.authenticator.insufficientScope) {
     // The policy says which scopes would allow this: ask the client to step up (MCP authorization).

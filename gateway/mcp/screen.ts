@@ -5,7 +5,7 @@
 import type { MaskPlanCache } from '../masking/index.ts';
 import type { Decision } from '../policy/decision.ts';
 import type { PolicyQuery } from '../policy/input.ts';
-import { decisionRecord, type AuditSink } from '../telemetry/audit.ts';
+import { recordDecision, type AuditSink } from '../telemetry/audit.ts';
 import { ErrorCode, GatewayError, jsonRpcError } from './errors.ts';
 import { toMessage, type JsonRpcMessage } from './jsonrpc.ts';
 import { maskMessage, withMask, type MaskDirective } from './protect.ts';
@@ -55,7 +55,7 @@ export function queryFor(ex: Exchange, fields: Pick<PolicyQuery, 'direction' | '
 }
 
 function record(ex: Exchange, s: Screening, query: PolicyQuery, decision: Decision, masked: Record<string, number> = {}): void {
-  if (s.audit.enabled) s.audit.record(decisionRecord(query, ex.principal, decision, masked));
+  recordDecision(s.audit, query, ex.principal, decision, masked);
 }
 
 /** For each list method: the result array, the call it stands for, and the entry field naming it. */

@@ -39,7 +39,12 @@ export function jsonLinesAudit(write: (line: string) => void): AuditSink {
   return { enabled: true, record: (entry) => write(`${JSON.stringify(entry)}\n`) };
 }
 
-export function decisionRecord(query: PolicyQuery, principal: string, decision: Decision, masked: Record<string, number> = {}): DecisionRecord {
+/** Writes the record of one decision, building it only when the sink keeps records. */
+export function recordDecision(sink: AuditSink, query: PolicyQuery, principal: string, decision: Decision, masked: Record<string, number> = {}): void {
+  if (sink.enabled) sink.record(decisionRecord(query, principal, decision, masked));
+}
+
+function decisionRecord(query: PolicyQuery, principal: string, decision: Decision, masked: Record<string, number>): DecisionRecord {
   return {
     time: new Date().toISOString(),
     target: query.target,
