@@ -397,6 +397,17 @@ function emailDomainEnd(s: string, from: number): number {
   return end;
 }
 
+/** Is the '@' whose userinfo starts at `a` inside a URL authority ("scheme://user:pw@host")? */
+function inUrlUserinfo(s: string, a: number): boolean {
+  for (let k = a - 1, min = Math.max(0, a - 256); k >= min; k--) {
+    const c = s.charCodeAt(k);
+    if (c === 47) return k >= 2 && s.charCodeAt(k - 1) === 47 && s.charCodeAt(k - 2) === 58;
+    // whitespace, ? # @ " ' < > end the authority
+    if (c <= 32 || c === 63 || c === 35 || c === 64 || c === 34 || c === 39 || c === 60 || c === 62) return false;
+  }
+  return false;
+}
+
 const email: Detector = {
   name: 'email',
   minLength: 6,
@@ -408,7 +419,8 @@ const email: Detector = {
       while (a > min && has(s.charCodeAt(a - 1), EMAIL_LOCAL)) a--;
       while (a < at && s.charCodeAt(a) === 46) a++;
       let next = at + 1;
-      if (a < at && s.charCodeAt(at - 1) !== 46 && !startsMasked(s, a)) {
+      // "user:password@host" in a URL is not an address (url_password masks the password).
+      if (a < at && s.charCodeAt(at - 1) !== 46 && !startsMasked(s, a) && !inUrlUserinfo(s, a)) {
         const end = emailDomainEnd(s, at + 1);
         if (end !== -1) {
           out.push(a, end, tag);

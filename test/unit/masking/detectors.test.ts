@@ -53,6 +53,8 @@ const POSITIVE: [DetectorName, string, string][] = [
   ['email', '<First.Last+tag@Sub.Example.CO.UK>', `<${M('email')}>`],
   ['email', 'a@b.co', M('email')],
   ['email', 'user@xn--bcher-kva.xn--p1ai', M('email')],
+  ['email', 'https://example.com/contact?to=ada@example.com', `https://example.com/contact?to=${M('email')}`],
+  ['email', 'mailto:ada@example.com', `mailto:${M('email')}`],
   ['credit_card', `card ${CARDS.visa} on file`, `card ${M('credit_card')} on file`],
   ['credit_card', 'card 4242 4242 4242 4242.', `card ${M('credit_card')}.`],
   ['credit_card', 'amex 3782-822463-10005', `amex ${M('credit_card')}`],
@@ -102,6 +104,7 @@ const NEGATIVE: [DetectorName, string][] = [
   ['email', 'ping @handle or @@ or a@ or @b.com'],
   ['email', 'user@-bad.example'],
   ['email', 'dots.@example.com'],
+  ['email', 'postgres://app:s3cret@db.example/app and https://ada@example.com/'], // URL userinfo, not addresses
   ['credit_card', '4242424242424241'], // fails Luhn
   ['credit_card', '4242 4242 4242 4241'],
   ['credit_card', '1767225600000000'], // µs timestamp (starts with 1)
