@@ -1,5 +1,5 @@
-// Masking as MCP needs it: which parts of a message carry content, and the one MCP-specific rule
-// the generic engine cannot know (a tool's structuredContent and its JSON text copy stay equal).
+// Masking as MCP needs it: which parts of a message carry content, and what a failure means
+// (the content is withheld, never passed on unmasked).
 import { applyMask, MaskError, maskText, type MaskPlanCache } from '../masking/index.ts';
 import type { Decision, MaskInstruction } from '../policy/decision.ts';
 import { ErrorCode, GatewayError } from './errors.ts';
@@ -32,22 +32,6 @@ function addCounts(into: Record<string, number>, from: Record<string, number>): 
   for (const [cls, n] of Object.entries(from)) into[cls] = (into[cls] ?? 0) + n;
 }
 
-/** Text blocks that are the serialized copy of the original structuredContent. */
-function structuredCopies(result: Record<string, unknown>): number[] {
-  if (!isObject(result.structuredContent) || !Array.isArray(result.content)) return [];
-  const original = JSON.stringify(result.structuredContent);
-  const copies: number[] = [];
-  result.content.forEach((block, i) => {
-    if (!isObject(block) || block.type !== 'text' || typeof block.text !== 'string') return;
-    try {
-      if (JSON.stringify(JSON.parse(block.text)) === original) copies.push(i);
-    } catch {
-      // Not JSON: not a copy.
-    }
-  });
-  return copies;
-}
-
 /**
  * Masks a JSON-RPC message's content: `result` of a response, `params` of a request or
  * notification, `message` and `data` of an error. Throws GatewayError(-32054) when a strict mask
@@ -62,19 +46,11 @@ export function maskMessage(message: Record<string, unknown>, directive: MaskDir
     for (const part of ['result', 'params'] as const) {
       const value = message[part];
       if (!isObject(value)) continue;
-      const copies = part === 'result' ? structuredCopies(value) : [];
+      // The engine mirrors structuredContent paths into its JSON text copy, so both stay equal.
       const masked = applyMask(value, plan, directive.mode);
       addCounts(counts, masked.counts);
       if (!masked.changed) continue;
-      const result = masked.value as Record<string, unknown>;
-      if (copies.length > 0) {
-        // Path rules address structuredContent; its text copy must say exactly the same.
-        const text = JSON.stringify(result.structuredContent);
-        const content = (result.content as Array<Record<string, unknown>>).slice();
-        for (const i of copies) content[i] = { ...content[i], text };
-        result.content = content;
-      }
-      out[part] = result;
+      out[part] = masked.value;
       changed = true;
     }
     const error = message.error;

@@ -12,6 +12,8 @@ export interface MaskInstruction {
   detector?: string;
   style?: MaskStyle;
   keep?: number;
+  /** Label in the replacement and the masked counts. */
+  class?: string;
   [extra: string]: unknown;
 }
 

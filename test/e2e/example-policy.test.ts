@@ -68,6 +68,10 @@ describe.each([
     for (const secret of [record!.password, record!.api_key, record!.access_token, record!.email, record!.billing.card_number, record!.billing.card_cvc, record!.billing.iban, record!.ssn]) {
       expect(out).not.toContain(secret);
     }
+    // Free text nobody enumerated: the support notes carry a bearer token.
+    const bearer = /Bearer (eyJ[\w-]+\.[\w-]+\.[\w-]+)/.exec(record!.notes)?.[1];
+    expect(bearer).toBeDefined();
+    expect(out).not.toContain(bearer);
     const text = (result.content as Array<{ type: string; text: string }>).find((b) => b.type === 'text')!.text;
     expect(JSON.parse(text)).toEqual(result.structuredContent);
     expect(out).toContain('[MASKED:');
