@@ -1,5 +1,6 @@
 // Masking through the gateway: what the policy asks masked never reaches the client, in JSON and
 // SSE answers, results, prompts, resources and notifications; and it fails closed.
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startModernUpstream, type UpstreamFixture } from '../fixtures/upstreams/index.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -87,6 +88,39 @@ describe('masking through the gateway', () => {
     expect(answer.error.code).toBe(-32054);
     expect(answer.error.message).toContain('fail closed');
     expect(JSON.stringify(answer)).not.toContain('not json, so the path cannot descend');
+  });
+
+  it('masks the message and data of a JSON-RPC error', async () => {
+    const res = await fetch(gw.endpoint(), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json', accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28', 'mcp-method': 'resources/read', 'mcp-name': 'test://contacts/ada@example.com',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'resources/read', params: { uri: 'test://contacts/ada@example.com', _meta: META } }),
+    });
+    const answer = await res.json();
+    expect(answer.error).toBeDefined();
+    expect(JSON.stringify(answer)).not.toContain('ada@example.com');
+    expect(JSON.stringify(answer.error)).toContain('[MASKED:email');
+  });
+
+  it('masks server-initiated requests before the client sees them (legacy elicitation)', async () => {
+    const seen: string[] = [];
+    const client = new Client({ name: 'masking-test', version: '1' }, { capabilities: { elicitation: { form: {} } } });
+    client.setRequestHandler('elicitation/create', async (request) => {
+      seen.push(JSON.stringify(request.params));
+      return { action: 'accept', content: { answer: 'ok' } };
+    });
+    await client.connect(new StreamableHTTPClientTransport(new URL(gw.endpoint())));
+    try {
+      await client.callTool({ name: 'ask_user', arguments: { question: 'Shall I mail carol@example.net?' } });
+    } finally {
+      await client.close();
+    }
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).not.toContain('carol@example.net');
+    expect(seen[0]).toContain('[MASKED:email');
   });
 
   it('passes content with nothing to mask through unchanged', async () => {
