@@ -90,6 +90,7 @@ describe('compileMask: defaults and classes', () => {
       ['path', 'iban', 'last', 4],
       ['detector', 'email', 'hash', undefined],
       ['detector', 'credit_card', 'last', 4],
+      ['detector', 'secrets', 'marker', undefined],
     ]);
   });
 
