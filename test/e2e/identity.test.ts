@@ -12,6 +12,7 @@ import {
   jwtPayload,
   leaks,
   legacyMessage,
+  META,
   startIdentityStack,
   statelessCall,
   type HttpResult,
@@ -51,6 +52,9 @@ afterAll(async () => {
   await legacy?.close();
   vi.restoreAllMocks();
 });
+
+/** The last decision on a client message (response-time decisions are recorded after it). */
+const lastClientDecision = () => stack.gw.audit.findLast((r) => r.direction === 'client_to_server');
 
 const received = () => stack.upstream.received.length + legacy.received.length;
 
@@ -193,7 +197,7 @@ describe('the subject reaches the policy', () => {
       claims: {},
     });
     expect(received()).toBe(before);
-    const record = stack.gw.audit.at(-1)!;
+    const record = lastClientDecision()!;
     expect(record).toMatchObject({ target: 'fixture', method: 'tools/call', name: 'whoami', allow: false, principal: `${stack.idp.issuer} test-caller` });
     expect(JSON.stringify(record)).not.toContain(token);
   });
@@ -204,13 +208,13 @@ describe('the subject reaches the policy', () => {
     const ok = await stack.send('fixture', statelessCall('add', { a: 2, b: 3 }), engineer);
     expect(ok.status).toBe(200);
     expect(ok.json.result.structuredContent).toEqual({ sum: 5 });
-    expect(stack.gw.audit.at(-1)).toMatchObject({ name: 'add', allow: true, rule_ids: ['identity.group'], principal: `${stack.idp.issuer} alice` });
+    expect(lastClientDecision()).toMatchObject({ name: 'add', allow: true, rule_ids: ['identity.group'], principal: `${stack.idp.issuer} alice` });
 
     const before = received();
     const denied = await stack.send('fixture', statelessCall('add', { a: 2, b: 3 }), guest);
     expect(denied.status).toBe(200);
     expect(denied.json.error).toMatchObject({ code: -32051, data: { portcullis: { rule_ids: ['identity.default_deny'] } } });
-    expect(stack.gw.audit.at(-1)).toMatchObject({ name: 'add', allow: false, principal: `${stack.idp.issuer} gus` });
+    expect(lastClientDecision()).toMatchObject({ name: 'add', allow: false, principal: `${stack.idp.issuer} gus` });
     expect(received()).toBe(before);
   });
 
@@ -220,7 +224,7 @@ describe('the subject reaches the policy', () => {
     const res = await stack.send('fixture', statelessCall('echo', { text: 'x' }), token);
     expect(res.status).toBe(200);
     expect(res.json.error).toMatchObject({ code: -32051, message: 'Denied by policy: echo is only for the test-caller client' });
-    expect(stack.gw.audit.at(-1)).toMatchObject({ principal: `${stack.idp.issuer} portcullis-upstream`, rule_ids: ['identity.client'] });
+    expect(lastClientDecision()).toMatchObject({ principal: `${stack.idp.issuer} portcullis-upstream`, rule_ids: ['identity.client'] });
     expect(received()).toBe(before);
   });
 
@@ -233,7 +237,7 @@ describe('the subject reaches the policy', () => {
       `Bearer error="insufficient_scope", error_description="echo needs the mcp:tools scope", scope="mcp:tools", resource_metadata="${stack.metadataUrl('fixture')}"`,
     );
     expect(res.json.error).toMatchObject({ code: -32081, message: 'Forbidden: echo needs the mcp:tools scope' });
-    expect(stack.gw.audit.at(-1)).toMatchObject({ name: 'echo', allow: false, rule_ids: ['identity.scope'] });
+    expect(lastClientDecision()).toMatchObject({ name: 'echo', allow: false, rule_ids: ['identity.scope'] });
     expect(received()).toBe(before);
   });
 
@@ -243,7 +247,7 @@ describe('the subject reaches the policy', () => {
     const list = async (token: string) => {
       const res = await stack.send('other', {
         headers: { ...JSON_HEADERS, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
-        body: { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: statelessCall('x').body && (statelessCall('x').body as { params: { _meta: unknown } }).params._meta } },
+        body: { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: META } },
       }, token);
       expect(res.status).toBe(200);
       return (res.json.result.tools as Array<{ name: string }>).map((t) => t.name).sort();
