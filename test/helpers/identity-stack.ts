@@ -92,6 +92,8 @@ export interface IdentityStackOptions {
   targets?: (ctx: { idp: TestIdp; upstream: UpstreamFixture }) => Record<string, Record<string, unknown>>;
   /** Extra environment for the gateway. */
   env?: Record<string, string>;
+  /** Runs after the IdP and upstream are up, before the gateway starts (e.g. mint, then stop the IdP). */
+  beforeGateway?: (ctx: { idp: TestIdp; upstream: UpstreamFixture; resource: (target: string) => string }) => Promise<void>;
 }
 
 export interface IdentityStack {
@@ -148,9 +150,16 @@ export async function startIdentityStack(options: IdentityStackOptions = {}): Pr
   // validated with (see the report on gateway/app.ts): give it both.
   const saved = new Map(Object.keys(env).map((k) => [k, process.env[k]] as const));
   Object.assign(process.env, env);
+  const restoreEnv = () => {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
 
   let gw: TestGateway;
   try {
+    await options.beforeGateway?.({ idp, upstream, resource });
     gw = await startTestGateway({
       policy: IDENTITY_POLICY,
       targets: {
@@ -184,6 +193,7 @@ export async function startIdentityStack(options: IdentityStackOptions = {}): Pr
   } catch (err) {
     await upstream.close();
     await idp.close();
+    restoreEnv();
     throw err;
   }
 
@@ -216,10 +226,7 @@ export async function startIdentityStack(options: IdentityStackOptions = {}): Pr
       await gw.close();
       await upstream.close();
       await idp.close();
-      for (const [k, v] of saved) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
+      restoreEnv();
     },
   };
 }
@@ -241,4 +248,20 @@ export function leaks(secrets: Record<string, string>, haystacks: Record<string,
     }
   }
   return found;
+}
+
+/**
+ * The body of an `it.fails` test pinning a known gateway bug: only a failure whose message matches
+ * `bug` is rethrown (the expected failure, green). Any other failure is reported and swallowed,
+ * and so is success once the bug is fixed: either way `it.fails` then goes red, and the fix is to
+ * drop `.fails`.
+ */
+export async function knownBug(bug: RegExp, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (bug.test(message)) throw err;
+    process.stderr.write(`known-bug test failed for another reason: ${message}\n`);
+  }
 }
