@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import type { LoadedConfig } from './config/load.ts';
-import { anonymousAuthenticator, oidcAuthenticator } from './identity/index.ts';
+import { anonymousAuthenticator, oidcAuthenticator, upstreamCredentialProvider } from './identity/index.ts';
 import { mcpRoutes } from './mcp/route.ts';
 import { Upstreams } from './mcp/upstream.ts';
 import { readBundle } from './policy/bundle.ts';
@@ -60,7 +60,8 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   const audit = options.audit ?? (config.audit.log === 'stdout' ? jsonLinesAudit((line) => process.stdout.write(line)) : discardAudit);
   const upstreams = new Upstreams(
     Object.entries(config.targets).map(([name, t]) => ({
-      name, url: t.url, credentials: config.upstreamCredentials.get(name)!,
+      name, url: t.url,
+      credentials: upstreamCredentialProvider(t.credentials, { target: name, url: t.url, env: config.env, log }),
       timeoutMs: t.timeout_ms ?? config.limits.upstream_timeout_ms,
     })),
   );
@@ -70,7 +71,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     : isLoopback(config.listen.host) ? new Set(LOOPBACK_HOSTS) : null;
 
   // Tokens from the configured issuers; without issuers, the development subject (or anonymous).
-  const oidc = config.identity.issuers.length > 0 ? oidcAuthenticator(config.identity, { log }) : undefined;
+  const oidc = config.identity.issuers.length > 0 ? oidcAuthenticator(config.identity, { log, env: config.env }) : undefined;
   if (oidc) void oidc.warmUp();
   const authenticator = oidc ?? anonymousAuthenticator(config.identity);
 

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { missingIdentitySecrets, missingUpstreamSecrets, upstreamCredentialProvider, type UpstreamCredentialProvider } from '../identity/index.ts';
+import { missingIdentitySecrets, missingUpstreamSecrets } from '../identity/index.ts';
 import { configSchema, type Config } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -15,8 +15,8 @@ export class ConfigError extends Error {
 export interface LoadedConfig extends Config {
   /** Absolute path of the file it came from. */
   file: string;
-  /** What each target presents upstream (static secret or OAuth token), built from the environment. */
-  upstreamCredentials: Map<string, UpstreamCredentialProvider>;
+  /** The environment the configuration was checked against; secrets are read from it, and only it. */
+  env: NodeJS.ProcessEnv;
   /** Key for the "hash" mask style, from `masking.hash_key_env`; undefined when not configured. */
   maskHashKey: Uint8Array | undefined;
 }
@@ -43,14 +43,11 @@ export function validateConfig(doc: unknown, file: string, env: NodeJS.ProcessEn
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
   const base = dirname(file);
-  const upstreamCredentials = new Map(
-    Object.entries(config.targets).map(([name, t]) => [name, upstreamCredentialProvider(t.credentials, { target: name, url: t.url, env })] as const),
-  );
   return {
     ...config,
     policy: { ...config.policy, bundle: isAbsolute(config.policy.bundle) ? config.policy.bundle : resolve(base, config.policy.bundle) },
     file,
-    upstreamCredentials,
+    env,
     maskHashKey,
   };
 }

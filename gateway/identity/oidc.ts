@@ -122,7 +122,8 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
   function bearerToken(request: Request, metadataUrl: string): string {
     const url = request.url;
     const q = url.indexOf('?');
-    if (q !== -1 && url.includes('access_token', q) && new URL(url).searchParams.has('access_token')) {
+    // searchParams decodes names, so `access%5Ftoken` is caught as well.
+    if (q !== -1 && new URL(url).searchParams.has('access_token')) {
       // RFC 6750 §2.3 tokens end up in logs and histories; MCP forbids them (tokens go in the header).
       throw invalidToken(metadataUrl, 'access tokens in the query string are refused; send Authorization: Bearer <token>', 'invalid_request');
     }

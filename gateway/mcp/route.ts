@@ -152,8 +152,11 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   });
   const identity = c.get('identity');
   const principal = principalOf(identity);
-  const sessionId = era === 'legacy' ? (headers.get('mcp-session-id') ?? '') : '';
-  const session = sessionId ? await knownSession(deps, target, sessionId, principal) : undefined;
+  // Any session id presented is checked, whatever era the body claims: a 2026-07-28-shaped
+  // message must not carry another caller's session id to a legacy upstream.
+  const presented = headers.get('mcp-session-id') ?? '';
+  const session = presented ? await knownSession(deps, target, presented, principal) : undefined;
+  const sessionId = era === 'legacy' ? presented : '';
   const ex: Exchange = {
     target: target.name, era, sessionId, subjectJson: identity.subjectJson, principal,
     protocolVersion: protocolVersion || session?.protocolVersion || '', request: undefined, mask: undefined,
@@ -165,7 +168,8 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   const refused = refusal(decision);
   if (refused && decision.missingScopes.length > 0 && deps.authenticator.insufficientScope) {
     // The policy says which scopes would allow this: ask the client to step up (MCP authorization).
-    throw deps.authenticator.insufficientScope(target.name, decision.missingScopes, decision.reasons.join('; '));
+    const stepUp = deps.authenticator.insufficientScope(target.name, decision.missingScopes, decision.reasons.join('; '));
+    return errorResponse(stepUp, stepUp.status, message.kind === 'request' ? message.id : null);
   }
   if (refused) {
     // Requests get their JSON-RPC error; a refused notification or response has no id to answer.
@@ -177,7 +181,10 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   ex.mask = withMask(undefined, decision);
 
   const abort = abortOnDisconnect(c);
-  const up = await deps.upstreams.send(target, 'POST', forwardedHeaders(headers, target), body, abort.signal);
+  const forwarded = forwardedHeaders(headers, target);
+  // The stateless era has no sessions: nothing session-shaped goes upstream with it.
+  if (era === 'stateless') delete forwarded['mcp-session-id'];
+  const up = await deps.upstreams.send(target, 'POST', forwarded, body, abort.signal);
   const upstreamSession = up.headers['mcp-session-id'];
   if (message.kind === 'request' && message.method === 'initialize' && up.status === 200 && upstreamSession) {
     await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, principal, createdAt: Date.now() });

@@ -12,7 +12,6 @@ import {
   INITIALIZE_PARAMS,
   JSON_HEADERS,
   jwtPayload,
-  knownBug,
   leaks,
   legacyMessage,
   META,
@@ -244,16 +243,12 @@ describe('the subject reaches the policy', () => {
     expect(received()).toBe(before);
   });
 
-  // GATEWAY BUG (reported, minor): docs/errors.md says the id is the request's when it could be
-  // read; the step-up answer is thrown from post() after the body was parsed, and errorResponse()
-  // uses the AuthError's own id (null).
-  it.fails('the 403 step-up answer carries the request id', () =>
-    knownBug(/403 answer id/, async () => {
-      const token = await stack.callerToken('fixture', 'mcp:read');
-      const res = await stack.send('fixture', statelessCall('echo', { text: 'x' }, 'step-up-1'), token);
-      expect(res.status).toBe(403);
-      expect(res.json.id, '403 answer id').toBe('step-up-1');
-    }));
+  it('the 403 step-up answer carries the request id', async () => {
+    const token = await stack.callerToken('fixture', 'mcp:read');
+    const res = await stack.send('fixture', statelessCall('echo', { text: 'x' }, 'step-up-1'), token);
+    expect(res.status).toBe(403);
+    expect(res.json.id, '403 answer id').toBe('step-up-1');
+  });
 
   it('tools/list shows only what this caller may call', async () => {
     const full = await stack.callerToken('other');
@@ -315,36 +310,30 @@ describe('legacy sessions are bound to the identity that created them', () => {
     expect(res.json.result.content[0].text).toBe('still mine');
   });
 
-  // GATEWAY BUG (reported): a message whose body claims 2026-07-28 is classified stateless, so
-  // gateway/mcp/route.ts skips the session binding (`sessionId` is '' outside the legacy era) but
-  // still forwards the caller's Mcp-Session-Id header (forwardedHeaders). Another identity can
-  // thus deliver notifications into someone else's legacy session on a legacy upstream: here bob
-  // cancels alice's running call. `it.fails` pins the bug; drop `.fails` once it is fixed.
-  it.fails('another identity cannot reach the session with a 2026-07-28-shaped message either', () =>
-    knownBug(/forwarded into alice's session|alice's call was cancelled/, async () => {
-      const abort = new AbortController();
-      const call = fetch(stack.resource('legacy'), {
-        method: 'POST',
-        headers: { ...legacyMessage('tools/call', {}, 5, session).headers, authorization: `Bearer ${alice}` },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'slow', arguments: { ms: 600, steps: 2 } } }),
-        signal: abort.signal,
-      }).then((r) => r.text()).catch(() => 'aborted');
-      try {
-        await waitFor(() => legacy.toolCalls.some((c) => c.tool === 'slow'), 'the slow call to start');
-        const before = legacy.received.length;
-        await stack.send('legacy', {
-          headers: { ...JSON_HEADERS, 'mcp-session-id': session },
-          body: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 5, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } },
-        }, bob);
-        const forwardedIntoSession = legacy.received.slice(before).some((r) => r.headers['mcp-session-id'] === session);
-        await new Promise((r) => setTimeout(r, 100));
-        expect(forwardedIntoSession, "bob's notification was forwarded into alice's session").toBe(false);
-        expect(legacy.abortedCalls, "alice's call was cancelled by bob").toBe(0);
-      } finally {
-        abort.abort();
-        await call;
-      }
-    }));
+  it('another identity cannot reach the session with a 2026-07-28-shaped message either', async () => {
+    const abort = new AbortController();
+    const call = fetch(stack.resource('legacy'), {
+      method: 'POST',
+      headers: { ...legacyMessage('tools/call', {}, 5, session).headers, authorization: `Bearer ${alice}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'slow', arguments: { ms: 600, steps: 2 } } }),
+      signal: abort.signal,
+    }).then((r) => r.text()).catch(() => 'aborted');
+    try {
+      await waitFor(() => legacy.toolCalls.some((c) => c.tool === 'slow'), 'the slow call to start');
+      const before = legacy.received.length;
+      await stack.send('legacy', {
+        headers: { ...JSON_HEADERS, 'mcp-session-id': session },
+        body: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 5, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } },
+      }, bob);
+      const forwardedIntoSession = legacy.received.slice(before).some((r) => r.headers['mcp-session-id'] === session);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(forwardedIntoSession, "bob's notification was forwarded into alice's session").toBe(false);
+      expect(legacy.abortedCalls, "alice's call was cancelled by bob").toBe(0);
+    } finally {
+      abort.abort();
+      await call;
+    }
+  });
 });
 
 describe('an MCP SDK client with an auth provider', () => {
@@ -437,24 +426,20 @@ describe('upstream credentials', () => {
 });
 
 describe('configuration', () => {
-  // GATEWAY BUG (reported): validateConfig() checks identity secrets against the env it is given,
-  // but createGateway() builds the authenticator without it (oidcAuthenticator(config.identity,
-  // { log })), so TrustedIssuer reads process.env. The helper sets process.env as a workaround.
-  it.fails('the introspection secret is read from the environment the configuration was validated with', () =>
-    knownBug(/IDENTITY_E2E_ENV_ONLY_SECRET is not set/, async () => {
-      const gw = await startTestGateway({
-        policy: IDENTITY_POLICY,
-        targets: { fixture: stack.upstream.url },
-        config: {
-          identity: {
-            public_base_url: 'http://127.0.0.1:9',
-            issuers: [{ issuer: stack.idp.issuer, token_format: 'both', introspection: { client_id: stack.idp.clients.gateway.client_id, client_secret_env: 'IDENTITY_E2E_ENV_ONLY_SECRET' } }],
-          },
+  it('the introspection secret is read from the environment the configuration was validated with', async () => {
+    const gw = await startTestGateway({
+      policy: IDENTITY_POLICY,
+      targets: { fixture: stack.upstream.url },
+      config: {
+        identity: {
+          public_base_url: 'http://127.0.0.1:9',
+          issuers: [{ issuer: stack.idp.issuer, token_format: 'both', introspection: { client_id: stack.idp.clients.gateway.client_id, client_secret_env: 'IDENTITY_E2E_ENV_ONLY_SECRET' } }],
         },
-        env: { IDENTITY_E2E_ENV_ONLY_SECRET: stack.idp.clients.gateway.client_secret },
-      });
-      await gw.close();
-    }));
+      },
+      env: { IDENTITY_E2E_ENV_ONLY_SECRET: stack.idp.clients.gateway.client_secret },
+    });
+    await gw.close();
+  });
 });
 
 describe('secrets never leak', () => {

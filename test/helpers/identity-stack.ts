@@ -250,18 +250,3 @@ export function leaks(secrets: Record<string, string>, haystacks: Record<string,
   return found;
 }
 
-/**
- * The body of an `it.fails` test pinning a known gateway bug: only a failure whose message matches
- * `bug` is rethrown (the expected failure, green). Any other failure is reported and swallowed,
- * and so is success once the bug is fixed: either way `it.fails` then goes red, and the fix is to
- * drop `.fails`.
- */
-export async function knownBug(bug: RegExp, body: () => Promise<void>): Promise<void> {
-  try {
-    await body();
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    if (bug.test(message)) throw err;
-    process.stderr.write(`known-bug test failed for another reason: ${message}\n`);
-  }
-}

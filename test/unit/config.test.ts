@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, validateConfig } from '../../gateway/config/load.ts';
+import { upstreamCredentialProvider } from '../../gateway/identity/index.ts';
 
 const minimal = { policy: { bundle: 'b.tar.gz' }, targets: { demo: { url: 'http://127.0.0.1:9090/mcp' } } };
 
@@ -42,8 +43,11 @@ describe('configuration', () => {
   it('resolves upstream secrets from the environment and names a missing variable', async () => {
     const doc = { ...minimal, targets: { demo: { url: 'http://x/mcp', credentials: { type: 'header', scheme: 'Bearer', value_env: 'DEMO_TOKEN' } } } };
     expect(problems(doc)).toEqual(['targets.demo.credentials.value_env: environment variable DEMO_TOKEN is not set']);
-    const config = validateConfig(doc, '/x.yaml', { DEMO_TOKEN: 's3cret' });
-    expect(await config.upstreamCredentials.get('demo')!.headers()).toEqual({ authorization: 'Bearer s3cret' });
+    const env = { DEMO_TOKEN: 's3cret' };
+    const config = validateConfig(doc, '/x.yaml', env);
+    const demo = config.targets.demo!;
+    const provider = upstreamCredentialProvider(demo.credentials, { target: 'demo', url: demo.url, env: config.env });
+    expect(await provider.headers()).toEqual({ authorization: 'Bearer s3cret' });
   });
 
   it('reports unreadable files and invalid YAML', async () => {
