@@ -5,9 +5,9 @@
 //
 // Messages never contain the token, a secret, or any string taken from the token: a description
 // only says which check failed and, where useful, what this gateway expected.
-import { ErrorCode, GatewayError, type JsonRpcId } from '../mcp/errors.ts';
+import { ErrorCode, GatewayError, type JsonRpcId } from '../errors.ts';
 
-/** JSON-RPC error codes for authentication (the gateway's table: gateway/mcp/errors.ts). */
+/** JSON-RPC error codes for authentication (the gateway's table: gateway/errors.ts). */
 export const AuthErrorCode = {
   /** 401: no usable bearer token (missing, malformed, expired, wrong audience, …). */
   Unauthorized: ErrorCode.Unauthorized,

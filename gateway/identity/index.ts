@@ -4,52 +4,8 @@
 // - `anonymousAuthenticator`: DEVELOPMENT ONLY, a fixed unauthenticated subject (or an anonymous
 //   caller without groups) when no issuer is configured.
 // Design notes and decisions: README.md beside this file.
-import type { Subject } from '../policy/input.ts';
-import type { IdentityConfig } from './config.ts';
-import type { AuthError } from './errors.ts';
-
-export interface Identity {
-  subject: Subject;
-  /** Serialized once: it is spliced into the policy input of every message. */
-  subjectJson: string;
-  /** When the credential stops being valid (ms since the epoch), when known. */
-  expiresAt?: number;
-}
-
-export interface Authenticator {
-  /**
-   * Authenticates a request to MCP target `target` (its name), or throws an AuthError.
-   * `target` is optional only until every caller passes it; the OIDC authenticator requires it.
-   */
-  authenticate(request: Request, target?: string): Promise<Identity>;
-  /**
-   * The 403 `insufficient_scope` answer for a target (MCP step-up), when this source of identity
-   * can grant scopes at all (OIDC: yes; the development subject: no).
-   */
-  insufficientScope?(target: string, scopes: readonly string[], description?: string): AuthError;
-}
-
-export function identityOf(subject: Subject): Identity {
-  return { subject, subjectJson: JSON.stringify(subject) };
-}
-
-/** DEVELOPMENT ONLY: every caller is the configured fixed subject (or anonymous, no groups). */
-export function anonymousAuthenticator(config: Pick<IdentityConfig, 'anonymous'>): Authenticator {
-  const fixed = config.anonymous;
-  const identity = identityOf({
-    authenticated: false,
-    type: 'anonymous',
-    sub: fixed?.sub ?? 'anonymous',
-    issuer: '',
-    client_id: '',
-    email: fixed?.email ?? '',
-    groups: fixed?.groups ?? [],
-    scopes: fixed?.scopes ?? [],
-    claims: {},
-  });
-  return { authenticate: async () => identity };
-}
-
+export { anonymousAuthenticator, identityOf } from './identity.ts';
+export type { Authenticator, Identity } from './identity.ts';
 export { AuthError, AuthErrorCode, bearerChallenge, insufficientScope, invalidToken, missingToken, providerUnavailable } from './errors.ts';
 export type { BearerError, ChallengeParams } from './errors.ts';
 export { identityConfigSchema, issuerSchema, missingIdentitySecrets, missingUpstreamSecrets, upstreamCredentialsSchema, JWS_ALGORITHMS } from './config.ts';

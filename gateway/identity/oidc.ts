@@ -12,7 +12,7 @@ import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
 import type { IdentityConfig } from './config.ts';
 import { claimMapping, subjectFromClaims, type ClaimMapping, type Claims } from './claims.ts';
 import { AuthError, insufficientScope, invalidToken, missingToken, providerUnavailable } from './errors.ts';
-import type { Authenticator, Identity } from './index.ts';
+import type { Authenticator, Identity } from './identity.ts';
 import { ProviderUnavailable, TokenRejected, TrustedIssuer, type IssuerStatus } from './issuer.ts';
 import { protectedResourceMetadata, resourceMetadataUrl, resourceUrl, type ProtectedResourceMetadata } from './metadata.ts';
 import { MemoryTokenCache, tokenHash, VerifiedTokens, type CachedIntrospection, type TokenCache } from './token-cache.ts';

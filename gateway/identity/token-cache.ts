@@ -5,7 +5,7 @@
 // - `VerifiedTokens` (sync, in-process) remembers JWTs whose signature and claims were verified,
 //   so a client that reuses its access token pays for the signature once.
 import { createHash } from 'node:crypto';
-import type { Identity } from './index.ts';
+import type { Identity } from './identity.ts';
 
 /** sha256 of the token, base64url. The only form in which a token is ever stored. */
 export function tokenHash(token: string): string {

@@ -2,7 +2,7 @@
 // Classification is body-primary, as the spec requires: a proxy that drops a header must not
 // change the era. The headers are then checked against the body; a mismatch is 400 / -32020.
 import type { Era } from '../policy/input.ts';
-import { ErrorCode, GatewayError } from './errors.ts';
+import { ErrorCode, GatewayError } from '../errors.ts';
 import type { JsonRpcMessage, Params } from './jsonrpc.ts';
 
 export const FIRST_STATELESS_VERSION = '2026-07-28';

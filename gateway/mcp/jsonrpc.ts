@@ -1,5 +1,5 @@
 // JSON-RPC 2.0 message shapes as MCP uses them, and strict parsing of what a client or server sent.
-import { ErrorCode, GatewayError, type JsonRpcId } from './errors.ts';
+import { ErrorCode, GatewayError, type JsonRpcId } from '../errors.ts';
 
 export type Params = Record<string, unknown>;
 

@@ -2,7 +2,7 @@
 // (the content is withheld, never passed on unmasked).
 import { applyMask, MaskError, maskText, type MaskPlanCache } from '../masking/index.ts';
 import type { Decision, MaskInstruction } from '../policy/decision.ts';
-import { ErrorCode, GatewayError } from './errors.ts';
+import { ErrorCode, GatewayError } from '../errors.ts';
 
 /** What must be masked on the way back, accumulated from the decisions on an exchange. */
 export interface MaskDirective {

@@ -1,7 +1,7 @@
 // Turns an upstream's answer into the client's: JSON bodies are checked and screened whole, SSE
 // streams event by event; anything that is not MCP becomes a 502 rather than reaching the client.
 import type { SessionStore } from '../sessions/store.ts';
-import { ErrorCode, GatewayError } from './errors.ts';
+import { ErrorCode, GatewayError } from '../errors.ts';
 import { toMessage } from './jsonrpc.ts';
 import { screen, type Exchange, type Screened, type Screening } from './screen.ts';
 import { formatEvent, relaySse } from './sse.ts';

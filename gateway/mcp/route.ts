@@ -9,7 +9,7 @@ import type { PolicyQuery } from '../policy/input.ts';
 import type { SessionRecord, SessionStore } from '../sessions/store.ts';
 import { recordDecision } from '../telemetry/audit.ts';
 import { classifyClientMessage } from './era.ts';
-import { ErrorCode, GatewayError } from './errors.ts';
+import { ErrorCode, GatewayError } from '../errors.ts';
 import { parseClientBody, type JsonRpcMessage } from './jsonrpc.ts';
 import { withMask } from './protect.ts';
 import { relay, type RelayContext } from './relay.ts';

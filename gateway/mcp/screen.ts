@@ -6,7 +6,7 @@ import type { MaskPlanCache } from '../masking/index.ts';
 import type { Decision } from '../policy/decision.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 import { recordDecision, type AuditSink } from '../telemetry/audit.ts';
-import { ErrorCode, GatewayError, jsonRpcError } from './errors.ts';
+import { ErrorCode, GatewayError, jsonRpcError } from '../errors.ts';
 import { toMessage, type JsonRpcMessage } from './jsonrpc.ts';
 import { maskMessage, withMask, type MaskDirective } from './protect.ts';
 

@@ -2,7 +2,7 @@
 // it is the same HTTP client without the WHATWG stream wrapping, which matters on every call.
 import { Agent, request } from 'undici';
 import { UpstreamCredentialError, type UpstreamCredentialProvider } from '../identity/index.ts';
-import { ErrorCode, GatewayError } from './errors.ts';
+import { ErrorCode, GatewayError } from '../errors.ts';
 
 /** Client headers an upstream may see. Authorization and cookies never pass: the gateway is the
  * resource server for the caller's token, and the upstream gets its own credential instead. */

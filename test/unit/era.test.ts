@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyClientMessage, PROTOCOL_VERSION_META_KEY } from '../../gateway/mcp/era.ts';
-import { ErrorCode, GatewayError } from '../../gateway/mcp/errors.ts';
+import { ErrorCode, GatewayError } from '../../gateway/errors.ts';
 import type { JsonRpcMessage } from '../../gateway/mcp/jsonrpc.ts';
 
 const modernMeta = { _meta: { [PROTOCOL_VERSION_META_KEY]: '2026-07-28' } };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, GatewayError } from '../../gateway/mcp/errors.ts';
+import { ErrorCode, GatewayError } from '../../gateway/errors.ts';
 import { parseClientBody, toMessage } from '../../gateway/mcp/jsonrpc.ts';
 
 describe('JSON-RPC parsing', () => {

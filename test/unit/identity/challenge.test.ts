@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { identityConfigSchema } from '../../../gateway/identity/config.ts';
 import { AuthError, AuthErrorCode, bearerChallenge, insufficientScope, invalidToken, missingToken, providerUnavailable } from '../../../gateway/identity/errors.ts';
 import { protectedResourceMetadata, resourceMetadataPath, resourceMetadataUrl, resourceUrl } from '../../../gateway/identity/metadata.ts';
-import { GatewayError } from '../../../gateway/mcp/errors.ts';
+import { GatewayError } from '../../../gateway/errors.ts';
 
 const META = 'https://gw.example/.well-known/oauth-protected-resource/mcp/crm';
 

@@ -1,4 +1,5 @@
-// JSON-RPC error codes the gateway answers with. docs/errors.md is the reader's copy of this table.
+// JSON-RPC error codes the gateway answers with, and the error that carries one with its HTTP
+// status. Shared by every part of the data path; docs/errors.md is the reader's copy of this table.
 
 export const ErrorCode = {
   // JSON-RPC 2.0
