@@ -7,7 +7,8 @@ import { mcpRoutes } from './mcp/route.ts';
 import { Upstreams } from './mcp/upstream.ts';
 import { readBundle } from './policy/bundle.ts';
 import { PolicyEngine } from './policy/engine.ts';
-import { MaskPlanCache } from './masking/index.ts';
+import { MaskError, MaskPlanCache } from './masking/index.ts';
+import { failClosed, type Decision } from './policy/decision.ts';
 import { MemorySessionStore } from './sessions/store.ts';
 import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
 
@@ -48,6 +49,21 @@ export interface GatewayOptions {
   audit?: AuditSink;
 }
 
+/**
+ * A decision whose mask list cannot be compiled is a denial, made before anything is forwarded:
+ * finding out after the upstream ran would be too late for a destructive tool.
+ */
+function checkedDecision(decision: Decision, masks: MaskPlanCache): Decision {
+  if (decision.mask.length === 0) return decision;
+  try {
+    masks.get(decision.mask);
+    return decision;
+  } catch (err) {
+    if (!(err instanceof MaskError)) throw err;
+    return failClosed(`policy decision "mask" is invalid: ${err.message}`, decision.revision);
+  }
+}
+
 export async function createGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? console.error;
   const bundle = await readBundle(config.policy.bundle, config.policy.sha256);
@@ -75,6 +91,8 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   if (oidc) void oidc.warmUp();
   const authenticator = oidc ?? anonymousAuthenticator(config.identity);
 
+  const masks = new MaskPlanCache({ hashKey });
+
   const app = new Hono();
   app.get('/healthz', (c) => c.text('ok'));
   if (oidc) {
@@ -89,7 +107,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   }
   app.get('/status', (c) => c.json({ policy: policy.info, targets: Object.keys(config.targets) }));
   app.route('/', mcpRoutes({
-    screening: { decide: (query) => policy.decide(query), masks: new MaskPlanCache({ hashKey }), audit },
+    screening: { decide: (query) => checkedDecision(policy.decide(query), masks), masks, audit },
     upstreams,
     sessions: new MemorySessionStore(),
     authenticator,

@@ -1,8 +1,9 @@
 // Turns an upstream's answer into the client's: JSON bodies are checked and screened whole, SSE
 // streams event by event; anything that is not MCP becomes a 502 rather than reaching the client.
+// What reaches the client is always what was screened, re-serialized: never the upstream's bytes,
+// which a different JSON parser might read differently (duplicate keys).
 import type { SessionStore } from '../sessions/store.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
-import { toMessage } from './jsonrpc.ts';
 import { screen, type Exchange, type Screened, type Screening } from './screen.ts';
 import { formatEvent, relaySse } from './sse.ts';
 import type { UpstreamResponse } from './upstream.ts';
@@ -18,38 +19,81 @@ export interface RelayContext {
   maxResponseBytes: number;
 }
 
+/** The client went away mid-answer: nobody to answer, nothing to log as a failure. */
+export class ClientGone extends GatewayError {
+  override name = 'ClientGone';
+  constructor() {
+    super(499, ErrorCode.InternalError, 'client went away');
+  }
+}
+
 const encoder = new TextEncoder();
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 function badResponse(ex: Exchange, what: string): GatewayError {
-  return new GatewayError(502, ErrorCode.UpstreamBadResponse, `Upstream '${ex.target}' ${what}`);
+  return new GatewayError(502, ErrorCode.UpstreamBadResponse, `Upstream '${ex.target}' ${what}`, { id: ex.request?.id ?? null });
 }
 
 async function readCapped(up: UpstreamResponse, ctx: RelayContext): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of up.body) {
-    size += chunk.byteLength;
-    if (size > ctx.maxResponseBytes) {
-      ctx.abort.abort();
-      throw badResponse(ctx.ex, `answered with more than ${ctx.maxResponseBytes} bytes`);
+  try {
+    for await (const chunk of up.body) {
+      size += chunk.byteLength;
+      if (size > ctx.maxResponseBytes) {
+        ctx.abort.abort();
+        throw badResponse(ctx.ex, `answered with more than ${ctx.maxResponseBytes} bytes`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    if (ctx.abort.signal.aborted) throw new ClientGone();
+    throw badResponse(ctx.ex, 'broke off its answer');
   }
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Applies a screening outcome's side effects; returns the text to send, or null to send nothing. */
-async function apply(ctx: RelayContext, screened: Screened, original: string): Promise<string | null> {
+/**
+ * The exchange an upstream message is screened in. An answer is screened as the request it
+ * answers: on its own POST stream that is the exchange's request; on a GET stream that resumes a
+ * session it is the pending request the session remembers. Either way the pending entry is
+ * released, which frees the id for reuse.
+ */
+async function exchangeFor(ctx: RelayContext, value: unknown): Promise<Exchange> {
+  const { ex } = ctx;
+  if (!ex.sessionId || !isObject(value) || 'method' in value || (typeof value.id !== 'string' && typeof value.id !== 'number')) return ex;
+  const pending = await ctx.sessions.takeClientRequest(ex.target, ex.sessionId, value.id);
+  if (ex.request !== undefined || pending === undefined) return ex;
+  return { ...ex, request: { id: value.id, method: pending.method, name: pending.name }, mask: pending.mask, inspectResponse: pending.inspectResponse };
+}
+
+/** Carries out a screening outcome's side effects; returns the text to send, or null to send nothing. */
+async function carryOut(ctx: RelayContext, ex: Exchange, screened: Screened, value: unknown): Promise<string | null> {
   switch (screened.action) {
     case 'pass':
     case 'replace':
-      if (screened.remember && ctx.ex.sessionId) {
-        await ctx.sessions.rememberServerRequest(ctx.ex.target, ctx.ex.sessionId, screened.remember.id, screened.remember.method);
+      if (screened.remember && ex.sessionId) {
+        await ctx.sessions.rememberServerRequest(ex.target, ex.sessionId, screened.remember.id, screened.remember.method);
       }
-      return screened.action === 'pass' ? original : JSON.stringify(screened.message);
+      return JSON.stringify(screened.action === 'pass' ? value : screened.message);
     case 'drop':
       if (screened.answerUpstream !== undefined) ctx.answerUpstream(screened.answerUpstream);
       return null;
+  }
+}
+
+async function screenOne(ctx: RelayContext, value: unknown, rawBytes: number): Promise<string | null> {
+  const ex = await exchangeFor(ctx, value);
+  return carryOut(ctx, ex, screen(ex, ctx.screening, value, rawBytes), value);
+}
+
+function parse(ctx: RelayContext, text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badResponse(ctx.ex, what);
   }
 }
 
@@ -57,7 +101,10 @@ function json(status: number, headers: Record<string, string>, text: string | nu
   return new Response(text, { status, headers: text === null ? headers : { ...headers, 'content-type': 'application/json' } });
 }
 
-/** Non-2xx upstream answers pass through only when they are JSON-RPC errors (or empty). */
+/**
+ * Non-2xx upstream answers reach the client only as a JSON-RPC error, rebuilt from its code,
+ * message and data (nothing else the body carried) and screened like any answer.
+ */
 async function relayFailure(up: UpstreamResponse, ctx: RelayContext): Promise<Response> {
   if (up.status === 401 || up.status === 403) {
     await up.body.dump();
@@ -65,45 +112,36 @@ async function relayFailure(up: UpstreamResponse, ctx: RelayContext): Promise<Re
   }
   const text = await readCapped(up, ctx);
   if (text.trim() === '') return json(up.status, up.headers, null);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw badResponse(ctx.ex, `answered HTTP ${up.status} with a body that is not JSON`);
+  const value = parse(ctx, text, `answered HTTP ${up.status} with a body that is not JSON`);
+  const error = isObject(value) ? value.error : undefined;
+  if (!isObject(error) || typeof error.code !== 'number' || typeof error.message !== 'string') {
+    throw badResponse(ctx.ex, `answered HTTP ${up.status} without a JSON-RPC error`);
   }
-  const message = toMessage(value);
-  if (typeof message === 'string' || message.kind !== 'response' || message.error === undefined) {
-    // Some servers answer HTTP errors with a JSON-RPC error whose id is null.
-    const error = (value as { error?: { code?: unknown } } | null)?.error;
-    if (typeof error?.code !== 'number') throw badResponse(ctx.ex, `answered HTTP ${up.status} without a JSON-RPC error`);
-  }
-  return json(up.status, up.headers, text);
+  const id = isObject(value) && (typeof value.id === 'string' || typeof value.id === 'number') ? value.id : null;
+  const rebuilt = { jsonrpc: '2.0', id, error: { code: error.code, message: error.message, ...(error.data === undefined ? {} : { data: error.data }) } };
+  // An error with no id answers no request: there is nothing to screen it as, so only its code and
+  // a generic message pass.
+  if (id === null) return json(up.status, up.headers, JSON.stringify({ ...rebuilt, error: { code: error.code, message: `Upstream '${ctx.ex.target}' answered HTTP ${up.status}` } }));
+  const out = await screenOne(ctx, rebuilt, text.length);
+  if (out === null) throw badResponse(ctx.ex, `answered HTTP ${up.status} with an error for another request`);
+  return json(up.status, up.headers, out);
 }
 
 async function relayJson(up: UpstreamResponse, ctx: RelayContext): Promise<Response> {
   const text = await readCapped(up, ctx);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw badResponse(ctx.ex, 'answered with a body that is not JSON');
-  }
-  const out = await apply(ctx, screen(ctx.ex, ctx.screening, value), text);
-  if (out === null) throw badResponse(ctx.ex, 'answered a request with a message that is not its response');
+  const out = await screenOne(ctx, parse(ctx, text, 'answered with a body that is not JSON'), text.length);
+  if (out === null) throw badResponse(ctx.ex, 'answered with a message that is not the answer to this request');
   return json(up.status, up.headers, out);
 }
 
 function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
+  let answered = false;
   const events = relaySse(up.body, async (event) => {
     // Priming and keep-alive events carry an id for resumption but no message.
     if (event.data === '') return formatEvent(event);
-    let value: unknown;
-    try {
-      value = JSON.parse(event.data);
-    } catch {
-      throw badResponse(ctx.ex, 'sent an SSE event that is not JSON');
-    }
-    const out = await apply(ctx, screen(ctx.ex, ctx.screening, value), event.data);
+    const value = parse(ctx, event.data, 'sent an SSE event that is not JSON');
+    const out = await screenOne(ctx, value, event.data.length);
+    if (out !== null && isObject(value) && ctx.ex.request !== undefined && value.id === ctx.ex.request.id && !('method' in value)) answered = true;
     return out === null ? null : formatEvent({ id: event.id, event: event.event, data: out });
   });
   const stream = new ReadableStream<Uint8Array>(
@@ -114,9 +152,12 @@ function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
           if (next.done) controller.close();
           else controller.enqueue(encoder.encode(next.value));
         } catch (err) {
-          // Headers are sent already: the error travels as the answer to the pending request.
-          const failure = err instanceof GatewayError ? err : badResponse(ctx.ex, 'broke off the stream');
-          if (ctx.ex.request) controller.enqueue(encoder.encode(formatEvent({ data: JSON.stringify(failure.body(ctx.ex.request.id)) })));
+          // Headers are sent already: the error travels as the answer to the pending request,
+          // unless it was answered before the stream broke.
+          if (!ctx.abort.signal.aborted && ctx.ex.request && !answered) {
+            const failure = err instanceof GatewayError ? err : badResponse(ctx.ex, 'broke off the stream');
+            controller.enqueue(encoder.encode(formatEvent({ data: JSON.stringify(failure.body(ctx.ex.request.id)) })));
+          }
           controller.close();
           ctx.abort.abort();
         }

@@ -1,5 +1,5 @@
-// The MCP data path. One POST reads top to bottom: admit, parse, classify, authenticate, decide,
-// forward, relay. GET (legacy server stream) and DELETE (legacy session end) are the same path
+// The MCP data path. One POST reads top to bottom: admit (which authenticates), parse, classify,
+// decide, forward, relay (which decides the answer, masks and records). GET (legacy server stream) and DELETE (legacy session end) are the same path
 // without a message of their own to decide.
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context, type Next } from 'hono';
@@ -9,10 +9,10 @@ import type { PolicyQuery } from '../policy/input.ts';
 import type { SessionRecord, SessionStore } from '../sessions/store.ts';
 import { recordDecision } from '../telemetry/audit.ts';
 import { classifyClientMessage } from './era.ts';
-import { ErrorCode, GatewayError } from '../errors.ts';
+import { ErrorCode, GatewayError, jsonRpcError, type JsonRpcId } from '../errors.ts';
 import { parseClientBody, type JsonRpcMessage } from './jsonrpc.ts';
 import { withMask } from './protect.ts';
-import { relay, type RelayContext } from './relay.ts';
+import { ClientGone, relay, type RelayContext } from './relay.ts';
 import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
 import { forwardedHeaders, type Upstreams, type UpstreamTarget } from './upstream.ts';
 
@@ -29,7 +29,11 @@ export interface McpDeps {
   log: (message: string) => void;
 }
 
-type Env = { Bindings: Partial<HttpBindings>; Variables: { target: UpstreamTarget; identity: Identity } };
+type Env = {
+  Bindings: Partial<HttpBindings>;
+  /** `rpcId`: the id of the client's request once read, so every error answers it. */
+  Variables: { target: UpstreamTarget; identity: Identity; rpcId: JsonRpcId };
+};
 
 function errorResponse(err: GatewayError, status = err.status, id = err.id): Response {
   // Authentication failures carry their challenge (WWW-Authenticate, Retry-After).
@@ -109,19 +113,32 @@ async function clientQuery(deps: McpDeps, ex: Exchange, message: JsonRpcMessage)
   }
 }
 
-function relayContext(deps: McpDeps, c: Context<Env>, ex: Exchange, abort: AbortController): RelayContext {
+/** Sends a message to the upstream on the client's behalf, in the client's session. */
+function answerUpstreamFor(deps: McpDeps, c: Context<Env>): (message: unknown) => void {
   const target = c.get('target');
+  return (message) => {
+    const headers = { ...forwardedHeaders(c.req.raw.headers, target), 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    deps.upstreams
+      .send(target, 'POST', headers, JSON.stringify(message), new AbortController().signal)
+      .then((res) => res.body.dump())
+      .catch((err: Error) => deps.log(`could not answer the upstream on the client's behalf on '${target.name}': ${err.message}`));
+  };
+}
+
+function relayContext(deps: McpDeps, c: Context<Env>, ex: Exchange, abort: AbortController): RelayContext {
   return {
     ex, screening: deps.screening, sessions: deps.sessions, abort,
     maxResponseBytes: deps.limits.maxResponseBytes,
-    answerUpstream: (message) => {
-      const body = JSON.stringify(message);
-      const answer = { ...forwardedHeaders(c.req.raw.headers, target), 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-      deps.upstreams
-        .send(target, 'POST', answer, body, new AbortController().signal)
-        .then((res) => res.body.dump())
-        .catch((err: Error) => deps.log(`could not answer a refused server request on '${target.name}': ${err.message}`));
-    },
+    answerUpstream: answerUpstreamFor(deps, c),
+  };
+}
+
+/** The exchange a request opens: who asks, about which target and session, in which era. */
+function exchange(c: Context<Env>, era: Exchange['era'], protocolVersion: string, sessionId: string): Exchange {
+  const identity = c.get('identity');
+  return {
+    target: c.get('target').name, era, protocolVersion, sessionId, subjectJson: identity.subjectJson,
+    principal: principalOf(identity), request: undefined, mask: undefined, inspectResponse: false,
   };
 }
 
@@ -150,17 +167,14 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
     method: headers.get('mcp-method') ?? undefined,
     name: headers.get('mcp-name') ?? undefined,
   });
-  const identity = c.get('identity');
-  const principal = principalOf(identity);
+  c.set('rpcId', message.kind === 'request' ? message.id : null);
+  const principal = principalOf(c.get('identity'));
   // Any session id presented is checked, whatever era the body claims: a 2026-07-28-shaped
   // message must not carry another caller's session id to a legacy upstream.
   const presented = headers.get('mcp-session-id') ?? '';
   const session = presented ? await knownSession(deps, target, presented, principal) : undefined;
   const sessionId = era === 'legacy' ? presented : '';
-  const ex: Exchange = {
-    target: target.name, era, sessionId, subjectJson: identity.subjectJson, principal,
-    protocolVersion: protocolVersion || session?.protocolVersion || '', request: undefined, mask: undefined,
-  };
+  const ex = exchange(c, era, protocolVersion || session?.protocolVersion || '', sessionId);
 
   const query = await clientQuery(deps, ex, message);
   const decision = deps.screening.decide(query);
@@ -172,19 +186,36 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
     return errorResponse(stepUp, stepUp.status, message.kind === 'request' ? message.id : null);
   }
   if (refused) {
+    // A refused answer to a server request: the server is still waiting, so it hears the refusal.
+    if (message.kind === 'response') answerUpstreamFor(deps, c)(jsonRpcError(message.id, refused.code, refused.message, refused.data));
     // Requests get their JSON-RPC error; a refused notification or response has no id to answer.
     return message.kind === 'request' ? errorResponse(refused, 200, message.id) : errorResponse(refused, 403);
   }
 
-  // What the decision requires of the answer travels with the exchange.
-  if (message.kind === 'request') ex.request = { id: message.id, method: message.method, name: query.name };
-  ex.mask = withMask(undefined, decision);
+  // What the decision requires of the answer travels with the exchange, and with the session, so
+  // an answer that arrives on a resumed stream is screened the same way.
+  if (message.kind === 'request') {
+    ex.request = { id: message.id, method: message.method, name: query.name };
+    ex.mask = withMask(undefined, decision);
+    ex.inspectResponse = decision.inspectResponse;
+    const pending = { method: message.method, name: query.name, mask: ex.mask, inspectResponse: ex.inspectResponse };
+    if (sessionId && !(await deps.sessions.rememberClientRequest(target.name, sessionId, message.id, pending))) {
+      return errorResponse(new GatewayError(200, ErrorCode.InvalidRequest, `Invalid Request: id ${JSON.stringify(message.id)} is still unanswered on this session; use a new id`), 200, message.id);
+    }
+  }
 
   const abort = abortOnDisconnect(c);
   const forwarded = forwardedHeaders(headers, target);
   // The stateless era has no sessions: nothing session-shaped goes upstream with it.
   if (era === 'stateless') delete forwarded['mcp-session-id'];
-  const up = await deps.upstreams.send(target, 'POST', forwarded, body, abort.signal);
+  let up;
+  try {
+    up = await deps.upstreams.send(target, 'POST', forwarded, body, abort.signal);
+  } catch (err) {
+    // Nothing will answer it: free the id.
+    if (sessionId && message.kind === 'request') await deps.sessions.takeClientRequest(target.name, sessionId, message.id);
+    throw err;
+  }
   const upstreamSession = up.headers['mcp-session-id'];
   if (message.kind === 'request' && message.method === 'initialize' && up.status === 200 && upstreamSession) {
     await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, principal, createdAt: Date.now() });
@@ -197,14 +228,10 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
 async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'DELETE'): Promise<Response> {
   const target = c.get('target');
   const headers = c.req.raw.headers;
-  const identity = c.get('identity');
-  const principal = principalOf(identity);
+  const principal = principalOf(c.get('identity'));
   const sessionId = headers.get('mcp-session-id') ?? '';
   const session = sessionId ? await knownSession(deps, target, sessionId, principal) : undefined;
-  const ex: Exchange = {
-    target: target.name, era: 'legacy', sessionId, subjectJson: identity.subjectJson, principal,
-    protocolVersion: headers.get('mcp-protocol-version') ?? session?.protocolVersion ?? '', request: undefined, mask: undefined,
-  };
+  const ex = exchange(c, 'legacy', headers.get('mcp-protocol-version') ?? session?.protocolVersion ?? '', sessionId);
   const abort = abortOnDisconnect(c);
   const up = await deps.upstreams.send(target, method, forwardedHeaders(headers, target), undefined, abort.signal);
   if (sessionId && (up.status === 404 || (method === 'DELETE' && up.status < 300))) {
@@ -218,9 +245,10 @@ function guarded(deps: McpDeps, handler: (c: Context<Env>) => Promise<Response>)
     try {
       return await handler(c);
     } catch (err) {
-      if (err instanceof GatewayError) return errorResponse(err);
+      if (err instanceof ClientGone) return new Response(null, { status: 499 });
+      if (err instanceof GatewayError) return errorResponse(err, err.status, err.id ?? c.get('rpcId') ?? null);
       deps.log(`internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
-      return errorResponse(new GatewayError(500, ErrorCode.InternalError, 'Internal error in the gateway; the request was not forwarded or its answer was withheld'));
+      return errorResponse(new GatewayError(500, ErrorCode.InternalError, 'Internal error in the gateway; the request was not forwarded or its answer was withheld'), 500, c.get('rpcId') ?? null);
     }
   };
 }

@@ -22,6 +22,8 @@ export interface Exchange {
   request: { id: string | number; method: string; name: string } | undefined;
   /** What the request's decision requires masked in its answer. */
   mask: MaskDirective | undefined;
+  /** The request's decision asked to see the result (`inspect_response`): decide the answer again. */
+  inspectResponse: boolean;
 }
 
 export type Decide = (query: PolicyQuery) => Decision;
@@ -35,27 +37,46 @@ export interface Screening {
 
 /** How the gateway acts on a decision: go ahead (possibly masking), or the error to answer. */
 export function refusal(decision: Decision): GatewayError | undefined {
-  const data = { portcullis: { reasons: decision.reasons, rule_ids: decision.ruleIds, revision: decision.revision } };
+  if (decision.allow && !decision.approval?.required) return undefined;
+  const data = { portcullis: { decision_id: decision.id, reasons: decision.reasons, rule_ids: decision.ruleIds, revision: decision.revision } };
   const why = decision.reasons.length > 0 ? `: ${decision.reasons.join('; ')}` : '';
   if (decision.outcome === 'error') {
     return new GatewayError(200, ErrorCode.PolicyError, `Denied: the policy could not be evaluated (fail closed)${why}`, { data });
   }
   if (!decision.allow) return new GatewayError(200, ErrorCode.PolicyDenied, `Denied by policy${why}`, { data });
-  if (decision.approval?.required) {
-    return new GatewayError(200, ErrorCode.ApprovalRequired, `Approval required${why}; this gateway cannot collect approvals yet, so the call is refused (fail closed)`, { data });
-  }
-  return undefined;
+  return new GatewayError(200, ErrorCode.ApprovalRequired, `Approval required${why}; this gateway cannot collect approvals yet, so the call is refused (fail closed)`, { data });
 }
 
-export function queryFor(ex: Exchange, fields: Pick<PolicyQuery, 'direction' | 'kind' | 'method' | 'name'> & Partial<Pick<PolicyQuery, 'arguments' | 'params' | 'result'>>): PolicyQuery {
+export function queryFor(ex: Exchange, fields: Pick<PolicyQuery, 'direction' | 'kind' | 'method' | 'name'> & Partial<Pick<PolicyQuery, 'arguments' | 'params' | 'result' | 'resultBytesAtMost'>>): PolicyQuery {
   return {
     era: ex.era, protocolVersion: ex.protocolVersion, target: ex.target, sessionId: ex.sessionId,
     subjectJson: ex.subjectJson, ...fields,
   };
 }
 
-function record(ex: Exchange, s: Screening, query: PolicyQuery, decision: Decision, masked: Record<string, number> = {}): void {
-  recordDecision(s.audit, query, ex.principal, decision, masked);
+/**
+ * One decision on one message, carried out: the refusal to answer instead, or the message with
+ * what the decision (plus `inherited`, e.g. the request's mask) requires masked. Writes the
+ * decision record, masked counts included. A strict mask that cannot be applied refuses.
+ */
+function decideAndMask(
+  ex: Exchange, s: Screening, query: PolicyQuery, message: Record<string, unknown>, inherited?: MaskDirective,
+): { refused: GatewayError } | { message: Record<string, unknown> } {
+  const decision = s.decide(query);
+  let refused = refusal(decision);
+  let out = message;
+  let counts: Record<string, number> = {};
+  const directive = refused ? undefined : withMask(inherited, decision);
+  if (directive) {
+    try {
+      ({ value: out, counts } = maskMessage(message, directive, s.masks));
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      refused = err;
+    }
+  }
+  recordDecision(s.audit, query, ex.principal, decision, counts);
+  return refused ? { refused } : { message: out };
 }
 
 /** For each list method: the result array, the call it stands for, and the entry field naming it. */
@@ -66,7 +87,7 @@ const LISTS: Record<string, { field: string; call: string; key: string }> = {
   'resources/templates/list': { field: 'resourceTemplates', call: 'resources/read', key: 'uriTemplate' },
 };
 
-/** Results a response-time decision sees: the ones that carry content from a named thing. */
+/** Results a response-time decision may see: the ones that carry content from a named thing. */
 const CALLS = new Set(['tools/call', 'resources/read', 'prompts/get']);
 
 /** What to do with one upstream message. */
@@ -90,96 +111,79 @@ function filterList(ex: Exchange, s: Screening, method: string, result: Record<s
   return visible.length === items.length ? undefined : { ...result, [list.field]: visible };
 }
 
-/** A refused embedded request refuses the whole `input_required` result. */
-function refuseInputRequests(ex: Exchange, s: Screening, result: Record<string, unknown>): GatewayError | undefined {
+/** Each embedded request of an `input_required` result is decided and masked like a legacy server request. */
+function screenInputRequests(ex: Exchange, s: Screening, result: Record<string, unknown>): GatewayError | Record<string, unknown> {
   const requests = result.inputRequests;
-  if (typeof requests !== 'object' || requests === null) return undefined;
-  for (const embedded of Object.values(requests as Record<string, unknown>)) {
+  if (typeof requests !== 'object' || requests === null) return result;
+  const screened: Record<string, unknown> = {};
+  let changed = false;
+  for (const [key, embedded] of Object.entries(requests as Record<string, unknown>)) {
     const { method, params } = (embedded ?? {}) as { method?: unknown; params?: unknown };
     const query = queryFor(ex, { direction: 'server_to_client', kind: 'request', method: typeof method === 'string' ? method : '', name: '', params });
-    const decision = s.decide(query);
-    record(ex, s, query, decision);
-    const refused = refusal(decision);
-    if (refused) return refused;
+    const out = decideAndMask(ex, s, query, { params });
+    if ('refused' in out) return out.refused;
+    screened[key] = out.message.params === params ? embedded : { ...(embedded as object), params: out.message.params };
+    changed ||= out.message.params !== params;
   }
-  return undefined;
+  return changed ? { ...result, inputRequests: screened } : result;
 }
 
-
-function screenResponse(ex: Exchange, s: Screening, value: Record<string, unknown>, message: JsonRpcMessage & { kind: 'response' }): Screened {
+function screenResponse(ex: Exchange, s: Screening, value: Record<string, unknown>, message: JsonRpcMessage & { kind: 'response' }, rawBytes: number | undefined): Screened {
   const answered = ex.request;
-  if (answered === undefined || message.id !== answered.id) return { action: 'pass' };
+  // Only the answer to the request this exchange decided can be screened; anything else would
+  // pass unscreened, so it does not pass at all.
+  if (answered === undefined || message.id !== answered.id) return { action: 'drop' };
+  let current = value;
   const result = message.result;
   if (result?.resultType === 'input_required') {
-    const refused = refuseInputRequests(ex, s, result);
-    if (refused) return { action: 'replace', message: refused.body(message.id) };
-  }
-  let current = value;
-  let directive = ex.mask;
-  let responseDecision: { query: PolicyQuery; decision: Decision } | undefined;
-  if (CALLS.has(answered.method) && result?.resultType !== 'input_required') {
-    // The response-time decision sees the content and may refuse it or ask for more masking.
-    const query = queryFor(ex, { direction: 'server_to_client', kind: 'response', method: answered.method, name: answered.name, result });
-    const decision = s.decide(query);
-    const refused = refusal(decision);
-    if (refused) {
-      record(ex, s, query, decision);
-      return { action: 'replace', message: refused.body(message.id) };
-    }
-    directive = withMask(directive, decision);
-    responseDecision = { query, decision };
-  } else if (result !== undefined) {
+    const screened = screenInputRequests(ex, s, result);
+    if (screened instanceof GatewayError) return { action: 'replace', message: screened.body(message.id) };
+    if (screened !== result) current = { ...current, result: screened };
+  } else if (result !== undefined && LISTS[answered.method]) {
     const filtered = filterList(ex, s, answered.method, result);
     if (filtered) current = { ...current, result: filtered };
   }
-  let counts: Record<string, number> = {};
-  let failure: GatewayError | undefined;
-  if (directive !== undefined) {
+  if (ex.inspectResponse && CALLS.has(answered.method) && result?.resultType !== 'input_required') {
+    // The response-time decision sees the content and may refuse it or ask for more masking.
+    const query = queryFor(ex, {
+      direction: 'server_to_client', kind: 'response', method: answered.method, name: answered.name,
+      result: result ?? {}, ...(rawBytes === undefined ? {} : { resultBytesAtMost: rawBytes }),
+    });
+    const out = decideAndMask(ex, s, query, current, ex.mask);
+    if ('refused' in out) return { action: 'replace', message: out.refused.body(message.id) };
+    current = out.message;
+  } else if (ex.mask) {
     try {
-      const out = maskMessage(current, directive, s.masks);
-      current = out.value;
-      counts = out.counts;
+      current = maskMessage(current, ex.mask, s.masks).value;
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
-      failure = err;
+      return { action: 'replace', message: err.body(message.id) };
     }
   }
-  if (responseDecision) record(ex, s, responseDecision.query, responseDecision.decision, counts);
-  if (failure) return { action: 'replace', message: failure.body(message.id) };
   return current === value ? { action: 'pass' } : { action: 'replace', message: current };
 }
 
-/** Screens one decoded upstream message. Throws GatewayError when it is not JSON-RPC at all. */
-export function screen(ex: Exchange, s: Screening, value: unknown): Screened {
+/**
+ * Screens one decoded upstream message; `rawBytes` (its size as received) bounds the size of
+ * anything inside it. Throws GatewayError when it is not JSON-RPC at all.
+ */
+export function screen(ex: Exchange, s: Screening, value: unknown, rawBytes?: number): Screened {
   const message = toMessage(value);
   if (typeof message === 'string') {
     throw new GatewayError(502, ErrorCode.UpstreamBadResponse, `Upstream '${ex.target}' sent an invalid JSON-RPC message: ${message}`);
   }
-  if (message.kind === 'response') return screenResponse(ex, s, value as Record<string, unknown>, message);
-  const kind = message.kind;
-  const query = queryFor(ex, { direction: 'server_to_client', kind, method: message.method, name: '', params: message.params });
-  const decision = s.decide(query);
-  let refused = refusal(decision);
-  let out = value as Record<string, unknown>;
-  let counts: Record<string, number> = {};
-  const directive = withMask(undefined, decision);
-  if (!refused && directive !== undefined) {
-    try {
-      ({ value: out, counts } = maskMessage(out, directive, s.masks));
-    } catch (err) {
-      if (!(err instanceof GatewayError)) throw err;
-      refused = err;
-    }
+  if (message.kind === 'response') return screenResponse(ex, s, value as Record<string, unknown>, message, rawBytes);
+  const query = queryFor(ex, { direction: 'server_to_client', kind: message.kind, method: message.method, name: '', params: message.params });
+  const out = decideAndMask(ex, s, query, value as Record<string, unknown>);
+  if (message.kind === 'notification') {
+    if ('refused' in out) return { action: 'drop' };
+    return out.message === value ? { action: 'pass' } : { action: 'replace', message: out.message };
   }
-  record(ex, s, query, decision, counts);
-  if (kind === 'notification') {
-    if (refused) return { action: 'drop' };
-    return out === value ? { action: 'pass' } : { action: 'replace', message: out };
-  }
-  if (refused) {
+  if ('refused' in out) {
     // The server is waiting on an answer the client will never see: answer it on the client's behalf.
+    const { refused } = out;
     return { action: 'drop', answerUpstream: jsonRpcError(message.id, refused.code, refused.message, refused.data) };
   }
   const remember = { id: message.id, method: message.method };
-  return out === value ? { action: 'pass', remember } : { action: 'replace', message: out, remember };
+  return out.message === value ? { action: 'pass', remember } : { action: 'replace', message: out.message, remember };
 }

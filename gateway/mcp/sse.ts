@@ -19,7 +19,8 @@ export async function* relaySse(body: AsyncIterable<Buffer>, transform: EventTra
   const parser = createParser({
     onEvent: (event) => pending.push(event),
     onRetry: (ms) => pending.push(`retry: ${ms}\n\n`),
-    onComment: (comment) => pending.push(`:${comment}\n\n`),
+    // A comment keeps the connection alive; its text is not screened, so none of it is passed on.
+    onComment: () => pending.push(':\n\n'),
   });
   const decoder = new TextDecoder();
   for await (const chunk of body) {

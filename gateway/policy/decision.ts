@@ -1,6 +1,7 @@
 // The decision half of the policy contract (docs/policy-contract.md): what a policy may answer and
 // how anything malformed becomes a denial. Validation is hand-written rather than zod because it
 // runs once per MCP message on the hot path and the shape is small.
+import { randomUUID } from 'node:crypto';
 
 export type MaskStyle = 'marker' | 'last' | 'hash';
 
@@ -28,6 +29,8 @@ export interface ApprovalRequirement {
 export type Outcome = 'allow' | 'deny' | 'error';
 
 export interface Decision {
+  /** Unique per decision: ties a refusal a client sees to its decision record. */
+  id: string;
   outcome: Outcome;
   allow: boolean;
   reasons: string[];
@@ -37,6 +40,8 @@ export interface Decision {
   approval: ApprovalRequirement | null;
   /** Scopes the caller lacks for this call, when the policy says so: the gateway asks for step-up. */
   missingScopes: string[];
+  /** The policy wants to decide the call's result again once it has seen it. */
+  inspectResponse: boolean;
   /** Which bundle decided, for audit. */
   revision: string;
 }
@@ -50,8 +55,8 @@ const strings = (v: unknown): string[] | undefined =>
 /** A denial imposed by the gateway itself; the reason says why the policy's answer was not used. */
 export function failClosed(reason: string, revision: string): Decision {
   return {
-    outcome: 'error', allow: false, reasons: [reason], ruleIds: ['portcullis.fail_closed'],
-    mask: [], maskMode: 'strict', approval: null, missingScopes: [], revision,
+    id: randomUUID(), outcome: 'error', allow: false, reasons: [reason], ruleIds: ['portcullis.fail_closed'],
+    mask: [], maskMode: 'strict', approval: null, missingScopes: [], inspectResponse: false, revision,
   };
 }
 
@@ -98,7 +103,10 @@ export function toDecision(resultSet: unknown, revision: string): Decision {
   if (typeof approval === 'string') return failClosed(`policy decision: ${approval}`, revision);
   const missingScopes = strings(raw.missing_scopes);
   if (missingScopes === undefined) return failClosed('policy decision "missing_scopes" must be an array of strings', revision);
+  const inspectResponse = raw.inspect_response ?? false;
+  if (typeof inspectResponse !== 'boolean') return failClosed('policy decision "inspect_response" must be a boolean', revision);
   return {
+    id: randomUUID(),
     outcome: raw.allow ? 'allow' : 'deny',
     allow: raw.allow,
     reasons,
@@ -107,6 +115,7 @@ export function toDecision(resultSet: unknown, revision: string): Decision {
     maskMode,
     approval,
     missingScopes,
+    inspectResponse,
     revision,
   };
 }

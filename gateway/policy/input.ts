@@ -35,6 +35,8 @@ export interface PolicyQuery {
   params?: unknown;
   /** A call's result, for the response-time decision. */
   result?: unknown;
+  /** Size of the message the result came in, when known: an upper bound that spares a size walk. */
+  resultBytesAtMost?: number;
   target: string;
   sessionId: string;
   /** `JSON.stringify(subject)`, computed once per request by the identity layer. */
@@ -87,7 +89,8 @@ export interface InputLimits {
 export function serializeInput(q: PolicyQuery, limits: InputLimits): string {
   const args = capped(q.arguments, limits.maxInputBytes);
   const params = capped(stripMeta(q.params), limits.maxInputBytes);
-  const result = q.result === undefined || exceeds(q.result, limits.maxResultBytes) ? undefined : capped(q.result, limits.maxResultBytes);
+  const surelySmall = q.resultBytesAtMost !== undefined && q.resultBytesAtMost <= limits.maxResultBytes;
+  const result = q.result === undefined || (!surelySmall && exceeds(q.result, limits.maxResultBytes)) ? undefined : capped(q.result, limits.maxResultBytes);
   const truncated = args === undefined || params === undefined;
   const resultTruncated = q.result !== undefined && result === undefined;
   return (

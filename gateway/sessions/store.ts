@@ -3,6 +3,16 @@
 // answer can be decided knowing what it answers. The interface is async so a Redis-backed store
 // (shared by every replica) can replace the in-memory one without touching callers.
 
+import type { MaskInstruction } from '../policy/decision.ts';
+
+/** What answering a forwarded client request requires; plain JSON, so a shared store can hold it. */
+export interface PendingRequest {
+  method: string;
+  name: string;
+  mask?: { instructions: MaskInstruction[]; mode: 'strict' | 'best_effort' } | undefined;
+  inspectResponse: boolean;
+}
+
 export interface SessionRecord {
   target: string;
   protocolVersion: string;
@@ -19,13 +29,26 @@ export interface SessionStore {
   rememberServerRequest(target: string, sessionId: string, requestId: string | number, method: string): Promise<void>;
   /** The method of a forwarded server request, removed once answered. */
   takeServerRequest(target: string, sessionId: string, requestId: string | number): Promise<string | undefined>;
+  /**
+   * Notes a client request forwarded on this session, with what its answer requires, wherever that
+   * answer arrives (its POST stream, or a GET stream that resumes it). False when a request with
+   * this id is still unanswered: the upstream would route either answer to either stream.
+   */
+  rememberClientRequest(target: string, sessionId: string, requestId: string | number, pending: PendingRequest): Promise<boolean>;
+  /** The pending client request an answer belongs to, removed once answered. */
+  takeClientRequest(target: string, sessionId: string, requestId: string | number): Promise<PendingRequest | undefined>;
 }
 
 interface Entry {
   record: SessionRecord;
   lastSeen: number;
   serverRequests: Map<string, string>;
+  clientRequests: Map<string, PendingRequest>;
 }
+
+/** Unanswered client requests kept per session; beyond it the oldest are forgotten (and their
+ * late answers then have nothing to be screened as, so they are dropped). */
+const MAX_PENDING_PER_SESSION = 1024;
 
 /** Bounded per-process store: idle sessions expire, and the oldest go first when full. */
 export class MemorySessionStore implements SessionStore {
@@ -53,7 +76,7 @@ export class MemorySessionStore implements SessionStore {
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
     }
-    this.#entries.set(`${target}\u0000${sessionId}`, { record, lastSeen: this.#now(), serverRequests: new Map() });
+    this.#entries.set(`${target}\u0000${sessionId}`, { record, lastSeen: this.#now(), serverRequests: new Map(), clientRequests: new Map() });
   }
 
   async get(target: string, sessionId: string): Promise<SessionRecord | undefined> {
@@ -74,5 +97,23 @@ export class MemorySessionStore implements SessionStore {
     const method = requests?.get(key);
     requests?.delete(key);
     return method;
+  }
+
+  async rememberClientRequest(target: string, sessionId: string, requestId: string | number, pending: PendingRequest): Promise<boolean> {
+    const requests = this.#live(target, sessionId)?.clientRequests;
+    if (requests === undefined) return false;
+    const key = JSON.stringify(requestId);
+    if (requests.has(key)) return false;
+    if (requests.size >= MAX_PENDING_PER_SESSION) requests.delete(requests.keys().next().value!);
+    requests.set(key, pending);
+    return true;
+  }
+
+  async takeClientRequest(target: string, sessionId: string, requestId: string | number): Promise<PendingRequest | undefined> {
+    const requests = this.#live(target, sessionId)?.clientRequests;
+    const key = JSON.stringify(requestId);
+    const pending = requests?.get(key);
+    requests?.delete(key);
+    return pending;
   }
 }

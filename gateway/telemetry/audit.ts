@@ -5,6 +5,8 @@ import type { Decision } from '../policy/decision.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 
 export interface DecisionRecord {
+  /** The decision's id, also in the `data.portcullis` of a refusal the client sees. */
+  decision_id: string;
   time: string;
   target: string;
   era: PolicyQuery['era'];
@@ -46,6 +48,7 @@ export function recordDecision(sink: AuditSink, query: PolicyQuery, principal: s
 
 function decisionRecord(query: PolicyQuery, principal: string, decision: Decision, masked: Record<string, number>): DecisionRecord {
   return {
+    decision_id: decision.id,
     time: new Date().toISOString(),
     target: query.target,
     era: query.era,

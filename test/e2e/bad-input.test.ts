@@ -185,7 +185,7 @@ describe('upstreams that fail or misbehave', () => {
   ])('upstream %s: %i / %i', async (target, status, code, message) => {
     const res = await post(gw.endpoint(target), ping);
     expect(res.status).toBe(status);
-    expect(res.json).toMatchObject({ jsonrpc: '2.0', id: null, error: { code } });
+    expect(res.json).toMatchObject({ jsonrpc: '2.0', id: 9, error: { code } });
     expect(res.json.error.message).toMatch(message);
     expect(res.text).not.toContain('secret internals');
   });

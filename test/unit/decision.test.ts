@@ -10,12 +10,16 @@ describe('decision normalisation', () => {
       mask: [{ key: '*token*', style: 'marker' }], mask_mode: 'best_effort',
       approval: { required: true, approvers: { groups: ['sre'], count: 2 }, reason: 'shell', ttl_seconds: 60 },
       missing_scopes: ['crm:write'],
+      inspect_response: true,
     }), 'rev1');
+    expect(d.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(d).toEqual({
+      id: d.id,
       outcome: 'allow', allow: true, reasons: ['r'], ruleIds: ['x.y'],
       mask: [{ key: '*token*', style: 'marker' }], maskMode: 'best_effort',
       approval: { required: true, approvers: { groups: ['sre'], count: 2 }, reason: 'shell', ttlSeconds: 60 },
       missingScopes: ['crm:write'],
+      inspectResponse: true,
       revision: 'rev1',
     });
   });
@@ -34,6 +38,7 @@ describe('decision normalisation', () => {
     ['reasons that are not strings', rs({ allow: true, reasons: [1] }), /"reasons"/],
     ['a mask that is not a list', rs({ allow: true, mask: 'all' }), /"mask"/],
     ['an unknown mask mode', rs({ allow: true, mask_mode: 'off' }), /"mask_mode"/],
+    ['an inspect_response that is not a boolean', rs({ allow: true, inspect_response: 'yes' }), /"inspect_response"/],
     ['missing scopes that are not strings', rs({ allow: false, missing_scopes: 'crm:write' }), /"missing_scopes"/],
     ['an approval with a bad count', rs({ allow: true, approval: { required: true, approvers: { count: 0 } } }), /count/],
   ])('fails closed on %s', (_, resultSet, reason) => {
