@@ -4,6 +4,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context, type Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { AuthError, type Authenticator, type Identity } from '../identity/index.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 import type { SessionRecord, SessionStore } from '../sessions/store.ts';
@@ -271,6 +272,16 @@ function limitBody(maxBytes: number) {
 
 export function mcpRoutes(deps: McpDeps): Hono<Env> {
   const app = new Hono<Env>();
+  // Browsers on allowed origins: preflights are answered before admission (they carry no token),
+  // and the headers an MCP client must read are exposed. Other origins get no CORS headers.
+  app.use('/mcp/:target', cors({
+    origin: (origin) => (deps.isAllowedOrigin(origin) ? origin : null),
+    allowMethods: ['GET', 'POST', 'DELETE'],
+    // Request headers are reflected (tools may send any Mcp-Param-*); what goes upstream is an
+    // allowlist regardless.
+    exposeHeaders: ['mcp-session-id', 'mcp-protocol-version', 'www-authenticate'],
+    maxAge: 600,
+  }));
   app.use('/mcp/:target', admit(deps));
   app.post('/mcp/:target', limitBody(deps.limits.maxBodyBytes), guarded(deps, (c) => post(deps, c)));
   app.get('/mcp/:target', guarded(deps, (c) => sessionRequest(deps, c, 'GET')));

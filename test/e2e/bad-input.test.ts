@@ -113,6 +113,21 @@ describe('requests refused at the door', () => {
     expect(res.json.result.tools.length).toBeGreaterThan(0);
   });
 
+  it('answers CORS preflights for allowed origins only, before authentication', async () => {
+    const preflight = (origin: string) => fetch(gw.endpoint(), {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, mcp-param-region' },
+    });
+    const allowed = await preflight(gw.url);
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe(gw.url);
+    expect(allowed.headers.get('access-control-allow-headers')).toContain('mcp-param-region');
+    const foreign = await preflight('https://evil.example');
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    const post = await fetch(gw.endpoint(), { method: 'POST', headers: { ...modernHeaders('tools/list'), origin: gw.url }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: META }) });
+    expect(post.headers.get('access-control-expose-headers')).toContain('mcp-session-id');
+  });
+
   it('refuses an unknown legacy session with 404 and forwards nothing', async () => {
     const before = upstream.received.length;
     const res = await post(gw.endpoint(), { jsonrpc: '2.0', id: 3, method: 'tools/list' }, { ...LEGACY_HEADERS, 'mcp-session-id': 'made-up', 'mcp-protocol-version': '2025-11-25' });
