@@ -12,11 +12,8 @@ export interface Identity {
 }
 
 export interface Authenticator {
-  /**
-   * Authenticates a request to MCP target `target` (its name), or throws an AuthError.
-   * `target` is optional only until every caller passes it; the OIDC authenticator requires it.
-   */
-  authenticate(request: Request, target?: string): Promise<Identity>;
+  /** Authenticates a request to MCP target `target` (its name), or throws an AuthError. */
+  authenticate(request: Request, target: string): Promise<Identity>;
   /**
    * The 403 `insufficient_scope` answer for a target (MCP step-up), when this source of identity
    * can grant scopes at all (OIDC: yes; the development subject: no).

@@ -30,7 +30,7 @@ export interface OidcAuthenticatorOptions {
 }
 
 export interface OidcAuthenticator extends Authenticator {
-  authenticate(request: Request, target?: string): Promise<Identity>;
+  authenticate(request: Request, target: string): Promise<Identity>;
   /** The RFC 8707 resource URL of a target. */
   resource(target: string): string;
   /** The RFC 9728 metadata URL of a target (what 401 challenges point at). */
@@ -220,8 +220,7 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
     return identityOf(claims, mappings[issuer.index]!, claims.exp);
   }
 
-  async function authenticate(request: Request, target?: string): Promise<Identity> {
-    if (target === undefined) throw new Error('identity: authenticate() needs the target name to check the token audience');
+  async function authenticate(request: Request, target: string): Promise<Identity> {
     const a = audiences(target);
     const token = bearerToken(request, a.metadataUrl);
     const key = tokenHash(token);

@@ -45,7 +45,7 @@ export function recoverId(value: unknown): JsonRpcId {
 }
 
 /** Parses a client's POST body: exactly one JSON-RPC message (batches were removed in 2025-06-18). */
-export function parseClientBody(text: string): { message: JsonRpcMessage; value: Record<string, unknown> } {
+export function parseClientBody(text: string): JsonRpcMessage {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -59,5 +59,5 @@ export function parseClientBody(text: string): { message: JsonRpcMessage; value:
   if (typeof message === 'string') {
     throw new GatewayError(400, ErrorCode.InvalidRequest, `Invalid Request: ${message}`, { id: recoverId(value) });
   }
-  return { message, value: value as Record<string, unknown> };
+  return message;
 }

@@ -21,9 +21,9 @@ export function withMask(current: MaskDirective | undefined, decision: Decision)
 }
 
 export interface Masked {
+  /** The message itself when nothing was masked, else a masked copy. */
   value: Record<string, unknown>;
   counts: Record<string, number>;
-  changed: boolean;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -64,7 +64,7 @@ export function maskMessage(message: Record<string, unknown>, directive: MaskDir
         changed = true;
       }
     }
-    return { value: changed ? out : message, counts, changed };
+    return { value: changed ? out : message, counts };
   } catch (err) {
     if (!(err instanceof MaskError)) throw err;
     throw new GatewayError(200, ErrorCode.MaskingFailed, `Masking required but could not be applied, so the content is withheld (fail closed): ${err.message}`);

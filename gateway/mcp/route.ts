@@ -162,7 +162,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   const target = c.get('target');
   const headers = c.req.raw.headers;
   const body = await c.req.text();
-  const { message } = parseClientBody(body);
+  const message = parseClientBody(body);
   const { era, protocolVersion } = classifyClientMessage(message, {
     protocolVersion: headers.get('mcp-protocol-version') ?? undefined,
     method: headers.get('mcp-method') ?? undefined,
