@@ -32,14 +32,18 @@ function isLoopback(host: string): boolean {
 function originPolicy(configured: string[], listenHost: string): (origin: string) => boolean {
   const allowed = new Set(configured.map((o) => o.replace(/\/$/, '')));
   const loopbackOnly = isLoopback(listenHost);
+  // Browsers send few distinct Origins; remembering the answers keeps URL parsing off the hot path.
+  const seen = new Map<string, boolean>();
   return (origin) => {
+    if (origin === '') return false;
     if (allowed.has(origin)) return true;
     if (!loopbackOnly) return false;
-    try {
-      return isLoopback(new URL(origin).hostname);
-    } catch {
-      return false;
+    let answer = seen.get(origin);
+    if (answer === undefined) {
+      answer = URL.canParse(origin) && isLoopback(new URL(origin).hostname);
+      if (seen.size < 1024) seen.set(origin, answer);
     }
+    return answer;
   };
 }
 
