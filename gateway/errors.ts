@@ -51,15 +51,18 @@ export class GatewayError extends Error {
   readonly data: unknown;
   /** The id of the message this answers, when it could be read. */
   readonly id: JsonRpcId;
+  /** HTTP headers the answer must carry (e.g. WWW-Authenticate, Retry-After). */
+  readonly headers: Readonly<Record<string, string>>;
   constructor(
     readonly status: number,
     readonly code: number,
     message: string,
-    options: { data?: unknown; id?: JsonRpcId } = {},
+    options: { data?: unknown; id?: JsonRpcId; headers?: Record<string, string> } = {},
   ) {
     super(message);
     this.data = options.data;
     this.id = options.id ?? null;
+    this.headers = options.headers ?? {};
   }
   body(id: JsonRpcId = this.id): JsonRpcErrorBody {
     return jsonRpcError(id, this.code, this.message, this.data);

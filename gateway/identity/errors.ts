@@ -50,14 +50,12 @@ export function bearerChallenge(params: ChallengeParams): string {
 
 /**
  * A refused request. Extends GatewayError, so the MCP route's error handling answers it with the
- * JSON-RPC body; `headers` (WWW-Authenticate, Retry-After) must be added to that response.
+ * JSON-RPC body and `headers` (WWW-Authenticate, Retry-After).
  */
 export class AuthError extends GatewayError {
   override name = 'AuthError';
   /** Value of the WWW-Authenticate header (undefined for 503). */
   readonly wwwAuthenticate: string | undefined;
-  /** Every header the response must carry (WWW-Authenticate and/or Retry-After). */
-  readonly headers: Readonly<Record<string, string>>;
   /** RFC 6750 error code, when there is one. */
   readonly bearerError: BearerError | undefined;
 
@@ -67,13 +65,12 @@ export class AuthError extends GatewayError {
     message: string,
     options: { wwwAuthenticate?: string; bearerError?: BearerError; retryAfterSeconds?: number; id?: JsonRpcId } = {},
   ) {
-    super(status, code, message, options.id === undefined ? {} : { id: options.id });
-    this.wwwAuthenticate = options.wwwAuthenticate;
-    this.bearerError = options.bearerError;
     const headers: Record<string, string> = {};
     if (options.wwwAuthenticate !== undefined) headers['www-authenticate'] = options.wwwAuthenticate;
     if (options.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(options.retryAfterSeconds)));
-    this.headers = headers;
+    super(status, code, message, { headers, ...(options.id === undefined ? {} : { id: options.id }) });
+    this.wwwAuthenticate = options.wwwAuthenticate;
+    this.bearerError = options.bearerError;
   }
 
   /** A complete HTTP response: JSON-RPC error body, status and headers. */

@@ -5,7 +5,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context, type Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
-import { AuthError, type Authenticator, type Identity } from '../identity/index.ts';
+import type { Authenticator, Identity } from '../identity/index.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 import type { SessionRecord, SessionStore } from '../sessions/store.ts';
 import { recordDecision } from '../telemetry/audit.ts';
@@ -37,9 +37,7 @@ type Env = {
 };
 
 function errorResponse(err: GatewayError, status = err.status, id = err.id): Response {
-  // Authentication failures carry their challenge (WWW-Authenticate, Retry-After).
-  const extra = err instanceof AuthError ? err.headers : undefined;
-  return new Response(JSON.stringify(err.body(id)), { status, headers: { 'content-type': 'application/json', ...extra } });
+  return new Response(JSON.stringify(err.body(id)), { status, headers: { 'content-type': 'application/json', ...err.headers } });
 }
 
 function hostName(host: string): string {
