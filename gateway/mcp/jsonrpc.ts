@@ -1,5 +1,6 @@
 // JSON-RPC 2.0 message shapes as MCP uses them, and strict parsing of what a client or server sent.
 import { ErrorCode, GatewayError, type JsonRpcId } from '../errors.ts';
+import { isObject } from '../json.ts';
 
 export type Params = Record<string, unknown>;
 
@@ -7,9 +8,6 @@ export type JsonRpcMessage =
   | { kind: 'request'; id: string | number; method: string; params: Params | undefined }
   | { kind: 'notification'; method: string; params: Params | undefined }
   | { kind: 'response'; id: string | number; result?: Record<string, unknown>; error?: { code: number; message: string; data?: unknown } };
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const isId = (v: unknown): v is string | number =>
   typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v));

@@ -3,6 +3,7 @@
 import { applyMask, MaskError, maskText, type MaskPlanCache } from '../masking/index.ts';
 import type { Decision, MaskInstruction } from '../policy/decision.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
+import { isObject } from '../json.ts';
 
 /** What must be masked on the way back, accumulated from the decisions on an exchange. */
 export interface MaskDirective {
@@ -25,8 +26,6 @@ export interface Masked {
   value: Record<string, unknown>;
   counts: Record<string, number>;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function addCounts(into: Record<string, number>, from: Record<string, number>): void {
   for (const [cls, n] of Object.entries(from)) into[cls] = (into[cls] ?? 0) + n;

@@ -7,6 +7,7 @@ import { ErrorCode, GatewayError } from '../errors.ts';
 import { screen, type Exchange, type Screened, type Screening } from './screen.ts';
 import { formatEvent, relaySse } from './sse.ts';
 import type { UpstreamResponse } from './upstream.ts';
+import { isObject } from '../json.ts';
 
 export interface RelayContext {
   ex: Exchange;
@@ -28,8 +29,6 @@ export class ClientGone extends GatewayError {
 }
 
 const encoder = new TextEncoder();
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function badResponse(ex: Exchange, what: string): GatewayError {
   return new GatewayError(502, ErrorCode.UpstreamBadResponse, `Upstream '${ex.target}' ${what}`, { id: ex.request?.id ?? null });

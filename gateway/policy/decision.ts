@@ -2,6 +2,7 @@
 // how anything malformed becomes a denial. Validation is hand-written rather than zod because it
 // runs once per MCP message on the hot path and the shape is small.
 import { randomUUID } from 'node:crypto';
+import { isObject } from '../json.ts';
 
 export type MaskStyle = 'marker' | 'last' | 'hash';
 
@@ -45,9 +46,6 @@ export interface Decision {
   /** Which bundle decided, for audit. */
   revision: string;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const strings = (v: unknown): string[] | undefined =>
   v === undefined ? [] : Array.isArray(v) && v.every((s) => typeof s === 'string') ? v : undefined;
