@@ -50,7 +50,7 @@ interface Entry {
  * late answers then have nothing to be screened as, so they are dropped). */
 const MAX_PENDING_PER_SESSION = 1024;
 
-/** Bounded per-process store: idle sessions expire, and the oldest go first when full. */
+/** Bounded per-process store: idle sessions expire, and the least recently used go first when full. */
 export class MemorySessionStore implements SessionStore {
   readonly #entries = new Map<string, Entry>();
   constructor(private readonly options: { idleMs: number; maxSessions: number; now?: () => number } = { idleMs: 3_600_000, maxSessions: 100_000 }) {}
@@ -68,6 +68,9 @@ export class MemorySessionStore implements SessionStore {
       return undefined;
     }
     entry.lastSeen = this.#now();
+    // Re-inserting keeps the map in order of use, so eviction takes the least recently used.
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
     return entry;
   }
 
