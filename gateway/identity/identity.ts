@@ -7,6 +7,8 @@ export interface Identity {
   subject: Subject;
   /** Serialized once: it is spliced into the policy input of every message. */
   subjectJson: string;
+  /** Who this is, for decision records and session binding; never a token. */
+  principal: string;
   /** When the credential stops being valid (ms since the epoch), when known. */
   expiresAt?: number;
 }
@@ -21,8 +23,15 @@ export interface Authenticator {
   insufficientScope?(target: string, scopes: readonly string[], description?: string): AuthError;
 }
 
+/** `sub` is only unique per issuer, so the principal names the issuer too. */
+function principalOf(subject: Subject): string {
+  const who = subject.sub || subject.client_id || subject.type;
+  return subject.issuer ? `${subject.issuer} ${who}` : who;
+}
+
+/** An identity for a subject; everything derived from it is computed here, once. */
 export function identityOf(subject: Subject): Identity {
-  return { subject, subjectJson: JSON.stringify(subject) };
+  return { subject, subjectJson: JSON.stringify(subject), principal: principalOf(subject) };
 }
 
 /** DEVELOPMENT ONLY: every caller is the configured fixed subject (or anonymous, no groups). */

@@ -12,7 +12,7 @@ import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
 import type { IdentityConfig } from './config.ts';
 import { claimMapping, subjectFromClaims, type ClaimMapping, type Claims } from './claims.ts';
 import { AuthError, insufficientScope, invalidToken, missingToken, providerUnavailable } from './errors.ts';
-import type { Authenticator, Identity } from './identity.ts';
+import { identityOf, type Authenticator, type Identity } from './identity.ts';
 import { ProviderUnavailable, TokenRejected, TrustedIssuer, type IssuerStatus } from './issuer.ts';
 import { protectedResourceMetadata, resourceMetadataUrl, resourceUrl, type ProtectedResourceMetadata } from './metadata.ts';
 import { MemoryTokenCache, tokenHash, VerifiedTokens, type CachedIntrospection, type TokenCache } from './token-cache.ts';
@@ -106,14 +106,14 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
     return a;
   }
 
-  function identityOf(claims: Claims, mapping: ClaimMapping, exp: unknown): Identity {
+  function identityFromClaims(claims: Claims, mapping: ClaimMapping, exp: unknown): Identity {
     const subject = subjectFromClaims(claims, mapping);
     // Shared by every request that presents the same token: frozen so no caller can alter it.
     Object.freeze(subject.groups);
     Object.freeze(subject.scopes);
     Object.freeze(subject.claims);
     Object.freeze(subject);
-    const identity: Identity = { subject, subjectJson: JSON.stringify(subject) };
+    const identity = identityOf(subject);
     if (typeof exp === 'number') identity.expiresAt = exp * 1000;
     return identity;
   }
@@ -155,7 +155,7 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
     const audience = a.byIssuer[issuer.index]!;
     const { payload, kid } = await issuer.verifyJwt(token, audience);
     if (payload.cnf !== undefined) throw SENDER_CONSTRAINED;
-    const identity = identityOf(payload as Claims, mappings[issuer.index]!, payload.exp);
+    const identity = identityFromClaims(payload as Claims, mappings[issuer.index]!, payload.exp);
     const aud = payload.aud;
     verified.set(key, {
       issuer: issuer.issuer,
@@ -217,7 +217,7 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
     const aud = claims.aud;
     const audList = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
     if (!audList.includes(audience)) throw new TokenRejected(`token audience does not include ${audience}`);
-    return identityOf(claims, mappings[issuer.index]!, claims.exp);
+    return identityFromClaims(claims, mappings[issuer.index]!, claims.exp);
   }
 
   async function authenticate(request: Request, target: string): Promise<Identity> {

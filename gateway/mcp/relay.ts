@@ -65,7 +65,7 @@ async function exchangeFor(ctx: RelayContext, value: unknown): Promise<Exchange>
   if (!ex.sessionId || !isObject(value) || 'method' in value || (typeof value.id !== 'string' && typeof value.id !== 'number')) return ex;
   const pending = await ctx.sessions.takeClientRequest(ex.target, ex.sessionId, value.id);
   if (ex.request !== undefined || pending === undefined) return ex;
-  return { ...ex, request: { id: value.id, method: pending.method, name: pending.name }, mask: pending.mask, inspectResponse: pending.inspectResponse };
+  return { ...ex, request: { ...pending, id: value.id } };
 }
 
 /** Carries out a screening outcome's side effects; returns the text to send, or null to send nothing. */

@@ -1,6 +1,6 @@
 // The MCP data path. One POST reads top to bottom: admit (which authenticates), parse, classify,
-// decide, forward, relay (which decides the answer, masks and records). GET (legacy server stream) and DELETE (legacy session end) are the same path
-// without a message of their own to decide.
+// decide, forward, relay (which decides the answer, masks and records). GET (legacy server
+// stream) and DELETE (legacy session end) are the same path without a message of their own.
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context, type Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -73,14 +73,6 @@ function admit(deps: McpDeps) {
   };
 }
 
-/** Who made the call, for decision records and session binding: never a token. `sub` is only
- * unique per issuer, so the issuer is part of it. */
-function principalOf(identity: Identity): string {
-  const { issuer, sub, client_id: clientId, type } = identity.subject;
-  const who = sub || clientId || type;
-  return issuer ? `${issuer} ${who}` : who;
-}
-
 /** A legacy session, only for the identity that created it: anyone else is told it does not exist. */
 async function knownSession(deps: McpDeps, target: UpstreamTarget, sessionId: string, principal: string): Promise<SessionRecord> {
   const session = await deps.sessions.get(target.name, sessionId);
@@ -137,7 +129,7 @@ function exchange(c: Context<Env>, era: Exchange['era'], protocolVersion: string
   const identity = c.get('identity');
   return {
     target: c.get('target').name, era, protocolVersion, sessionId, subjectJson: identity.subjectJson,
-    principal: principalOf(identity), request: undefined, mask: undefined, inspectResponse: false,
+    principal: identity.principal, request: undefined,
   };
 }
 
@@ -166,14 +158,15 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
     method: headers.get('mcp-method') ?? undefined,
     name: headers.get('mcp-name') ?? undefined,
   });
-  c.set('rpcId', message.kind === 'request' ? message.id : null);
-  const principal = principalOf(c.get('identity'));
+  const rpcId = message.kind === 'request' ? message.id : null;
+  c.set('rpcId', rpcId);
   // Any session id presented is checked, whatever era the body claims: a 2026-07-28-shaped
   // message must not carry another caller's session id to a legacy upstream.
   const presented = headers.get('mcp-session-id') ?? '';
-  const session = presented ? await knownSession(deps, target, presented, principal) : undefined;
   const sessionId = era === 'legacy' ? presented : '';
-  const ex = exchange(c, era, protocolVersion || session?.protocolVersion || '', sessionId);
+  const ex = exchange(c, era, protocolVersion, sessionId);
+  const session = presented ? await knownSession(deps, target, presented, ex.principal) : undefined;
+  ex.protocolVersion ||= session?.protocolVersion ?? '';
 
   const query = await clientQuery(deps, ex, message);
   const decision = deps.screening.decide(query);
@@ -182,7 +175,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   if (refused && decision.missingScopes.length > 0 && deps.authenticator.insufficientScope) {
     // The policy says which scopes would allow this: ask the client to step up (MCP authorization).
     const stepUp = deps.authenticator.insufficientScope(target.name, decision.missingScopes, decision.reasons.join('; '));
-    return errorResponse(stepUp, stepUp.status, message.kind === 'request' ? message.id : null);
+    return errorResponse(stepUp, stepUp.status, rpcId);
   }
   if (refused) {
     // A refused answer to a server request: the server is still waiting, so it hears the refusal.
@@ -194,10 +187,8 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   // What the decision requires of the answer travels with the exchange, and with the session, so
   // an answer that arrives on a resumed stream is screened the same way.
   if (message.kind === 'request') {
-    ex.request = { id: message.id, method: message.method, name: query.name };
-    ex.mask = withMask(undefined, decision);
-    ex.inspectResponse = decision.inspectResponse;
-    const pending = { method: message.method, name: query.name, mask: ex.mask, inspectResponse: ex.inspectResponse };
+    const pending = { method: message.method, name: query.name, mask: withMask(undefined, decision), inspectResponse: decision.inspectResponse };
+    ex.request = { ...pending, id: message.id };
     if (sessionId && !(await deps.sessions.rememberClientRequest(target.name, sessionId, message.id, pending))) {
       return errorResponse(new GatewayError(200, ErrorCode.InvalidRequest, `Invalid Request: id ${JSON.stringify(message.id)} is still unanswered on this session; use a new id`), 200, message.id);
     }
@@ -217,7 +208,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   }
   const upstreamSession = up.headers['mcp-session-id'];
   if (message.kind === 'request' && message.method === 'initialize' && up.status === 200 && upstreamSession) {
-    await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, principal, createdAt: Date.now() });
+    await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, principal: ex.principal, createdAt: Date.now() });
   }
   if (up.status === 404 && sessionId) await deps.sessions.delete(target.name, sessionId);
   return relay(up, relayContext(deps, c, ex, abort));
@@ -227,10 +218,10 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
 async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'DELETE'): Promise<Response> {
   const target = c.get('target');
   const headers = c.req.raw.headers;
-  const principal = principalOf(c.get('identity'));
   const sessionId = headers.get('mcp-session-id') ?? '';
-  const session = sessionId ? await knownSession(deps, target, sessionId, principal) : undefined;
-  const ex = exchange(c, 'legacy', headers.get('mcp-protocol-version') ?? session?.protocolVersion ?? '', sessionId);
+  const ex = exchange(c, 'legacy', headers.get('mcp-protocol-version') ?? '', sessionId);
+  const session = sessionId ? await knownSession(deps, target, sessionId, ex.principal) : undefined;
+  ex.protocolVersion ||= session?.protocolVersion ?? '';
   const abort = abortOnDisconnect(c);
   const up = await deps.upstreams.send(target, method, forwardedHeaders(headers, target), undefined, abort.signal);
   if (sessionId && (up.status === 404 || (method === 'DELETE' && up.status < 300))) {

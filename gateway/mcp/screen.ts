@@ -5,6 +5,7 @@
 import type { MaskPlanCache } from '../masking/index.ts';
 import type { Decision } from '../policy/decision.ts';
 import type { PolicyQuery } from '../policy/input.ts';
+import type { PendingRequest } from '../sessions/store.ts';
 import { recordDecision, type AuditSink } from '../telemetry/audit.ts';
 import { ErrorCode, GatewayError, jsonRpcError } from '../errors.ts';
 import { toMessage, type JsonRpcMessage } from './jsonrpc.ts';
@@ -18,13 +19,15 @@ export interface Exchange {
   sessionId: string;
   subjectJson: string;
   principal: string;
-  /** The client request whose answer this stream carries (absent on a GET stream). */
-  request: { id: string | number; method: string; name: string } | undefined;
-  /** What the request's decision requires masked in its answer. */
-  mask: MaskDirective | undefined;
-  /** The request's decision asked to see the result (`inspect_response`): decide the answer again. */
-  inspectResponse: boolean;
+  /**
+   * The client request whose answer this stream carries (absent on a GET stream until an answer
+   * names a request the session remembers), with what its decision requires of that answer.
+   */
+  request: AnsweredRequest | undefined;
 }
+
+/** A request being answered: its id, and what the session remembers about it. */
+export type AnsweredRequest = PendingRequest & { id: string | number };
 
 export type Decide = (query: PolicyQuery) => Decision;
 
@@ -143,18 +146,18 @@ function screenResponse(ex: Exchange, s: Screening, value: Record<string, unknow
     const filtered = filterList(ex, s, answered.method, result);
     if (filtered) current = { ...current, result: filtered };
   }
-  if (ex.inspectResponse && CALLS.has(answered.method) && result?.resultType !== 'input_required') {
+  if (answered.inspectResponse && CALLS.has(answered.method) && result?.resultType !== 'input_required') {
     // The response-time decision sees the content and may refuse it or ask for more masking.
     const query = queryFor(ex, {
       direction: 'server_to_client', kind: 'response', method: answered.method, name: answered.name,
       result: result ?? {}, ...(rawBytes === undefined ? {} : { resultBytesAtMost: rawBytes }),
     });
-    const out = decideAndMask(ex, s, query, current, ex.mask);
+    const out = decideAndMask(ex, s, query, current, answered.mask);
     if ('refused' in out) return { action: 'replace', message: out.refused.body(message.id) };
     current = out.message;
-  } else if (ex.mask) {
+  } else if (answered.mask) {
     try {
-      current = maskMessage(current, ex.mask, s.masks).value;
+      current = maskMessage(current, answered.mask, s.masks).value;
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
       return { action: 'replace', message: err.body(message.id) };
