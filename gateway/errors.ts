@@ -67,4 +67,8 @@ export class GatewayError extends Error {
   body(id: JsonRpcId = this.id): JsonRpcErrorBody {
     return jsonRpcError(id, this.code, this.message, this.data);
   }
+  /** The HTTP answer: the JSON-RPC error body, its status and headers. */
+  toResponse(id: JsonRpcId = this.id, status: number = this.status): Response {
+    return new Response(JSON.stringify(this.body(id)), { status, headers: { 'content-type': 'application/json', ...this.headers } });
+  }
 }

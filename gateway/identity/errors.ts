@@ -72,14 +72,6 @@ export class AuthError extends GatewayError {
     this.wwwAuthenticate = options.wwwAuthenticate;
     this.bearerError = options.bearerError;
   }
-
-  /** A complete HTTP response: JSON-RPC error body, status and headers. */
-  toResponse(id: JsonRpcId = this.id): Response {
-    return new Response(JSON.stringify(this.body(id)), {
-      status: this.status,
-      headers: { 'content-type': 'application/json', ...this.headers },
-    });
-  }
 }
 
 /** 401 without a token (or without a Bearer one): no error code, per RFC 6750 §3.1. */

@@ -13,6 +13,9 @@ export class MaskPlanCache {
   readonly #options: CompileOptions;
   readonly #max: number;
   readonly #entries = new Map<string, MaskPlan | MaskError>();
+  /** The same list object asked for again (the gateway checks a decision's list when it is made,
+   * and applies it to the answer later) costs no serialization. */
+  readonly #byList = new WeakMap<readonly MaskInstruction[], MaskPlan | MaskError>();
 
   constructor(options: CompileOptions & { maxEntries?: number }) {
     const { maxEntries = 256, ...compile } = options;
@@ -27,6 +30,9 @@ export class MaskPlanCache {
 
   /** The plan for `instructions`; throws MaskError (cached) when they are invalid. */
   get(instructions: readonly MaskInstruction[], jsonKey?: string): MaskPlan {
+    const known = this.#byList.get(instructions);
+    if (known instanceof MaskError) throw known;
+    if (known !== undefined) return known;
     const key = jsonKey ?? JSON.stringify(instructions);
     let hit = this.#entries.get(key);
     if (hit !== undefined) {
@@ -43,6 +49,7 @@ export class MaskPlanCache {
       if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value!);
       this.#entries.set(key, hit);
     }
+    this.#byList.set(instructions, hit);
     if (hit instanceof MaskError) throw hit;
     return hit;
   }

@@ -36,10 +36,6 @@ type Env = {
   Variables: { target: UpstreamTarget; identity: Identity; rpcId: JsonRpcId };
 };
 
-function errorResponse(err: GatewayError, status = err.status, id = err.id): Response {
-  return new Response(JSON.stringify(err.body(id)), { status, headers: { 'content-type': 'application/json', ...err.headers } });
-}
-
 function hostName(host: string): string {
   return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
 }
@@ -52,21 +48,21 @@ function admit(deps: McpDeps) {
   return async (c: Context<Env>, next: () => Promise<void>) => {
     const origin = c.req.header('origin');
     if (origin !== undefined && !deps.isAllowedOrigin(origin)) {
-      return errorResponse(new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Origin ${origin} is not allowed`));
+      return new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Origin ${origin} is not allowed`).toResponse();
     }
     const host = c.req.header('host') ?? '';
     if (deps.allowedHosts !== null && !deps.allowedHosts.has(hostName(host).toLowerCase())) {
-      return errorResponse(new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Host ${host} is not allowed`));
+      return new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Host ${host} is not allowed`).toResponse();
     }
     const target = deps.upstreams.get(c.req.param('target') ?? '');
     if (target === undefined) {
-      return errorResponse(new GatewayError(404, ErrorCode.UnknownTarget, `Not Found: no MCP target named '${c.req.param('target')}'`));
+      return new GatewayError(404, ErrorCode.UnknownTarget, `Not Found: no MCP target named '${c.req.param('target')}'`).toResponse();
     }
     c.set('target', target);
     try {
       c.set('identity', await deps.authenticator.authenticate(c.req.raw, target.name));
     } catch (err) {
-      if (err instanceof GatewayError) return errorResponse(err);
+      if (err instanceof GatewayError) return err.toResponse();
       throw err;
     }
     await next();
@@ -175,13 +171,13 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   if (refused && decision.missingScopes.length > 0 && deps.authenticator.insufficientScope) {
     // The policy says which scopes would allow this: ask the client to step up (MCP authorization).
     const stepUp = deps.authenticator.insufficientScope(target.name, decision.missingScopes, decision.reasons.join('; '));
-    return errorResponse(stepUp, stepUp.status, rpcId);
+    return stepUp.toResponse(rpcId);
   }
   if (refused) {
     // A refused answer to a server request: the server is still waiting, so it hears the refusal.
     if (message.kind === 'response') answerUpstreamFor(deps, c)(jsonRpcError(message.id, refused.code, refused.message, refused.data));
     // Requests get their JSON-RPC error; a refused notification or response has no id to answer.
-    return message.kind === 'request' ? errorResponse(refused, 200, message.id) : errorResponse(refused, 403);
+    return message.kind === 'request' ? refused.toResponse(rpcId) : refused.toResponse(null, 403);
   }
 
   // What the decision requires of the answer travels with the exchange, and with the session, so
@@ -190,7 +186,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
     const pending = { method: message.method, name: query.name, mask: withMask(undefined, decision), inspectResponse: decision.inspectResponse };
     ex.request = { ...pending, id: message.id };
     if (sessionId && !(await deps.sessions.rememberClientRequest(target.name, sessionId, message.id, pending))) {
-      return errorResponse(new GatewayError(200, ErrorCode.InvalidRequest, `Invalid Request: id ${JSON.stringify(message.id)} is still unanswered on this session; use a new id`), 200, message.id);
+      return new GatewayError(200, ErrorCode.InvalidRequest, `Invalid Request: id ${JSON.stringify(message.id)} is still unanswered on this session; use a new id`).toResponse(rpcId);
     }
   }
 
@@ -236,9 +232,9 @@ function guarded(deps: McpDeps, handler: (c: Context<Env>) => Promise<Response>)
       return await handler(c);
     } catch (err) {
       if (err instanceof ClientGone) return new Response(null, { status: 499 });
-      if (err instanceof GatewayError) return errorResponse(err, err.status, err.id ?? c.get('rpcId') ?? null);
+      if (err instanceof GatewayError) return err.toResponse(err.id ?? c.get('rpcId') ?? null);
       deps.log(`internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
-      return errorResponse(new GatewayError(500, ErrorCode.InternalError, 'Internal error in the gateway; the request was not forwarded or its answer was withheld'), 500, c.get('rpcId') ?? null);
+      return new GatewayError(500, ErrorCode.InternalError, 'Internal error in the gateway; the request was not forwarded or its answer was withheld').toResponse(c.get('rpcId') ?? null);
     }
   };
 }
@@ -249,7 +245,7 @@ function guarded(deps: McpDeps, handler: (c: Context<Env>) => Promise<Response>)
  * bodies are counted while streaming, by Hono's bodyLimit.
  */
 function limitBody(maxBytes: number) {
-  const tooLarge = () => errorResponse(new GatewayError(413, ErrorCode.PayloadTooLarge, `Payload Too Large: the body exceeds ${maxBytes} bytes`));
+  const tooLarge = () => new GatewayError(413, ErrorCode.PayloadTooLarge, `Payload Too Large: the body exceeds ${maxBytes} bytes`).toResponse();
   const streaming = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return async (c: Context<Env>, next: Next) => {
     const declared = c.req.header('content-length');
