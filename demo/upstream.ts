@@ -20,7 +20,6 @@ import {
   WebStandardStreamableHTTPServerTransport,
   createMcpHandler,
   hostHeaderValidationResponse,
-  isInitializeRequest,
   isLegacyRequest,
   localhostAllowedHostnames,
   localhostAllowedOrigins,
@@ -30,6 +29,7 @@ import {
 } from '@modelcontextprotocol/server';
 import * as z from 'zod';
 import { DemoDb, runSql, simulatedShell, type Customer, type Order } from './data.ts';
+import { legacySessions } from './legacy-sessions.ts';
 
 export const DEFAULT_DEMO_PORT = 9090;
 
@@ -343,45 +343,12 @@ export async function startDemoUpstream(opts: DemoUpstreamOptions = {}): Promise
   const guard = opts.dnsRebindingProtection ?? true;
 
   const modern = createMcpHandler(() => buildDemoServer(db), { legacy: 'reject' });
-  const sessions = new Map<string, { transport: WebStandardStreamableHTTPServerTransport; server: McpServer }>();
-
-  const jsonRpcError = (status: number, code: number, message: string) =>
-    new Response(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }), {
-      status,
-      headers: { 'content-type': 'application/json' },
-    });
-
-  async function legacy(request: Request): Promise<Response> {
-    const sid = request.headers.get('mcp-session-id');
-    if (sid) {
-      const s = sessions.get(sid);
-      return s ? s.transport.handleRequest(request) : jsonRpcError(404, -32001, 'Session not found');
-    }
-    if (request.method === 'POST') {
-      const body: unknown = await request
-        .clone()
-        .json()
-        .catch(() => undefined);
-      if (isInitializeRequest(body)) {
-        const server = buildDemoServer(db);
-        const transport = new WebStandardStreamableHTTPServerTransport({
-          sessionIdGenerator: () => randomUUID(),
-          onsessioninitialized: (id) => {
-            sessions.set(id, { transport, server });
-          },
-          onsessionclosed: (id) => {
-            sessions.delete(id);
-          },
-        });
-        transport.onclose = () => {
-          if (transport.sessionId) sessions.delete(transport.sessionId);
-        };
-        await server.connect(transport);
-        return transport.handleRequest(request, { parsedBody: body });
-      }
-    }
-    return jsonRpcError(400, -32000, 'Bad Request: No valid session ID provided');
-  }
+  const legacy = legacySessions(async (hooks) => {
+    const server = buildDemoServer(db);
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), ...hooks });
+    await server.connect(transport);
+    return { transport, server };
+  });
 
   async function fetchHandler(request: Request): Promise<Response> {
     const { pathname } = new URL(request.url);
@@ -393,7 +360,7 @@ export async function startDemoUpstream(opts: DemoUpstreamOptions = {}): Promise
         originValidationResponse(request, localhostAllowedOrigins());
       if (rejected) return rejected;
     }
-    if (await isLegacyRequest(request)) return legacy(request);
+    if (await isLegacyRequest(request)) return legacy.handle(request);
     return modern.fetch(request);
   }
 
@@ -411,11 +378,7 @@ export async function startDemoUpstream(opts: DemoUpstreamOptions = {}): Promise
     db,
     async close() {
       await modern.close();
-      for (const { transport, server: s } of sessions.values()) {
-        await transport.close().catch(() => {});
-        await s.close().catch(() => {});
-      }
-      sessions.clear();
+      await legacy.closeAll();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         if ('closeAllConnections' in server) server.closeAllConnections();
