@@ -6,7 +6,8 @@
 // with every number, for scripts (`npm run bench | grep '^BENCH_JSON ' | cut -c12-`).
 //
 // Options (after `npm run bench --`):
-//   --only <policy|proxy>   run one section (repeatable; default all)
+//   --only <section>        run one section (repeatable; default all): policy, identity, masking,
+//                           startup, proxy
 //   --iterations <n>        policy: measured calls per path (default 20000)
 //   --seconds <s>           proxy: measured seconds per side (default 5)
 //   --rounds <n>            proxy: alternating rounds the seconds are split into (default 4)
@@ -15,6 +16,9 @@
 //                           ~30% slower in the first measured rounds)
 //   --concurrency <n>       proxy: requests in flight in the loaded phase (default 16)
 //   --serial-seconds <s>    proxy: seconds per side of the unloaded c=1 phase (default 2; 0 skips)
+//   --starts <n>            startup: gateway starts per execution mode (default 7)
+//   --runtimes <a,b>        run the whole bench under each of these node binaries (one child
+//                           process each, one after the other) and compare them side by side
 //   --profile               proxy: V8-profile the gateway during the loaded phase (slows it down);
 //                           summarize with `tsx bench/profile.ts <file>` (path is in the JSON)
 //
@@ -26,6 +30,8 @@ import { runIdentityBench } from './identity.ts';
 import { runMaskingBench } from './masking.ts';
 import { runPolicyBench } from './policy.ts';
 import { profileDir, runProxyBench } from './proxy.ts';
+import { runRuntimesBench } from './runtimes.ts';
+import { runStartupBench } from './startup.ts';
 import { formatTable, rounded, type Row } from './stats.ts';
 
 const { values } = parseArgs({
@@ -38,6 +44,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'serial-seconds': { type: 'string', default: '2' },
     profile: { type: 'boolean', default: false },
+    runtimes: { type: 'string' },
+    starts: { type: 'string', default: '7' },
   },
 });
 
@@ -58,6 +66,7 @@ const SECTIONS: Record<string, Section> = {
   },
   identity: () => runIdentityBench({ iterations: Math.round(positive('iterations', values.iterations)), warmup: 5000, log }),
   masking: () => runMaskingBench({ log }),
+  startup: () => runStartupBench({ runs: Math.max(3, Math.round(positive('starts', values.starts))), log }),
   proxy: async () =>
     runProxyBench({
       seconds: positive('seconds', values.seconds),
@@ -70,7 +79,23 @@ const SECTIONS: Record<string, Section> = {
     }),
 };
 
+/** The arguments a child bench gets: everything but --runtimes. */
+function childArgs(): string[] {
+  const args = process.argv.slice(2);
+  const i = args.findIndex((a) => a === '--runtimes' || a.startsWith('--runtimes='));
+  if (i >= 0) args.splice(i, args[i]!.includes('=') ? 1 : 2);
+  return args;
+}
+
 async function main(): Promise<void> {
+  if (values.runtimes !== undefined) {
+    const nodes = values.runtimes.split(',').filter(Boolean);
+    if (nodes.length < 2) throw new Error('--runtimes needs two or more node binaries, comma-separated');
+    const { rows } = await runRuntimesBench(nodes, childArgs(), log);
+    console.log(`Portcullis bench — runtimes side by side: ${nodes.join(' vs ')}`);
+    console.log(formatTable(rows));
+    return;
+  }
   const selected = values.only ?? Object.keys(SECTIONS);
   for (const name of selected) if (!Object.hasOwn(SECTIONS, name)) throw new Error(`unknown section '${name}' (have: ${Object.keys(SECTIONS).join(', ')})`);
 

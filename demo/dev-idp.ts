@@ -48,19 +48,6 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-/** oidc-provider warns on Node 20 ("Unsupported runtime") although it works; keep `npm start` calm. */
-async function importProvider(): Promise<typeof import('oidc-provider')> {
-  const warn = console.warn;
-  console.warn = (...args: unknown[]) => {
-    if (!String(args[0]).includes('Unsupported runtime')) warn(...args);
-  };
-  try {
-    return await import('oidc-provider');
-  } finally {
-    console.warn = warn;
-  }
-}
-
 /** Storage for oidc-provider: in memory, gone at exit (JWT access tokens need almost none). */
 function memoryAdapter() {
   const store = new Map<string, { payload: Record<string, unknown>; expiresAt: number }>();
@@ -130,7 +117,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   };
   const byId = new Map(Object.values(clients).map((c) => [c.client_id, c]));
 
-  const { default: Provider, errors } = await importProvider();
+  const { default: Provider, errors } = await import('oidc-provider');
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: `dev-${randomBytes(4).toString('hex')}`, alg: 'RS256', use: 'sig' };
 

@@ -17,7 +17,6 @@
  *   --verbose                               stream the CLI output
  *
  * Results (checks.json per scenario) and the CLI log go to .cache/conformance/<revision>/.
- * The CLI needs fs.globSync (Node 22+); on Node 20 it runs with conformance/node20-compat.mjs.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +28,6 @@ import { startConformanceServer } from '../test/fixtures/conformance-server.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BASELINE = path.join(ROOT, 'conformance', 'baseline.yml');
-const COMPAT = path.join(ROOT, 'conformance', 'node20-compat.mjs');
 const OUT = path.join(ROOT, '.cache', 'conformance');
 const DEFAULT_REVISIONS = ['2025-11-25', '2026-07-28'];
 
@@ -152,7 +150,7 @@ function requiredServerScenarios(revision: string): Set<string> {
 
 function runCli(args: string[], logFile: string, verbose: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', COMPAT, CLI, ...args], {
+    const child = spawn(process.execPath, [CLI, ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

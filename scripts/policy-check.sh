@@ -19,6 +19,8 @@ set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
+# shellcheck source=scripts/node.sh
+source "$here/node.sh" || exit 1
 # shellcheck source=scripts/tools.sh
 source "$here/tools.sh" || exit 1
 

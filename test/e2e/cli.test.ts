@@ -6,8 +6,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bundleFor, FIXTURE_POLICY } from '../helpers/gateway.ts';
 
+/**
+ * Runs the command as production does. Type stripping is off: the command must run compiled
+ * JavaScript (dist/), never TypeScript through a loader at start.
+ */
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string; stop: () => void; ready: Promise<string> }> {
-  const child = spawn(process.execPath, ['bin/portcullis.mjs', ...args], { env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, ['--no-experimental-strip-types', 'bin/portcullis.mjs', ...args], { env: { ...process.env, ...env } });
   let output = '';
   let resolveReady: (line: string) => void;
   const ready = new Promise<string>((r) => (resolveReady = r));
