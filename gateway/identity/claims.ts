@@ -2,6 +2,7 @@
 // `subject`. Pure functions: everything here is table-tested.
 import type { Subject } from '../policy/input.ts';
 import type { IssuerConfig, ServiceAccountRule } from './config.ts';
+import { TokenRejected } from './issuer.ts';
 
 export type Claims = Record<string, unknown>;
 
@@ -73,11 +74,33 @@ export function scopesOf(claims: Claims): string[] {
   return [...out];
 }
 
-/** The OAuth client: `client_id` (RFC 9068, RFC 7662), else `azp`. */
+/** The OAuth client: `client_id` (RFC 9068, RFC 7662), else `azp`; '' when neither is a non-empty string. */
 export function clientIdOf(claims: Claims): string {
-  if (typeof claims.client_id === 'string') return claims.client_id;
-  if (typeof claims.azp === 'string') return claims.azp;
+  if (typeof claims.client_id === 'string' && claims.client_id !== '') return claims.client_id;
+  if (typeof claims.azp === 'string' && claims.azp !== '') return claims.azp;
   return '';
+}
+
+/**
+ * The token's subject (`sub`) as a string, or undefined when the token has none (absent or
+ * null, as some introspection answers write it). RFC 7519 wants a string, but issuers exist that
+ * write numeric ids: a number is a subject, not a missing one, and becomes its decimal text, so
+ * `42` and `"42"` from one issuer are one subject (the policy sees the same `subject.sub` either
+ * way). Only safe integers: above 2^53 JSON parsing rounds, and two users would become one.
+ * Anything else (empty string, float, boolean, object) is refused rather than guessed at.
+ */
+export function subjectClaim(claims: Claims): string | undefined {
+  const sub = claims.sub;
+  if (sub === undefined || sub === null) return undefined;
+  if (typeof sub === 'string') {
+    if (sub === '') throw new TokenRejected('token subject (sub) is empty');
+    return sub;
+  }
+  if (typeof sub === 'number') {
+    if (!Number.isSafeInteger(sub)) throw new TokenRejected('token subject (sub) is a number that is not an exact integer');
+    return String(sub);
+  }
+  throw new TokenRejected('token subject (sub) must be a string');
 }
 
 export interface CompiledRule {
@@ -99,16 +122,19 @@ export function compileRule(rule: ServiceAccountRule): CompiledRule {
 /** Everything needed to map one issuer's claims, compiled once. */
 export interface ClaimMapping {
   issuer: string;
+  /** What a token naming neither a subject nor a client gets (see config `subjectless_tokens`). */
+  subjectless: 'refuse' | 'per_token';
   groups: ClaimPath[];
   email: ClaimPath;
   serviceRules: CompiledRule[];
   copied: ClaimPath[];
 }
 
-export function claimMapping(config: Pick<IssuerConfig, 'issuer' | 'groups_claim' | 'email_claim' | 'service_account_rules' | 'claims'>): ClaimMapping {
+export function claimMapping(config: Pick<IssuerConfig, 'issuer' | 'groups_claim' | 'email_claim' | 'service_account_rules' | 'claims'> & Partial<Pick<IssuerConfig, 'subjectless_tokens'>>): ClaimMapping {
   const groups = typeof config.groups_claim === 'string' ? [config.groups_claim] : config.groups_claim;
   return {
     issuer: config.issuer,
+    subjectless: config.subjectless_tokens ?? 'refuse',
     groups: groups.map(parseClaimPath),
     email: parseClaimPath(config.email_claim),
     serviceRules: config.service_account_rules.map(compileRule),
@@ -124,18 +150,26 @@ export function claimMapping(config: Pick<IssuerConfig, 'issuer' | 'groups_claim
  * configured rule matches (e.g. Auth0 `gty: client-credentials`, Keycloak
  * `preferred_username` prefix `service-account-`, Entra `idtyp: app`).
  */
-export function isServiceAccount(claims: Claims, clientId: string, rules: readonly CompiledRule[]): boolean {
-  const sub = claims.sub;
-  if (typeof sub !== 'string' || sub === '') return true;
+export function isServiceAccount(claims: Claims, sub: string | undefined, clientId: string, rules: readonly CompiledRule[]): boolean {
+  if (sub === undefined) return true;
   if (clientId !== '' && sub === clientId) return true;
   return rules.some((r) => r.test(claimAt(claims, r.path)));
 }
 
-/** The policy subject for verified claims. */
+/**
+ * The policy subject for verified claims. `sub` is the token's subject, or for a service token
+ * without one its client id. A token naming neither is refused (a principal must name someone:
+ * otherwise every such token would share one session and one audit identity), unless the issuer
+ * is configured with `subjectless_tokens: per_token`.
+ */
 export function subjectFromClaims(claims: Claims, mapping: ClaimMapping): Subject {
   const clientId = clientIdOf(claims);
-  const service = isServiceAccount(claims, clientId, mapping.serviceRules);
-  const sub = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : clientId;
+  const subject = subjectClaim(claims);
+  if (subject === undefined && clientId === '' && mapping.subjectless === 'refuse') {
+    throw new TokenRejected('token names no subject (sub) and no client (client_id, azp)');
+  }
+  const service = isServiceAccount(claims, subject, clientId, mapping.serviceRules);
+  const sub = subject ?? clientId;
   const groups = new Set<string>();
   for (const path of mapping.groups) for (const g of stringList(claimAt(claims, path))) groups.add(g);
   const email = claimAt(claims, mapping.email);

@@ -97,6 +97,12 @@ export const issuerSchema = z
     service_account_rules: z.array(serviceAccountRule).default(() => []),
     /** Raw claims copied into `subject.claims` when present. */
     claims: z.array(z.string().min(1)).default(() => ['auth_time', 'acr', 'amr']),
+    /**
+     * A token with neither `sub` nor a client id (`client_id`, `azp`) names nobody. `refuse`
+     * (default): 401 invalid_token. `per_token`: accepted as a service whose principal is that one
+     * token (its hash), so no two such tokens ever share a session or an audit identity.
+     */
+    subjectless_tokens: z.enum(['refuse', 'per_token']).default('refuse'),
     introspection: introspection.optional(),
   })
   .strict()
@@ -125,11 +131,28 @@ export const identityConfigSchema = z
     issuers: z.array(issuerSchema).default([]),
     /** Scopes advertised in the protected-resource metadata and hinted in 401 challenges. */
     scopes_supported: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token')).default([]),
+    /** Tolerance for exp, nbf and iat (a token issued up to this far in the future is accepted). */
     clock_skew_seconds: z.number().min(0).max(300).default(30),
+    /**
+     * Optional: tokens issued (`iat`) longer ago than this are refused, whatever their `exp`; a
+     * token without `iat` is then refused too. Default: no limit beyond `exp`.
+     */
+    max_token_age_seconds: z.number().positive().max(365 * 86_400).optional(),
     /** Minimum time between two JWKS fetches triggered by an unknown `kid`. */
     jwks_cooldown_seconds: z.number().min(0).max(3600).default(30),
-    /** A JWKS older than this is refetched (old keys stop working once the issuer drops them). */
+    /**
+     * A JWKS older than this is refetched before the next token is verified, and verified tokens
+     * are reused from the cache only while it is younger: a key the issuer removed stops being
+     * accepted at most this long after the removal (plus one JWKS fetch), while the issuer can
+     * be reached. When it cannot, known keys keep verifying (see README: outages).
+     */
     jwks_max_age_seconds: z.number().positive().max(86_400).default(600),
+    /**
+     * While the JWKS cannot be refetched, known keys keep verifying this long past max-age; after
+     * that every token of the issuer gets 503. So a removed key is never accepted longer than
+     * jwks_max_age_seconds + jwks_stale_if_error_seconds after the last good fetch.
+     */
+    jwks_stale_if_error_seconds: z.number().min(0).max(7 * 86_400).default(3600),
     /** Timeout for every request to an identity provider (discovery, JWKS, introspection). */
     http_timeout_ms: z.number().int().min(50).max(60_000).default(5000),
     /** After a failed discovery, requests fail fast (503) this long before it is tried again. */

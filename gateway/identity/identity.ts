@@ -23,15 +23,22 @@ export interface Authenticator {
   insufficientScope?(target: string, scopes: readonly string[], description?: string): AuthError;
 }
 
-/** `sub` is only unique per issuer, so the principal names the issuer too. */
-function principalOf(subject: Subject): string {
-  const who = subject.sub || subject.client_id || subject.type;
-  return subject.issuer ? `${subject.issuer} ${who}` : who;
+/**
+ * Who a subject is, for session binding and decision records: `["user", issuer, sub]`,
+ * `["service", issuer, sub or client id]` or `["anonymous", "", sub]`, as JSON. The kind keeps a
+ * service named `x` from ever being the user `x`; `sub` is only unique per issuer, so the issuer
+ * is part of it; JSON keeps any character in an issuer or sub from forging a separator. A
+ * service token without `sub` is named by its client id: RFC 9068 §2.2 has the `sub` of a
+ * client-credentials token be the client's identifier, so one client is one principal whether
+ * or not its issuer writes `sub`.
+ */
+export function principalOf(subject: Subject): string {
+  return JSON.stringify([subject.type, subject.issuer, subject.sub]);
 }
 
 /** An identity for a subject; everything derived from it is computed here, once. */
-export function identityOf(subject: Subject): Identity {
-  return { subject, subjectJson: JSON.stringify(subject), principal: principalOf(subject) };
+export function identityOf(subject: Subject, principal: string = principalOf(subject)): Identity {
+  return { subject, subjectJson: JSON.stringify(subject), principal };
 }
 
 /** DEVELOPMENT ONLY: every caller is the configured fixed subject (or anonymous, no groups). */

@@ -27,13 +27,14 @@ export interface IssuerRuntime {
   clockSkewSeconds: number;
   jwksCooldownMs: number;
   jwksMaxAgeMs: number;
+  jwksStaleIfErrorMs: number;
   timeoutMs: number;
   discoveryRetryMs: number;
   now: () => number;
   fetch: typeof fetch;
   env: NodeJS.ProcessEnv;
   log: (message: string) => void;
-  onKeysRemoved: (issuer: string, kids: ReadonlySet<string>) => void;
+  onKeysRemoved: (issuer: string, keyIds: ReadonlySet<string>) => void;
 }
 
 interface Discovered {
@@ -51,7 +52,8 @@ export interface IssuerStatus {
 /** What a verified JWT yields. */
 export interface VerifiedJwt {
   payload: JWTPayload;
-  kid: string;
+  /** Identity of the key that verified it (kid and thumbprint, see jwks.ts `keyId`). */
+  keyId: string;
 }
 
 /** Resource-server client id used for discovery when no introspection client is configured. */
@@ -156,6 +158,7 @@ export class TrustedIssuer {
           uri: meta.jwks_uri!,
           cooldownMs: runtime.jwksCooldownMs,
           maxAgeMs: runtime.jwksMaxAgeMs,
+          staleIfErrorMs: runtime.jwksStaleIfErrorMs,
           timeoutMs: runtime.timeoutMs,
           fetch: runtime.fetch,
           now: runtime.now,
@@ -186,13 +189,14 @@ export class TrustedIssuer {
   async verifyJwt(token: string, audience: string, requireExpiry = true): Promise<VerifiedJwt> {
     const { jwks } = await this.discovered();
     if (jwks === undefined) throw new TokenRejected('this issuer does not accept JWT access tokens');
-    let kid = '';
+    let keyId = '';
     try {
       const { payload } = await jwtVerify(
         token,
         async (header) => {
-          kid = header.kid ?? '';
-          return jwks.key(header);
+          const resolved = await jwks.key(header);
+          keyId = resolved.id;
+          return resolved.key;
         },
         {
           issuer: this.issuer,
@@ -204,7 +208,7 @@ export class TrustedIssuer {
           ...(requireExpiry ? { requiredClaims: ['exp'] } : {}),
         },
       );
-      return { payload, kid };
+      return { payload, keyId };
     } catch (err) {
       throw this.#jwtFailure(err, audience);
     }
@@ -223,6 +227,7 @@ export class TrustedIssuer {
         case 'aud': return new TokenRejected(`token audience does not include ${audience}`);
         case 'nbf': return new TokenRejected('token is not valid yet (nbf)');
         case 'exp': return new TokenRejected('token has no expiry (exp)');
+        // jose checks that `iat`, when present, is a number; oidc.ts checks its value.
         case 'iat': return new TokenRejected('token issued-at time (iat) is invalid');
         case 'typ': return new TokenRejected('token type (typ header) must be at+jwt');
         default: return new TokenRejected('token claims are invalid');

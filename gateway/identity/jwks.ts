@@ -2,11 +2,15 @@
 //
 // - An unknown `kid` refetches the set, at most once per cooldown (so forged kids cannot make the
 //   gateway hammer the issuer); a set older than max-age is refetched before use, which is how a
-//   key the issuer dropped stops working.
+//   key the issuer dropped stops working: the bound on that is max-age (the cooldown only spaces
+//   out refetches after a failed one).
 // - When a refetch fails, keys already known keep working (an identity provider outage does not
-//   break tokens we can still check); a kid we cannot look up is then "unavailable" (503), not
-//   "invalid" (401).
+//   break tokens we can still check) for at most max-age + stale-if-error after the last good
+//   fetch; a kid we cannot look up is then "unavailable" (503), not "invalid" (401).
+// - A key is known by its RFC 7638 thumbprint, not only its `kid`: an issuer that reuses a kid
+//   for new key material, or publishes keys without kids, still retires the old key.
 // - Only public asymmetric keys are kept: `oct` keys are ignored, private members dropped.
+import { createHash } from 'node:crypto';
 import { describeFailure } from './failure.ts';
 import { importJWK, type CryptoKey, type JWK, type JWSHeaderParameters } from 'jose';
 
@@ -23,12 +27,14 @@ export interface JwksOptions {
   uri: string;
   cooldownMs: number;
   maxAgeMs: number;
+  /** How long past max-age known keys still verify while the set cannot be refetched. */
+  staleIfErrorMs: number;
   timeoutMs: number;
   fetch: typeof fetch;
   now: () => number;
   log: (message: string) => void;
-  /** Called after a refetch with the kids that disappeared. */
-  onKeysRemoved?: (kids: ReadonlySet<string>) => void;
+  /** Called after a refetch with the ids (`keyId`) of the keys that disappeared. */
+  onKeysRemoved?: (ids: ReadonlySet<string>) => void;
 }
 
 const MAX_JWKS_BYTES = 512 * 1024;
@@ -55,6 +61,22 @@ function publicJwk(raw: Record<string, unknown>): JWK | undefined {
   return jwk as JWK;
 }
 
+/**
+ * A key's identity: its kid and its RFC 7638 thumbprint (sha256 over the required public members
+ * in lexical order; the members were checked to be strings, so this JSON is the canonical form).
+ */
+export function keyId(jwk: JWK): string {
+  const members = [...PUBLIC_MEMBERS[jwk.kty!]!].sort();
+  const canonical = `{${members.map((m) => `${JSON.stringify(m)}:${JSON.stringify((jwk as Record<string, unknown>)[m])}`).join(',')}}`;
+  return `${jwk.kid ?? ''} ${createHash('sha256').update(canonical).digest('base64url')}`;
+}
+
+/** A verification key and the identity of the JWK it came from. */
+export interface ResolvedKey {
+  key: CryptoKey;
+  id: string;
+}
+
 /** Whether a key of this type can verify `alg`. */
 function fits(jwk: JWK, alg: string): boolean {
   if (jwk.alg !== undefined && jwk.alg !== alg) return false;
@@ -70,7 +92,7 @@ function fits(jwk: JWK, alg: string): boolean {
 }
 
 export class RemoteJwks {
-  #keys: JWK[] = [];
+  #keys: Array<JWK & { id: string }> = [];
   #fetchedAt = -Infinity;
   #lastAttempt = -Infinity;
   #lastError: string | undefined;
@@ -97,6 +119,15 @@ export class RemoteJwks {
 
   #coolingDown(): boolean {
     return this.options.now() - this.#lastAttempt < this.options.cooldownMs;
+  }
+
+  /**
+   * Whether a stale set is refetched now: always after a good fetch (max-age alone bounds how long
+   * a removed key is accepted), but only once per cooldown after a failed one (no hammering an
+   * issuer that is down).
+   */
+  #mayRefetchStale(): boolean {
+    return this.#inflight !== undefined || this.#lastError === undefined || !this.#coolingDown();
   }
 
   /** Fetches the set once (concurrent callers share the fetch). Resolves to success. */
@@ -126,10 +157,12 @@ export class RemoteJwks {
       const doc = JSON.parse(text) as unknown;
       const raw = (doc as { keys?: unknown } | null)?.keys;
       if (!Array.isArray(raw)) throw new Error('not a JWK set (no "keys" array)');
-      const keys = raw.flatMap((k) => (typeof k === 'object' && k !== null ? [publicJwk(k as Record<string, unknown>)] : [])).filter((k): k is JWK => k !== undefined);
-      const before = new Set(this.#keys.map((k) => k.kid ?? ''));
-      const after = new Set(keys.map((k) => k.kid ?? ''));
-      const removed = new Set([...before].filter((kid) => !after.has(kid)));
+      const keys = raw
+        .flatMap((k) => (typeof k === 'object' && k !== null ? [publicJwk(k as Record<string, unknown>)] : []))
+        .filter((k): k is JWK => k !== undefined)
+        .map((k) => ({ ...k, id: keyId(k) }));
+      const after = new Set(keys.map((k) => k.id));
+      const removed = new Set(this.#keys.map((k) => k.id).filter((id) => !after.has(id)));
       this.#keys = keys;
       this.#fetchedAt = this.options.now();
       this.#lastError = undefined;
@@ -144,20 +177,25 @@ export class RemoteJwks {
     }
   }
 
-  #candidates(header: JWSHeaderParameters): JWK[] {
+  #candidates(header: JWSHeaderParameters): Array<JWK & { id: string }> {
     const alg = header.alg ?? '';
     return this.#keys.filter((k) => (header.kid === undefined || k.kid === header.kid) && fits(k, alg));
   }
 
   /** The verification key for a token header; refetches as described above. */
-  async key(header: JWSHeaderParameters): Promise<CryptoKey> {
+  async key(header: JWSHeaderParameters): Promise<ResolvedKey> {
     let refreshed = false;
-    const stale = this.options.now() - this.#fetchedAt > this.options.maxAgeMs;
-    if (stale && (this.#inflight !== undefined || !this.#coolingDown())) {
+    if (!this.fresh() && this.#mayRefetchStale()) {
       await this.refresh();
       refreshed = true;
     }
     if (this.#keys.length === 0) throw new JwksUnavailableError(this.#lastError ?? `no signing keys from ${this.options.uri}`);
+    const age = this.options.now() - this.#fetchedAt;
+    if (age > this.options.maxAgeMs + this.options.staleIfErrorMs) {
+      // The issuer has not been reachable for too long: a key it removed meanwhile must not
+      // verify forever, so known keys stop working too (fail closed, 503).
+      throw new JwksUnavailableError(`${this.#lastError ?? 'JWKS could not be refetched'}; the keys fetched ${Math.round(age / 1000)} s ago are too old to trust`);
+    }
     let candidates = this.#candidates(header);
     if (candidates.length === 0 && !refreshed && (this.#inflight !== undefined || !this.#coolingDown())) {
       await this.refresh();
@@ -169,14 +207,14 @@ export class RemoteJwks {
       throw new KeyNotFoundError(header.kid === undefined ? 'no key for the token algorithm' : 'unknown signing key');
     }
     if (candidates.length > 1) throw new KeyNotFoundError('token has no key id (kid) and the issuer publishes several keys');
-    const jwk = candidates[0]!;
-    const id = `${jwk.kid ?? ''}\u0000${header.alg}`;
+    const { id: keyIdentity, ...jwk } = candidates[0]!;
+    const id = `${keyIdentity}\u0000${header.alg}`;
     let imported = this.#imported.get(id);
     if (imported === undefined) {
       imported = importJWK(jwk, header.alg) as Promise<CryptoKey>;
       this.#imported.set(id, imported);
       imported.catch(() => this.#imported.delete(id));
     }
-    return imported;
+    return { key: await imported, id: keyIdentity };
   }
 }

@@ -74,15 +74,16 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
         clockSkewSeconds: config.clock_skew_seconds,
         jwksCooldownMs: config.jwks_cooldown_seconds * 1000,
         jwksMaxAgeMs: config.jwks_max_age_seconds * 1000,
+        jwksStaleIfErrorMs: config.jwks_stale_if_error_seconds * 1000,
         timeoutMs: config.http_timeout_ms,
         discoveryRetryMs: config.discovery_retry_seconds * 1000,
         now,
         fetch: options.fetch ?? globalThis.fetch,
         env: options.env ?? process.env,
         log,
-        onKeysRemoved: (issuer, kids) => {
-          const n = verified.forgetKeys(issuer, kids);
-          log(`identity: issuer ${issuer} no longer publishes ${kids.size} key(s); ${n} cached token(s) dropped`);
+        onKeysRemoved: (issuer, keyIds) => {
+          const n = verified.forgetKeys(issuer, keyIds);
+          log(`identity: issuer ${issuer} no longer publishes ${keyIds.size} key(s); ${n} cached token(s) dropped`);
         },
       }),
   );
@@ -106,14 +107,33 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
     return a;
   }
 
-  function identityFromClaims(claims: Claims, mapping: ClaimMapping, exp: unknown): Identity {
+  const maxAgeSeconds = config.max_token_age_seconds;
+
+  /**
+   * `iat` checks, for JWTs (after jose, which only checks that it is a number), introspection
+   * answers and every reuse of a cached verification (a token ages while it is cached): not in
+   * the future beyond the clock skew, and not older than `max_token_age_seconds` when set.
+   */
+  function checkIssuedAt(iat: unknown): void {
+    if (iat === undefined) {
+      if (maxAgeSeconds !== undefined) throw new TokenRejected('token has no issued-at time (iat), required by the maximum token age');
+      return;
+    }
+    if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new TokenRejected('token issued-at time (iat) is invalid');
+    const t = now() / 1000;
+    if (iat > t + config.clock_skew_seconds) throw new TokenRejected('token issued-at time (iat) is in the future');
+    if (maxAgeSeconds !== undefined && t - iat > maxAgeSeconds + config.clock_skew_seconds) throw new TokenRejected('token is older than the maximum token age (iat)');
+  }
+
+  function identityFromClaims(claims: Claims, mapping: ClaimMapping, exp: unknown, key: string): Identity {
     const subject = subjectFromClaims(claims, mapping);
     // Shared by every request that presents the same token: frozen so no caller can alter it.
     Object.freeze(subject.groups);
     Object.freeze(subject.scopes);
     Object.freeze(subject.claims);
     Object.freeze(subject);
-    const identity = identityOf(subject);
+    // Only with `subjectless_tokens: per_token` can a token name nobody: it is its own principal.
+    const identity = subject.sub === '' ? identityOf(subject, JSON.stringify(['token', subject.issuer, key])) : identityOf(subject);
     if (typeof exp === 'number') identity.expiresAt = exp * 1000;
     return identity;
   }
@@ -153,13 +173,15 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
     const issuer = typeof iss === 'string' ? byIss.get(iss) : undefined;
     if (issuer === undefined) throw new TokenRejected('token issuer is not trusted by this gateway');
     const audience = a.byIssuer[issuer.index]!;
-    const { payload, kid } = await issuer.verifyJwt(token, audience);
+    const { payload, keyId } = await issuer.verifyJwt(token, audience);
     if (payload.cnf !== undefined) throw SENDER_CONSTRAINED;
-    const identity = identityFromClaims(payload as Claims, mappings[issuer.index]!, payload.exp);
+    checkIssuedAt(payload.iat);
+    const identity = identityFromClaims(payload as Claims, mappings[issuer.index]!, payload.exp, key);
     const aud = payload.aud;
     verified.set(key, {
       issuer: issuer.issuer,
-      kid,
+      keyId,
+      ...(typeof payload.iat === 'number' ? { issuedAt: payload.iat } : {}),
       expiresAt: (payload.exp as number) * 1000,
       audiences: new Set(typeof aud === 'string' ? [aud] : (aud ?? [])),
       identity,
@@ -207,6 +229,7 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
     if (typeof claims.exp !== 'number') throw new TokenRejected('token has no expiry (exp)');
     if (claims.exp <= t - skew) throw new TokenRejected('token expired');
     if (typeof claims.nbf === 'number' && claims.nbf > t + skew) throw new TokenRejected('token is not valid yet (nbf)');
+    checkIssuedAt(claims.iat);
     if (claims.iss !== undefined && claims.iss !== issuer.issuer) throw new TokenRejected('token issuer does not match');
     if (claims.cnf !== undefined) throw SENDER_CONSTRAINED;
     const tokenType = typeof claims.token_type === 'string' ? claims.token_type.toLowerCase() : undefined;
@@ -217,7 +240,7 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
     const aud = claims.aud;
     const audList = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
     if (!audList.includes(audience)) throw new TokenRejected(`token audience does not include ${audience}`);
-    return identityFromClaims(claims, mappings[issuer.index]!, claims.exp);
+    return identityFromClaims(claims, mappings[issuer.index]!, claims.exp, key);
   }
 
   async function authenticate(request: Request, target: string): Promise<Identity> {
@@ -231,6 +254,13 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
       if (hit.expiresAt + skewMs <= now()) throw invalidToken(a.metadataUrl, 'token expired');
       const audience = a.byIssuer[hit.issuerIndex]!;
       if (!hit.audiences.has(audience)) throw invalidToken(a.metadataUrl, `token audience does not include ${audience}`);
+      if (maxAgeSeconds !== undefined) {
+        try {
+          checkIssuedAt(hit.issuedAt);
+        } catch (err) {
+          throw invalidToken(a.metadataUrl, (err as TokenRejected).description);
+        }
+      }
       return hit.identity;
     }
 

@@ -95,10 +95,13 @@ export interface VerifiedToken {
   issuer: string;
   /** Position of the issuer in the configuration. */
   issuerIndex: number;
-  kid: string;
-  /** `exp` in ms. */
+  /** The key that verified it (jwks.ts `keyId`): forgotten when the issuer drops that key. */
+  keyId: string;
+  /** `exp` in ms (or earlier: when the token reaches the maximum token age). */
   expiresAt: number;
   audiences: ReadonlySet<string>;
+  /** `iat` in seconds, when the token has one (re-checked against the maximum token age). */
+  issuedAt?: number;
   identity: Identity;
 }
 
@@ -115,8 +118,8 @@ export class VerifiedTokens {
     this.#map.set(key, value, value.expiresAt + this.skewMs);
   }
   /** Forgets tokens signed by keys an issuer no longer publishes. */
-  forgetKeys(issuer: string, kids: ReadonlySet<string>): number {
-    return this.#map.deleteWhere((v) => v.issuer === issuer && kids.has(v.kid));
+  forgetKeys(issuer: string, keyIds: ReadonlySet<string>): number {
+    return this.#map.deleteWhere((v) => v.issuer === issuer && keyIds.has(v.keyId));
   }
   get size(): number {
     return this.#map.size;

@@ -93,6 +93,15 @@ export function classifyClientMessage(message: JsonRpcMessage, headers: EraHeade
       const requested = params?.protocolVersion;
       return { era: 'legacy', protocolVersion: typeof requested === 'string' ? requested : '' };
     }
+    if (headerVersion !== undefined && isStatelessVersion(headerVersion) && message.kind === 'notification') {
+      // (issue 8) The `_meta` protocol version is required of requests only: the Go SDK sends
+      // `notifications/cancelled` without `_meta`, and a 400 here makes a real client close its
+      // connection. The header names the era; the Mcp-Method cross-check still holds.
+      if (headers.method !== undefined && headers.method !== method) {
+        throw mismatch(id, headers.method, `the body names method ${method} but the Mcp-Method header names ${headers.method}`);
+      }
+      return { era: 'stateless', protocolVersion: headerVersion };
+    }
     if (headerVersion !== undefined && isStatelessVersion(headerVersion)) {
       throw new GatewayError(400, ErrorCode.InvalidParams, `Invalid params: the MCP-Protocol-Version header names ${headerVersion}, but the request has no params._meta["${PROTOCOL_VERSION_META_KEY}"]`, { id });
     }

@@ -128,6 +128,13 @@ async function relayFailure(up: UpstreamResponse, ctx: RelayContext): Promise<Re
 
 async function relayJson(up: UpstreamResponse, ctx: RelayContext): Promise<Response> {
   const text = await readCapped(up, ctx);
+  // (issue 8) An empty JSON body answers nothing, which is fine where nothing is awaited: a DELETE
+  // ending a session (the Python SDK server answers it `200`, `application/json`, no body), a
+  // notification or a client's response. A request still needs its answer (502 below).
+  if (text.trim() === '' && ctx.ex.request === undefined) {
+    const { 'content-type': _, ...headers } = up.headers;
+    return new Response(null, { status: up.status, headers });
+  }
   const out = await screenOne(ctx, parse(ctx, text, 'answered with a body that is not JSON'), text.length);
   if (out === null) throw badResponse(ctx.ex, 'answered with a message that is not the answer to this request');
   return json(up.status, up.headers, out);

@@ -224,3 +224,32 @@ describe('JWKS rotation through the gateway', () => {
     expect((await call(await mint())).status).toBe(200);
   });
 });
+
+describe('the bound on a removed key, through the gateway (real rotation, real clock)', () => {
+  let stack: IdentityStack;
+  const call = (token: string) => stack.send('other', echo('bound'), token);
+  const description = (res: HttpResult) => /error_description="([^"]*)"/.exec(res.headers.get('www-authenticate') ?? '')?.[1];
+
+  beforeAll(async () => {
+    // A cooldown far longer than max-age: max-age alone must bound a removed key's life.
+    stack = await startIdentityStack({ identity: { jwks_cooldown_seconds: 3600, jwks_max_age_seconds: 1 } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('a key the IdP removed is refused once jwks_max_age_seconds have passed, cached verifications included', async () => {
+    const old = await stack.callerToken('other');
+    expect((await call(old)).status).toBe(200);
+    expect((await call(old)).status).toBe(200); // the cached verification
+    await stack.idp.rotateKeys({ keepOld: false });
+    await new Promise((r) => setTimeout(r, 1100));
+    const before = stack.upstream.received.length;
+    const res = await call(old);
+    expect(res.status).toBe(401);
+    expect(res.json.error.code).toBe(-32080);
+    expect(description(res)).toBe('unknown signing key');
+    expect(stack.upstream.received.length).toBe(before);
+    expect((await call(await stack.callerToken('other'))).status).toBe(200);
+  });
+});

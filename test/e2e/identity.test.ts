@@ -200,7 +200,7 @@ describe('the subject reaches the policy', () => {
     });
     expect(received()).toBe(before);
     const record = lastClientDecision()!;
-    expect(record).toMatchObject({ target: 'fixture', method: 'tools/call', name: 'whoami', allow: false, principal: `${stack.idp.issuer} test-caller` });
+    expect(record).toMatchObject({ target: 'fixture', method: 'tools/call', name: 'whoami', allow: false, principal: JSON.stringify(['service', stack.idp.issuer, 'test-caller']) });
     expect(JSON.stringify(record)).not.toContain(token);
   });
 
@@ -210,13 +210,13 @@ describe('the subject reaches the policy', () => {
     const ok = await stack.send('fixture', statelessCall('add', { a: 2, b: 3 }), engineer);
     expect(ok.status).toBe(200);
     expect(ok.json.result.structuredContent).toEqual({ sum: 5 });
-    expect(lastClientDecision()).toMatchObject({ name: 'add', allow: true, rule_ids: ['identity.group'], principal: `${stack.idp.issuer} alice` });
+    expect(lastClientDecision()).toMatchObject({ name: 'add', allow: true, rule_ids: ['identity.group'], principal: JSON.stringify(['user', stack.idp.issuer, 'alice']) });
 
     const before = received();
     const denied = await stack.send('fixture', statelessCall('add', { a: 2, b: 3 }), guest);
     expect(denied.status).toBe(200);
     expect(denied.json.error).toMatchObject({ code: -32051, data: { portcullis: { rule_ids: ['identity.default_deny'] } } });
-    expect(lastClientDecision()).toMatchObject({ name: 'add', allow: false, principal: `${stack.idp.issuer} gus` });
+    expect(lastClientDecision()).toMatchObject({ name: 'add', allow: false, principal: JSON.stringify(['user', stack.idp.issuer, 'gus']) });
     expect(received()).toBe(before);
   });
 
@@ -226,7 +226,7 @@ describe('the subject reaches the policy', () => {
     const res = await stack.send('fixture', statelessCall('echo', { text: 'x' }), token);
     expect(res.status).toBe(200);
     expect(res.json.error).toMatchObject({ code: -32051, message: 'Denied by policy: echo is only for the test-caller client' });
-    expect(lastClientDecision()).toMatchObject({ principal: `${stack.idp.issuer} portcullis-upstream`, rule_ids: ['identity.client'] });
+    expect(lastClientDecision()).toMatchObject({ principal: JSON.stringify(['service', stack.idp.issuer, 'portcullis-upstream']), rule_ids: ['identity.client'] });
     expect(received()).toBe(before);
   });
 
@@ -333,6 +333,65 @@ describe('legacy sessions are bound to the identity that created them', () => {
       abort.abort();
       await call;
     }
+  });
+});
+
+describe('one principal per subject: sessions and decision records never merge two subjects', () => {
+  const initLegacy = async (token: string) => {
+    const init = await stack.send('legacy', legacyMessage('initialize', INITIALIZE_PARAMS, 1), token);
+    expect(init.status).toBe(200);
+    const session = init.headers.get('mcp-session-id')!;
+    expect((await stack.send('legacy', legacyMessage('notifications/initialized', undefined, undefined, session), token)).status).toBe(202);
+    return session;
+  };
+  const claims = (overrides: Record<string, unknown>) => stack.idp.validClaims(stack.resource('legacy'), overrides);
+
+  it("a service's session is not the session of a user whose sub is that client id", async () => {
+    // A client-credentials token without sub, named by its client id…
+    const service = await stack.idp.sign(claims({ sub: undefined, client_id: 'portcullis-upstream' }));
+    // …and a user whose sub happens to be the same string, through another client.
+    const user = await stack.idp.sign(claims({ sub: 'portcullis-upstream', client_id: 'test-caller' }));
+    const session = await initLegacy(service);
+    const before = received();
+    const res = await stack.send('legacy', legacyMessage('tools/call', { name: 'echo', arguments: { text: 'hijack' } }, 2, session), user);
+    expect(res.status).toBe(404);
+    expect(res.json.error.code).toBe(-32001);
+    expect(received()).toBe(before);
+    // (The identity policy keeps echo for test-caller; tools/list is open to every client.)
+    const ok = await stack.send('legacy', legacyMessage('tools/list', undefined, 3, session), service);
+    expect(ok.status).toBe(200);
+    expect(ok.json.result.tools).toBeInstanceOf(Array);
+    expect(lastClientDecision()!.principal).toBe(JSON.stringify(['service', stack.idp.issuer, 'portcullis-upstream']));
+  });
+
+  it('numeric subjects are subjects: user 7 cannot use the session of user 8 of the same client', async () => {
+    const seven = await stack.idp.sign(claims({ sub: 7 }));
+    const eight = await stack.idp.sign(claims({ sub: 8 }));
+    const session = await initLegacy(eight);
+    expect(lastClientDecision()!.principal).toBe(JSON.stringify(['user', stack.idp.issuer, '8']));
+    const before = received();
+    const res = await stack.send('legacy', legacyMessage('tools/list', undefined, 2, session), seven);
+    expect(res.status).toBe(404);
+    expect(received()).toBe(before);
+    // The number's decimal text is the same subject at the same issuer.
+    const eightText = await stack.idp.sign(claims({ sub: '8' }));
+    expect((await stack.send('legacy', legacyMessage('tools/list', undefined, 3, session), eightText)).status).toBe(200);
+  });
+
+  it.each([
+    ['neither sub nor client id', { sub: undefined, client_id: undefined }, 'token names no subject (sub) and no client (client_id, azp)'],
+    ['an empty sub', { sub: '' }, 'token subject (sub) is empty'],
+    ['a sub above 2^53', { sub: 2 ** 60 }, 'token subject (sub) is a number that is not an exact integer'],
+    ['iat an hour ahead', { iat: Math.floor(Date.now() / 1000) + 3600 }, 'token issued-at time (iat) is in the future'],
+    ['iat not a number', { iat: 'now' }, 'token issued-at time (iat) is invalid'],
+  ])('%s: 401 invalid_token, nothing forwarded', async (_, overrides, expected) => {
+    const token = await stack.idp.sign(stack.idp.validClaims(stack.resource('fixture'), overrides as Record<string, unknown>));
+    const before = received();
+    const res = await stack.send('fixture', statelessCall('echo', { text: 'x' }), token);
+    expect(res.status).toBe(401);
+    expect(res.json.error.code).toBe(-32080);
+    expect(res.headers.get('www-authenticate')).toBe(`Bearer error="invalid_token", error_description="${expected}", resource_metadata="${stack.metadataUrl('fixture')}"`);
+    expect(received()).toBe(before);
   });
 });
 

@@ -112,3 +112,71 @@ describe('JWKS rotation', () => {
     expect(await description(a, fresh)).toBe('accepted');
   });
 });
+
+describe('the bound on a removed key', () => {
+  /** fetch that rewrites every JWKS the IdP serves (the IdP itself is real). */
+  function rewritingFetch(rewrite: (key: Record<string, unknown>) => Record<string, unknown>): typeof fetch {
+    return async (input, init) => {
+      const res = await fetch(input, init);
+      if (!String(input instanceof Request ? input.url : input).endsWith('/jwks')) return res;
+      const doc = (await res.json()) as { keys: Array<Record<string, unknown>> };
+      return new Response(JSON.stringify({ keys: doc.keys.map(rewrite) }), { status: res.status, headers: { 'content-type': 'application/json' } });
+    };
+  }
+
+  it('is max-age even when the cooldown is longer', async () => {
+    clock = 0;
+    const a = authenticator({ jwks_cooldown_seconds: 3600, jwks_max_age_seconds: 60 });
+    const old = await mint();
+    expect(await description(a, old)).toBe('accepted');
+    await idp.rotateKeys({ keepOld: false });
+    clock += 61_000;
+    expect(await description(a, old)).toBe('401 unknown signing key');
+    expect(await description(a, await mint())).toBe('accepted');
+  });
+
+  it('a kid reused for new key material retires the old key and its cached verifications', async () => {
+    clock = 0;
+    const config = identityConfigSchema.parse({ public_base_url: BASE, issuers: [{ issuer: idp.issuer }], jwks_max_age_seconds: 60 });
+    const a = oidcAuthenticator(config, { now: () => Date.now() + clock, log: () => {}, fetch: rewritingFetch((k) => ({ ...k, kid: 'k-same' })) });
+    const old = await idp.sign(idp.validClaims(DEMO), { kid: 'k-same' });
+    expect(await description(a, old)).toBe('accepted');
+    expect(await description(a, old)).toBe('accepted'); // cached
+    await idp.rotateKeys({ keepOld: false });
+    clock += 61_000;
+    // Same kid, other key: the cached verification must not survive the refetch.
+    expect(await description(a, old)).toBe('401 token signature is invalid');
+    expect(await description(a, await idp.sign(idp.validClaims(DEMO), { kid: 'k-same' }))).toBe('accepted');
+  });
+
+  it('keys published without kid are retired too', async () => {
+    clock = 0;
+    const config = identityConfigSchema.parse({ public_base_url: BASE, issuers: [{ issuer: idp.issuer }], jwks_max_age_seconds: 60 });
+    const a = oidcAuthenticator(config, { now: () => Date.now() + clock, log: () => {}, fetch: rewritingFetch(({ kid: _kid, ...k }) => k) });
+    const old = await idp.sign(idp.validClaims(DEMO), { kid: null });
+    expect(await description(a, old)).toBe('accepted');
+    await idp.rotateKeys({ keepOld: false });
+    clock += 61_000;
+    expect(await description(a, old)).toBe('401 token signature is invalid');
+  });
+
+  it('while the issuer is unreachable, known keys verify for stale-if-error past max-age, then 503', async () => {
+    clock = 0;
+    const a = authenticator({ jwks_cooldown_seconds: 5, jwks_max_age_seconds: 60, jwks_stale_if_error_seconds: 120 });
+    const token = await mint();
+    expect(await description(a, token)).toBe('accepted');
+    await idp.stop();
+    try {
+      clock += 61_000;
+      expect(await description(a, token)).toBe('accepted'); // refetch fails, known key still verifies
+      clock += 100_000; // 161 s after the last good fetch: within 60 + 120
+      expect(await description(a, token)).toBe('accepted');
+      clock += 30_000; // 191 s: beyond
+      expect(await description(a, token)).toMatch(/^503 .*too old to trust/);
+    } finally {
+      await idp.start();
+    }
+    clock += 6_000; // past the cooldown: refetched, verifies again
+    expect(await description(a, token)).toBe('accepted');
+  });
+});
