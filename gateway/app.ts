@@ -9,7 +9,7 @@ import { readBundle } from './policy/bundle.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import { MaskError, MaskPlanCache } from './masking/index.ts';
 import { failClosed, type Decision } from './policy/decision.ts';
-import { MemorySessionStore } from './sessions/store.ts';
+import { openState } from './state/index.ts';
 import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
 
 export interface Gateway {
@@ -90,15 +90,26 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     ? new Set(configuredHosts)
     : isLoopback(config.listen.host) ? new Set(LOOPBACK_HOSTS) : null;
 
+  // Sessions and pending ids every replica must see; Redis unreachable refuses the start here.
+  const state = await openState(config, log);
+  log(`portcullis: ${state.description}`);
+
   // Tokens from the configured issuers; without issuers, the development subject (or anonymous).
-  const oidc = config.identity.issuers.length > 0 ? oidcAuthenticator(config.identity, { log, env: config.env }) : undefined;
+  // Introspection results are shared through the state when it is shared (see docs/state.md).
+  const cache = state.introspectionCache;
+  const oidc = config.identity.issuers.length > 0 ? oidcAuthenticator(config.identity, { log, env: config.env, ...(cache ? { cache } : {}) }) : undefined;
   if (oidc) void oidc.warmUp();
   const authenticator = oidc ?? anonymousAuthenticator(config.identity);
 
   const masks = new MaskPlanCache({ hashKey });
 
   const app = new Hono();
+  // Liveness: this process answers. Readiness: it can also serve stateful requests.
   app.get('/healthz', (c) => c.text('ok'));
+  app.get('/readyz', async (c) => {
+    const health = await state.health();
+    return c.json({ ready: health.ok, state: health }, health.ok ? 200 : 503);
+  });
   if (oidc) {
     // RFC 9728: how MCP clients discover where to get a token for a target.
     app.get('/.well-known/oauth-protected-resource/mcp/:target', (c) => {
@@ -113,12 +124,18 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   app.route('/', mcpRoutes({
     screening: { decide: (query) => checkedDecision(policy.decide(query), masks), masks, audit },
     upstreams,
-    sessions: new MemorySessionStore(),
+    sessions: state.sessions,
     authenticator,
     limits: { maxBodyBytes: config.limits.max_body_bytes, maxResponseBytes: config.limits.max_response_bytes },
     isAllowedOrigin: originPolicy(config.security.allowed_origins, config.listen.host),
     allowedHosts,
     log,
   }));
-  return { app, policy, close: () => upstreams.close() };
+  return {
+    app, policy,
+    close: async () => {
+      await upstreams.close();
+      await state.close();
+    },
+  };
 }

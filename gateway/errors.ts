@@ -29,6 +29,8 @@ export const ErrorCode = {
   ForbiddenOrigin: -32070,
   PayloadTooLarge: -32071,
   UnknownTarget: -32072,
+  // Portcullis: shared state (Redis) could not be read or written: fail closed
+  StateUnavailable: -32090,
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,4 +1,4 @@
-// Entry point: `portcullis --config <file>` (or PORTCULLIS_CONFIG). Refuses to start, and says
+// Entry point: `portcullis --config <file> [--workers N]` (or PORTCULLIS_CONFIG). Refuses to start, and says
 // why, when the configuration or the policy bundle cannot be used.
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +8,9 @@ import { createGateway, type GatewayOptions } from './app.ts';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.ts';
 import { BundleError } from './policy/bundle.ts';
 import type { PolicyInfo } from './policy/engine.ts';
+import { StateError } from './state/index.ts';
+import { checkWorkers, isWorker, parseWorkers, runWorkers, WorkersError } from './workers.ts';
+import cluster from 'node:cluster';
 
 export interface RunningGateway {
   /** Base URL, e.g. http://127.0.0.1:8080 */
@@ -40,23 +43,38 @@ export async function startGateway(config: LoadedConfig, options: GatewayOptions
 }
 
 async function serveFromArgs(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } });
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, workers: { type: 'string', short: 'w' } } });
   const file = values.config ?? process.env.PORTCULLIS_CONFIG;
   if (!file) throw new ConfigError('(none)', ['no configuration file: pass --config <file> or set PORTCULLIS_CONFIG']);
+  const workers = parseWorkers(values.workers);
   const config = await loadConfig(file);
   if (process.env.PORT) config.listen.port = Number(process.env.PORT);
+  checkWorkers(config, workers);
+  const stopOnSignal = (stop: () => Promise<void>) => {
+    const once = () => void stop().then(() => process.exit(0));
+    process.once('SIGINT', once);
+    process.once('SIGTERM', once);
+  };
+  if (workers > 1 && !isWorker()) {
+    // The primary only supervises: each worker loads the policy and connects to Redis itself.
+    const running = await runWorkers(workers, (line) => console.error(line));
+    console.log(`portcullis: listening on ${running.url} with ${workers} workers (pids ${Object.values(cluster.workers ?? {}).map((w) => w?.process.pid).join(', ')})`);
+    for (const name of Object.keys(config.targets)) console.log(`portcullis: target '${name}' at ${running.url}/mcp/${name}`);
+    stopOnSignal(running.stop);
+    return;
+  }
   const gw = await startGateway(config);
-  console.log(`portcullis: listening on ${gw.url} (policy revision ${gw.policy.revision}, sha256 ${gw.policy.sha256.slice(0, 12)}…)`);
-  for (const name of Object.keys(config.targets)) console.log(`portcullis: target '${name}' at ${gw.url}/mcp/${name}`);
-  const stop = () => void gw.close().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  if (!isWorker()) {
+    console.log(`portcullis: listening on ${gw.url} (policy revision ${gw.policy.revision}, sha256 ${gw.policy.sha256.slice(0, 12)}…)`);
+    for (const name of Object.keys(config.targets)) console.log(`portcullis: target '${name}' at ${gw.url}/mcp/${name}`);
+  }
+  stopOnSignal(gw.close);
 }
 
 /** The `portcullis` command: exits 1 with the reason when it cannot start. */
 export async function runCli(argv: string[]): Promise<void> {
   await serveFromArgs(argv).catch((err: unknown) => {
-    if (err instanceof ConfigError || err instanceof BundleError) {
+    if (err instanceof ConfigError || err instanceof BundleError || err instanceof StateError || err instanceof WorkersError) {
       console.error(`portcullis: refusing to start: ${err.message}`);
     } else {
       console.error('portcullis: refusing to start:', err);

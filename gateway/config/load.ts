@@ -19,6 +19,8 @@ export interface LoadedConfig extends Config {
   env: NodeJS.ProcessEnv;
   /** Key for the "hash" mask style, from `masking.hash_key_env`; undefined when not configured. */
   maskHashKey: Uint8Array | undefined;
+  /** Redis ACL user and password, from `state.redis.username_env` / `password_env`. */
+  redisAuth: { username?: string; password?: string };
 }
 
 function keyOf(path: readonly PropertyKey[]): string {
@@ -41,6 +43,14 @@ export function validateConfig(doc: unknown, file: string, env: NodeJS.ProcessEn
     if (Buffer.byteLength(key) < 16) problems.push(`masking.hash_key_env: environment variable ${keyEnv} must hold at least 16 bytes`);
     else maskHashKey = Buffer.from(key);
   }
+  const redisAuth: LoadedConfig['redisAuth'] = {};
+  for (const [field, key] of [['username', 'username_env'], ['password', 'password_env']] as const) {
+    const name = config.state.redis?.[key];
+    if (name === undefined) continue;
+    const value = env[name];
+    if (!value) problems.push(`state.redis.${key}: environment variable ${name} is not set`);
+    else redisAuth[field] = value;
+  }
   if (problems.length > 0) throw new ConfigError(file, problems);
   const base = dirname(file);
   return {
@@ -49,6 +59,7 @@ export function validateConfig(doc: unknown, file: string, env: NodeJS.ProcessEn
     file,
     env,
     maskHashKey,
+    redisAuth,
   };
 }
 

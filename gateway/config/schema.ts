@@ -16,6 +16,44 @@ const target = z
   })
   .strict();
 
+const redisUrl = z
+  .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// (TLS) URL' })
+  .refine((u) => new URL(u).password === '', 'must not carry a password: name an environment variable in state.redis.password_env');
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+
+/** Where the state every replica must share lives (sessions, pending ids); see docs/state.md. */
+const stateSchema = z
+  .object({
+    /** `memory`: this process only (one replica). `redis`: shared by every replica and worker. */
+    backend: z.enum(['memory', 'redis']).default('memory'),
+    /** A legacy session unused this long is forgotten, with everything it holds. */
+    session_idle_seconds: z.number().int().min(1).max(30 * 24 * 3600).default(3600),
+    /** memory only: sessions kept; the least recently used goes first. */
+    max_sessions: z.number().int().min(1).default(100_000),
+    redis: z
+      .object({
+        /** One server (or a proxy in front of several). */
+        url: redisUrl.optional(),
+        /** Redis Cluster: some of its nodes; the rest are discovered. */
+        cluster: z.array(redisUrl).min(1).optional(),
+        username_env: envName.optional(),
+        password_env: envName.optional(),
+        /** Prepended to every key; braces would break the per-session hash tags. */
+        key_prefix: z.string().regex(/^[^{}]{0,64}$/, 'at most 64 characters, no braces').default('portcullis:'),
+        /** A command not answered in this time fails (the request gets 503). */
+        command_timeout_ms: z.number().int().min(10).max(60_000).default(1000),
+        /** Time allowed for the connection at start; past it the gateway refuses to start. */
+        connect_timeout_ms: z.number().int().min(100).max(120_000).default(5000),
+      })
+      .strict()
+      .refine((r) => (r.url === undefined) !== (r.cluster === undefined), 'give exactly one of url or cluster')
+      .optional(),
+  })
+  .strict()
+  .refine((s) => s.backend !== 'redis' || s.redis !== undefined, { path: ['redis'], message: 'required when backend is redis' })
+  .default({ backend: 'memory', session_idle_seconds: 3600, max_sessions: 100_000 });
+
 export const configSchema = z
   .object({
     listen: z
@@ -75,6 +113,7 @@ export const configSchema = z
       })
       .strict()
       .default({ log: 'none' }),
+    state: stateSchema,
     targets: z
       .record(targetName, target)
       .refine((t) => Object.keys(t).length > 0, 'at least one target is required'),

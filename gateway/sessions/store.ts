@@ -3,6 +3,7 @@
 // answer can be decided knowing what it answers. The interface is async so a Redis-backed store
 // (shared by every replica) can replace the in-memory one without touching callers.
 
+import { ErrorCode, GatewayError } from '../errors.ts';
 import type { MaskInstruction } from '../policy/decision.ts';
 
 /** What answering a forwarded client request requires; plain JSON, so a shared store can hold it. */
@@ -37,6 +38,27 @@ export interface SessionStore {
   rememberClientRequest(target: string, sessionId: string, requestId: string | number, pending: PendingRequest): Promise<boolean>;
   /** The pending client request an answer belongs to, removed once answered. */
   takeClientRequest(target: string, sessionId: string, requestId: string | number): Promise<PendingRequest | undefined>;
+  /** Notes that the gateway issued `eventId` on a stream of this session for the upstream's event `upstreamEventId`. */
+  rememberStreamEvent(target: string, sessionId: string, eventId: string, upstreamEventId: string): Promise<void>;
+  /** The upstream event id behind an event id the gateway issued, for Last-Event-ID resumption. */
+  upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined>;
+}
+
+/**
+ * What one session may hold, in every store. Past a cap the oldest entry is forgotten: a late
+ * answer to a forgotten client request has nothing to be screened as and is dropped; a forgotten
+ * server request's answer is decided as answering an unknown method; a forgotten event id cannot
+ * be resumed from.
+ */
+export const SESSION_LIMITS = {
+  clientRequests: 1024,
+  serverRequests: 1024,
+  streamEvents: 1024,
+} as const;
+
+/** The session vanished (expired, or deleted through another replica) between lookup and use. */
+export function sessionGone(): GatewayError {
+  return new GatewayError(404, ErrorCode.SessionNotFound, 'Session not found: it expired or was deleted while this request was under way');
 }
 
 interface Entry {
@@ -44,11 +66,15 @@ interface Entry {
   lastSeen: number;
   serverRequests: Map<string, string>;
   clientRequests: Map<string, PendingRequest>;
+  streamEvents: Map<string, string>;
 }
 
-/** Unanswered client requests kept per session; beyond it the oldest are forgotten (and their
- * late answers then have nothing to be screened as, so they are dropped). */
-const MAX_PENDING_PER_SESSION = 1024;
+/** Sets `key` in an insertion-ordered map, forgetting the oldest entries beyond `cap`. */
+function setCapped<V>(map: Map<string, V>, key: string, value: V, cap: number): void {
+  map.delete(key);
+  while (map.size >= cap) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
 
 /** Bounded per-process store: idle sessions expire, and the least recently used go first when full. */
 export class MemorySessionStore implements SessionStore {
@@ -75,11 +101,13 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async create(target: string, sessionId: string, record: SessionRecord): Promise<void> {
+    // A session id the upstream issues again starts afresh: nothing pending carries over.
+    this.#entries.delete(`${target}\u0000${sessionId}`);
     if (this.#entries.size >= this.options.maxSessions) {
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
     }
-    this.#entries.set(`${target}\u0000${sessionId}`, { record, lastSeen: this.#now(), serverRequests: new Map(), clientRequests: new Map() });
+    this.#entries.set(`${target}\u0000${sessionId}`, { record, lastSeen: this.#now(), serverRequests: new Map(), clientRequests: new Map(), streamEvents: new Map() });
   }
 
   async get(target: string, sessionId: string): Promise<SessionRecord | undefined> {
@@ -91,7 +119,8 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async rememberServerRequest(target: string, sessionId: string, requestId: string | number, method: string): Promise<void> {
-    this.#live(target, sessionId)?.serverRequests.set(JSON.stringify(requestId), method);
+    const requests = this.#live(target, sessionId)?.serverRequests;
+    if (requests !== undefined) setCapped(requests, JSON.stringify(requestId), method, SESSION_LIMITS.serverRequests);
   }
 
   async takeServerRequest(target: string, sessionId: string, requestId: string | number): Promise<string | undefined> {
@@ -104,11 +133,11 @@ export class MemorySessionStore implements SessionStore {
 
   async rememberClientRequest(target: string, sessionId: string, requestId: string | number, pending: PendingRequest): Promise<boolean> {
     const requests = this.#live(target, sessionId)?.clientRequests;
-    if (requests === undefined) return false;
+    if (requests === undefined) throw sessionGone();
     const key = JSON.stringify(requestId);
     if (requests.has(key)) return false;
-    if (requests.size >= MAX_PENDING_PER_SESSION) requests.delete(requests.keys().next().value!);
-    requests.set(key, pending);
+    // A stored copy: the caller's object must not change what the session remembers.
+    setCapped(requests, key, structuredClone(pending), SESSION_LIMITS.clientRequests);
     return true;
   }
 
@@ -118,5 +147,14 @@ export class MemorySessionStore implements SessionStore {
     const pending = requests?.get(key);
     requests?.delete(key);
     return pending;
+  }
+
+  async rememberStreamEvent(target: string, sessionId: string, eventId: string, upstreamEventId: string): Promise<void> {
+    const events = this.#live(target, sessionId)?.streamEvents;
+    if (events !== undefined) setCapped(events, eventId, upstreamEventId, SESSION_LIMITS.streamEvents);
+  }
+
+  async upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined> {
+    return this.#live(target, sessionId)?.streamEvents.get(eventId);
   }
 }
