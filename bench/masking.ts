@@ -221,7 +221,7 @@ export async function runMaskingBench(opts: MaskingBenchOptions = {}): Promise<M
   };
 }
 
-// `npx tsx bench/masking.ts` runs this section alone.
+// `node bench/masking.ts` runs this section alone.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { formatTable } = await import('./stats.ts');
   const r = await runMaskingBench({ log: (l) => console.error(l) });

@@ -1,6 +1,6 @@
 // Summarizes a V8 .cpuprofile (from `npm run bench -- --only proxy --profile`): top functions by
 // self time, and by inclusive time for frames from this project and its direct dependencies.
-//   tsx bench/profile.ts <file.cpuprofile> [--top N] [--filter substring] [--callers substring]
+//   node bench/profile.ts <file.cpuprofile> [--top N] [--filter substring] [--callers substring]
 // --callers: for frames whose name contains the substring, the call paths (5 frames up) that
 // reach them, by time spent in them.
 import { readFile } from 'node:fs/promises';
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     options: { top: { type: 'string', default: '30' }, filter: { type: 'string' }, callers: { type: 'string' } },
   });
   const file = positionals[0];
-  if (!file) throw new Error('usage: tsx bench/profile.ts <file.cpuprofile> [--top N] [--filter substring]');
+  if (!file) throw new Error('usage: node bench/profile.ts <file.cpuprofile> [--top N] [--filter substring]');
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
   const top = Number(values.top);
 

@@ -86,7 +86,10 @@ class ServerProcess {
   #waiting: Array<(m: unknown) => void> = [];
   #exited: Promise<number | null>;
 
-  constructor(readonly name: string, args: string[]) {
+  readonly name: string;
+
+  constructor(name: string, args: string[]) {
+    this.name = name;
     this.child = fork(SERVER, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m) => this.#deliver(m));
     this.#exited = new Promise((resolve) => this.child.once('exit', (code) => {

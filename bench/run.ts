@@ -20,7 +20,7 @@
 //   --runtimes <a,b>        run the whole bench under each of these node binaries (one child
 //                           process each, one after the other) and compare them side by side
 //   --profile               proxy: V8-profile the gateway during the loaded phase (slows it down);
-//                           summarize with `tsx bench/profile.ts <file>` (path is in the JSON)
+//                           summarize with `node bench/profile.ts <file>` (path is in the JSON)
 //
 // To add a section: write bench/<name>.ts exporting `run…(opts): Promise<{ rows, data }>` and list
 // it in SECTIONS below.

@@ -1,5 +1,5 @@
 // `npm run bench -- --runtimes <node-a>,<node-b> [options]`: the same bench under two (or more)
-// Node.js binaries in one run, side by side. Each runtime runs the whole bench in a child
+// Node.js binaries in one run, side by side (each must run TypeScript: Node 24 or later). Each runtime runs the whole bench in a child
 // process of its own (its gateway and upstream children inherit that runtime), one after the
 // other, and the table compares the measures that decide which runtime to keep: the decision
 // path, the proxy ratios and CPU per call.
@@ -30,7 +30,7 @@ interface RuntimeResult {
 function runWith(node: string, args: string[], log: (line: string) => void): Promise<RuntimeResult> {
   return new Promise((resolve, reject) => {
     log(`bench: runtimes: ${node} …`);
-    const child = spawn(node, ['--import', 'tsx', RUN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(node, [RUN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
     child.on('error', reject);

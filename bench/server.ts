@@ -1,8 +1,8 @@
 // Child process for the proxy bench: runs ONE server (the upstream fixture or a gateway) in its own
 // process so it gets its own event loop, as in a deployment. Driven over the fork IPC channel:
 //
-//   tsx bench/server.ts upstream                      -> { type: 'ready', url }
-//   tsx bench/server.ts gateway <policyDir> <url>     -> { type: 'ready', url, revision }
+//   node bench/server.ts upstream                      -> { type: 'ready', url }
+//   node bench/server.ts gateway <policyDir> <url>     -> { type: 'ready', url, revision }
 //   { type: 'mark' }  -> { type: 'mark', cpu: {user,system} µs cumulative, toolCalls since last mark, logs }
 //   { type: 'profile-start' } -> { type: 'profile-started' }   V8 CPU profile of this process, from now
 //   { type: 'profile-stop', file } -> { type: 'profile-stopped', file }   ... written to `file`

@@ -2,10 +2,10 @@
 // "listening" line) and memory (resident set once listening, and its peak) of `portcullis` run
 //   - compiled: `node dist/gateway/main.js`, the JavaScript `npm run build` emits (what
 //     `npx portcullis` runs in production);
-//   - strip: `node gateway/main.ts`, Node's own type stripping at load;
-//   - tsx: `node --import tsx gateway/main.ts`, the loader the gateway used before.
-// Each mode starts `runs` times, in rounds (compiled, strip, tsx, compiled, …) so background load
-// hits all alike; medians are reported. The gateway serves the allow-all policy with an
+//   - strip: `node gateway/main.ts`, Node's own type stripping at load (what `npm start`, the
+//     scripts and the tests run).
+// Each mode starts `runs` times, in rounds (compiled, strip, strip, compiled, …) so background
+// load hits both alike; medians are reported. The gateway serves the allow-all policy with an
 // unreachable upstream: start-up never touches it.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -26,7 +26,6 @@ interface Mode {
 const MODES: Mode[] = [
   { name: 'compiled', args: [join(ROOT, 'dist/gateway/main.js')] },
   { name: 'strip', args: [join(ROOT, 'gateway/main.ts')] },
-  { name: 'tsx', args: ['--import', 'tsx', join(ROOT, 'gateway/main.ts')] },
 ];
 
 interface Sample {

@@ -52,7 +52,10 @@ function isLoopback(host: string): boolean {
 function memoryAdapter() {
   const store = new Map<string, { payload: Record<string, unknown>; expiresAt: number }>();
   return class DevAdapter {
-    constructor(readonly model: string) {}
+    readonly model: string;
+    constructor(model: string) {
+      this.model = model;
+    }
     async upsert(id: string, payload: Record<string, unknown>, expiresIn?: number) {
       store.set(`${this.model}:${id}`, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
     }

@@ -6,7 +6,7 @@
  *
  *   npm run demo:upstream                  # http://127.0.0.1:9090/mcp
  *   DEMO_UPSTREAM_PORT=9191 npm run demo:upstream
- *   tsx demo/upstream.ts 9191
+ *   node demo/upstream.ts 9191
  *
  * Nothing here touches a real database or shell: run_sql evaluates a tiny SQL subset over
  * the in-memory tables, run_shell returns canned output.

@@ -55,13 +55,12 @@ export class GatewayError extends Error {
   readonly id: JsonRpcId;
   /** HTTP headers the answer must carry (e.g. WWW-Authenticate, Retry-After). */
   readonly headers: Readonly<Record<string, string>>;
-  constructor(
-    readonly status: number,
-    readonly code: number,
-    message: string,
-    options: { data?: unknown; id?: JsonRpcId; headers?: Record<string, string> } = {},
-  ) {
+  readonly status: number;
+  readonly code: number;
+  constructor(status: number, code: number, message: string, options: { data?: unknown; id?: JsonRpcId; headers?: Record<string, string> } = {}) {
     super(message);
+    this.status = status;
+    this.code = code;
     this.data = options.data;
     this.id = options.id ?? null;
     this.headers = options.headers ?? {};

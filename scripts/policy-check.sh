@@ -48,7 +48,7 @@ if [ "${#dirs[@]}" -eq 0 ]; then
 fi
 
 # The capabilities file `npm run bundle` builds with (written by scripts/bundle.ts).
-capabilities="$(cd "$root" && node --import tsx scripts/bundle.ts --print-capabilities-file)" || {
+capabilities="$(cd "$root" && node scripts/bundle.ts --print-capabilities-file)" || {
   echo "policy-check: could not generate the gateway capabilities (scripts/bundle.ts)" >&2
   exit 1
 }

@@ -7,8 +7,12 @@ import { configSchema, type Config } from './schema.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
-  constructor(readonly file: string, readonly problems: string[]) {
+  readonly file: string;
+  readonly problems: string[];
+  constructor(file: string, problems: string[]) {
     super(`invalid configuration ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.file = file;
+    this.problems = problems;
   }
 }
 

@@ -10,16 +10,20 @@ import { JwksUnavailableError, KeyNotFoundError, RemoteJwks } from './jwks.ts';
 /** The token was checked and refused (401). `description` never repeats token content. */
 export class TokenRejected extends Error {
   override name = 'TokenRejected';
-  constructor(readonly description: string) {
+  readonly description: string;
+  constructor(description: string) {
     super(description);
+    this.description = description;
   }
 }
 
 /** The issuer could not be asked (503). */
 export class ProviderUnavailable extends Error {
   override name = 'ProviderUnavailable';
-  constructor(message: string, readonly retryAfterSeconds: number) {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
     super(message);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -69,11 +73,14 @@ export class TrustedIssuer {
   #failedAt = -Infinity;
   #lastError: string | undefined;
 
-  constructor(
-    readonly config: IssuerConfig,
-    readonly index: number,
-    readonly runtime: IssuerRuntime,
-  ) {
+  readonly config: IssuerConfig;
+  readonly index: number;
+  readonly runtime: IssuerRuntime;
+
+  constructor(config: IssuerConfig, index: number, runtime: IssuerRuntime) {
+    this.config = config;
+    this.index = index;
+    this.runtime = runtime;
     this.issuer = config.issuer;
     this.acceptsJwt = config.token_format !== 'opaque';
     this.acceptsOpaque = config.token_format !== 'jwt';

@@ -100,7 +100,11 @@ export class RemoteJwks {
   readonly #imported = new Map<string, Promise<CryptoKey>>();
   #fetches = 0;
 
-  constructor(readonly options: JwksOptions) {}
+  readonly options: JwksOptions;
+
+  constructor(options: JwksOptions) {
+    this.options = options;
+  }
 
   get status(): { keys: number; kids: string[]; fetchedAt: number | undefined; fetches: number; lastError: string | undefined } {
     return {

@@ -29,10 +29,12 @@ interface Expiring<T> {
 /** A bounded map with per-entry expiry; the oldest entry goes first when full. */
 class BoundedMap<T> {
   readonly #entries = new Map<string, Expiring<T>>();
-  constructor(
-    readonly maxEntries: number,
-    readonly now: () => number,
-  ) {}
+  readonly maxEntries: number;
+  readonly now: () => number;
+  constructor(maxEntries: number, now: () => number) {
+    this.maxEntries = maxEntries;
+    this.now = now;
+  }
 
   get(key: string): T | undefined {
     const entry = this.#entries.get(key);
@@ -108,8 +110,10 @@ export interface VerifiedToken {
 /** In-process cache of verified JWTs (by token hash). Entries also expire at `exp` + skew. */
 export class VerifiedTokens {
   readonly #map: BoundedMap<VerifiedToken>;
-  constructor(maxEntries: number, now: () => number, readonly skewMs: number) {
+  readonly skewMs: number;
+  constructor(maxEntries: number, now: () => number, skewMs: number) {
     this.#map = new BoundedMap(maxEntries, now);
+    this.skewMs = skewMs;
   }
   get(key: string): VerifiedToken | undefined {
     return this.#map.get(key);

@@ -13,8 +13,10 @@ import { describeFailure } from './failure.ts';
 
 export class UpstreamCredentialError extends Error {
   override name = 'UpstreamCredentialError';
-  constructor(readonly target: string, message: string) {
+  readonly target: string;
+  constructor(target: string, message: string) {
     super(message);
+    this.target = target;
   }
 }
 

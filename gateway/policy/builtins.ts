@@ -14,12 +14,15 @@ const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Frida
  */
 export class EvaluationClock {
   #nowNs: number | undefined;
-  constructor(private readonly readMs: () => number = Date.now) {}
+  readonly #readMs: () => number;
+  constructor(readMs: () => number = Date.now) {
+    this.#readMs = readMs;
+  }
   reset(): void {
     this.#nowNs = undefined;
   }
   nowNs(): number {
-    this.#nowNs ??= this.readMs() * NS_PER_MS;
+    this.#nowNs ??= this.#readMs() * NS_PER_MS;
     return this.#nowNs;
   }
 }

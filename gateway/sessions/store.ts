@@ -79,17 +79,20 @@ function setCapped<V>(map: Map<string, V>, key: string, value: V, cap: number): 
 /** Bounded per-process store: idle sessions expire, and the least recently used go first when full. */
 export class MemorySessionStore implements SessionStore {
   readonly #entries = new Map<string, Entry>();
-  constructor(private readonly options: { idleMs: number; maxSessions: number; now?: () => number } = { idleMs: 3_600_000, maxSessions: 100_000 }) {}
+  readonly #options: { idleMs: number; maxSessions: number; now?: () => number };
+  constructor(options: { idleMs: number; maxSessions: number; now?: () => number } = { idleMs: 3_600_000, maxSessions: 100_000 }) {
+    this.#options = options;
+  }
 
   #now(): number {
-    return this.options.now?.() ?? Date.now();
+    return this.#options.now?.() ?? Date.now();
   }
 
   #live(target: string, sessionId: string): Entry | undefined {
     const key = `${target}\u0000${sessionId}`;
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
-    if (this.#now() - entry.lastSeen > this.options.idleMs) {
+    if (this.#now() - entry.lastSeen > this.#options.idleMs) {
       this.#entries.delete(key);
       return undefined;
     }
@@ -103,7 +106,7 @@ export class MemorySessionStore implements SessionStore {
   async create(target: string, sessionId: string, record: SessionRecord): Promise<void> {
     // A session id the upstream issues again starts afresh: nothing pending carries over.
     this.#entries.delete(`${target}\u0000${sessionId}`);
-    if (this.#entries.size >= this.options.maxSessions) {
+    if (this.#entries.size >= this.#options.maxSessions) {
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
     }

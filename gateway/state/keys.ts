@@ -8,7 +8,10 @@ export type SessionKeys = readonly [string, string, string, string, string, stri
 
 export class StateKeys {
   /** `prefix` has no braces (the configuration refuses them), so the tag below is the key's only one. */
-  constructor(readonly prefix: string) {}
+  readonly prefix: string;
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
 
   /**
    * `{target/session}` is the hash tag. The session id comes from the upstream (any visible

@@ -32,7 +32,12 @@ export class RedisSessionStore implements SessionStore {
   readonly #ttl: string;
   readonly #log: (message: string) => void;
 
-  constructor(private readonly redis: RedisClient, private readonly keys: StateKeys, idleMs: number, log: (message: string) => void) {
+  readonly #redis: RedisClient;
+  readonly #keys: StateKeys;
+
+  constructor(redis: RedisClient, keys: StateKeys, idleMs: number, log: (message: string) => void) {
+    this.#redis = redis;
+    this.#keys = keys;
     this.#scripts = defineScripts(redis);
     this.#ttl = String(idleMs);
     this.#log = throttledLog(log);
@@ -49,7 +54,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   #run(script: ScriptName, target: string, sessionId: string, ...args: string[]) {
-    return this.#call(() => this.#scripts[script](...this.keys.session(target, sessionId), this.#ttl, ...args));
+    return this.#call(() => this.#scripts[script](...this.#keys.session(target, sessionId), this.#ttl, ...args));
   }
 
   async create(target: string, sessionId: string, record: SessionRecord): Promise<void> {
@@ -62,7 +67,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async delete(target: string, sessionId: string): Promise<void> {
-    await this.#call(() => this.redis.del(...this.keys.session(target, sessionId)));
+    await this.#call(() => this.#redis.del(...this.#keys.session(target, sessionId)));
   }
 
   async rememberServerRequest(target: string, sessionId: string, requestId: string | number, method: string): Promise<void> {
@@ -90,8 +95,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined> {
-    const events = this.keys.session(target, sessionId)[5];
-    const id = await this.#call(() => this.redis.hget(events, eventId));
+    const events = this.#keys.session(target, sessionId)[5];
+    const id = await this.#call(() => this.#redis.hget(events, eventId));
     return id ?? undefined;
   }
 }

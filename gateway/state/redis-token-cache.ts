@@ -6,11 +6,16 @@ import type { StateKeys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 
 export class RedisTokenCache implements TokenCache {
-  constructor(private readonly redis: RedisClient, private readonly keys: StateKeys) {}
+  readonly #redis: RedisClient;
+  readonly #keys: StateKeys;
+  constructor(redis: RedisClient, keys: StateKeys) {
+    this.#redis = redis;
+    this.#keys = keys;
+  }
 
   async get(key: string): Promise<CachedIntrospection | undefined> {
     try {
-      const json = await this.redis.get(this.keys.introspection(key));
+      const json = await this.#redis.get(this.#keys.introspection(key));
       return json === null ? undefined : (JSON.parse(json) as CachedIntrospection);
     } catch {
       return undefined;
@@ -20,6 +25,6 @@ export class RedisTokenCache implements TokenCache {
   async set(key: string, value: CachedIntrospection, ttlSeconds: number): Promise<void> {
     const ms = Math.floor(ttlSeconds * 1000);
     if (ms < 1) return;
-    await this.redis.set(this.keys.introspection(key), JSON.stringify(value), 'PX', ms).catch(() => {});
+    await this.#redis.set(this.#keys.introspection(key), JSON.stringify(value), 'PX', ms).catch(() => {});
   }
 }

@@ -101,7 +101,10 @@ export interface TestIdp {
  */
 function memoryAdapter(store: Map<string, { payload: Record<string, unknown>; expiresAt: number }>) {
   return class TestAdapter {
-    constructor(readonly model: string) {}
+    readonly model: string;
+    constructor(model: string) {
+      this.model = model;
+    }
     key(id: string): string {
       return `${this.model}:${id}`;
     }
