@@ -26,6 +26,10 @@ export async function startGatewayProcess(doc: Record<string, unknown>, args: st
     env: { ...process.env, PORT: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Never outlive the test run, even when a test times out before its cleanup.
+  const orphanGuard = () => child.kill('SIGKILL');
+  process.once('exit', orphanGuard);
+  child.once('exit', () => process.off('exit', orphanGuard));
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer) => {
