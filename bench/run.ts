@@ -6,14 +6,15 @@
 // with every number, for scripts (`npm run bench | grep '^BENCH_JSON ' | cut -c12-`).
 //
 // Options (after `npm run bench --`):
-//   --only <policy|proxy>   run one section (repeatable; default all)
+//   --only <section>        run one section (repeatable; default all): policy, identity, masking,
+//                           proxy, state (memory vs Redis state), scale (1 vs 2 workers)
 //   --iterations <n>        policy: measured calls per path (default 20000)
-//   --seconds <s>           proxy: measured seconds per side (default 5)
-//   --rounds <n>            proxy: alternating rounds the seconds are split into (default 4)
+//   --seconds <s>           proxy, state, scale: measured seconds per side (default 5)
+//   --rounds <n>            proxy, state, scale: alternating rounds the seconds are split into (default 4)
 //   --warmup <s>            proxy: warm-up seconds per side (default 5: the gateway needs a few
 //                           thousand calls before V8 has optimized its path; 1.5 s left it
 //                           ~30% slower in the first measured rounds)
-//   --concurrency <n>       proxy: requests in flight in the loaded phase (default 16)
+//   --concurrency <n>       proxy, state, scale: requests in flight (default 16)
 //   --serial-seconds <s>    proxy: seconds per side of the unloaded c=1 phase (default 2; 0 skips)
 //   --profile               proxy: V8-profile the gateway during the loaded phase (slows it down);
 //                           summarize with `tsx bench/profile.ts <file>` (path is in the JSON)
@@ -26,6 +27,7 @@ import { runIdentityBench } from './identity.ts';
 import { runMaskingBench } from './masking.ts';
 import { runPolicyBench } from './policy.ts';
 import { profileDir, runProxyBench } from './proxy.ts';
+import { runScaleBench, runStateBench } from './state.ts';
 import { formatTable, rounded, type Row } from './stats.ts';
 
 const { values } = parseArgs({
@@ -68,6 +70,9 @@ const SECTIONS: Record<string, Section> = {
       ...(values.profile ? { profileDir: await profileDir() } : {}),
       log,
     }),
+  // Legacy calls with memory vs Redis state, Redis round trips per call; then 1 vs 2 workers.
+  state: () => runStateBench({ seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)), log }),
+  scale: () => runScaleBench({ seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)), log }),
 };
 
 async function main(): Promise<void> {
