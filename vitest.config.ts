@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['./test/global-setup.ts'],
     // Tests start real servers (upstreams, gateways); generous limits keep a loaded 2-core CI honest.
     testTimeout: 30_000,
     hookTimeout: 60_000,

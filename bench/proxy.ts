@@ -67,12 +67,12 @@ const HEADERS = {
   'mcp-name': 'echo',
 };
 
-interface Cpu {
+export interface Cpu {
   user: number;
   system: number;
 }
 
-interface Mark {
+export interface Mark {
   type: 'mark';
   cpu: Cpu;
   toolCalls: number;
@@ -80,7 +80,7 @@ interface Mark {
 }
 
 /** One child server process and its IPC request/answer (messages queue until read). */
-class ServerProcess {
+export class ServerProcess {
   readonly child: ChildProcess;
   #inbox: unknown[] = [];
   #waiting: Array<(m: unknown) => void> = [];

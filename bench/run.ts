@@ -7,14 +7,14 @@
 //
 // Options (after `npm run bench --`):
 //   --only <section>        run one section (repeatable; default all): policy, identity, masking,
-//                           startup, proxy
+//                           startup, proxy, state (memory vs Redis state), scale (1 vs 2 workers)
 //   --iterations <n>        policy: measured calls per path (default 20000)
-//   --seconds <s>           proxy: measured seconds per side (default 5)
-//   --rounds <n>            proxy: alternating rounds the seconds are split into (default 4)
+//   --seconds <s>           proxy, state, scale: measured seconds per side (default 5)
+//   --rounds <n>            proxy, state, scale: alternating rounds the seconds are split into (default 4)
 //   --warmup <s>            proxy: warm-up seconds per side (default 5: the gateway needs a few
 //                           thousand calls before V8 has optimized its path; 1.5 s left it
 //                           ~30% slower in the first measured rounds)
-//   --concurrency <n>       proxy: requests in flight in the loaded phase (default 16)
+//   --concurrency <n>       proxy, state, scale: requests in flight (default 16)
 //   --serial-seconds <s>    proxy: seconds per side of the unloaded c=1 phase (default 2; 0 skips)
 //   --starts <n>            startup: gateway starts per execution mode (default 7)
 //   --runtimes <a,b>        run the whole bench under each of these node binaries (one child
@@ -32,6 +32,7 @@ import { runPolicyBench } from './policy.ts';
 import { profileDir, runProxyBench } from './proxy.ts';
 import { runRuntimesBench } from './runtimes.ts';
 import { runStartupBench } from './startup.ts';
+import { runScaleBench, runStateBench } from './state.ts';
 import { formatTable, rounded, type Row } from './stats.ts';
 
 const { values } = parseArgs({
@@ -77,6 +78,9 @@ const SECTIONS: Record<string, Section> = {
       ...(values.profile ? { profileDir: await profileDir() } : {}),
       log,
     }),
+  // Legacy calls with memory vs Redis state, Redis round trips per call; then 1 vs 2 workers.
+  state: () => runStateBench({ seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)), log }),
+  scale: () => runScaleBench({ seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)), log }),
 };
 
 /** The arguments a child bench gets: everything but --runtimes. */

@@ -2,7 +2,8 @@
 // process so it gets its own event loop, as in a deployment. Driven over the fork IPC channel:
 //
 //   node bench/server.ts upstream                      -> { type: 'ready', url }
-//   node bench/server.ts gateway <policyDir> <url>     -> { type: 'ready', url, revision }
+//   node bench/server.ts upstream-both                 -> { type: 'ready', url }   (both eras)
+//   node bench/server.ts gateway <policyDir> <url> [configJson] -> { type: 'ready', url, revision }
 //   { type: 'mark' }  -> { type: 'mark', cpu: {user,system} µs cumulative, toolCalls since last mark, logs }
 //   { type: 'profile-start' } -> { type: 'profile-started' }   V8 CPU profile of this process, from now
 //   { type: 'profile-stop', file } -> { type: 'profile-stopped', file }   ... written to `file`
@@ -48,10 +49,15 @@ async function main(): Promise<void> {
     // 2026-07-28 only (no legacy routing check), JSON answers: the echo call never streams.
     upstream = await startModernUpstream({ eras: 'modern', modernResponse: 'json' });
     send({ type: 'ready', url: upstream.url });
+  } else if (role === 'upstream-both') {
+    // Both eras (legacy sessions too), JSON answers in both: for the state bench.
+    upstream = await startModernUpstream({ modernResponse: 'json', legacyResponse: 'json' });
+    send({ type: 'ready', url: upstream.url });
   } else if (role === 'gateway') {
-    const [policy, url] = args;
-    if (policy === undefined || url === undefined) throw new Error('usage: server.ts gateway <policyDir> <upstreamUrl>');
-    gateway = await startTestGateway({ policy, targets: { bench: url } });
+    // Optional third argument: configuration merged at the top level, as JSON (e.g. `state`).
+    const [policy, url, extra] = args;
+    if (policy === undefined || url === undefined) throw new Error('usage: server.ts gateway <policyDir> <upstreamUrl> [configJson]');
+    gateway = await startTestGateway({ policy, targets: { bench: url }, ...(extra ? { config: JSON.parse(extra) as Record<string, unknown> } : {}) });
     send({ type: 'ready', url: gateway.endpoint('bench'), revision: gateway.policy.revision });
   } else {
     throw new Error(`unknown role ${String(role)}`);

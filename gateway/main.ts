@@ -74,8 +74,9 @@ async function serveFromArgs(argv: string[]): Promise<void> {
 /** The `portcullis` command: exits 1 with the reason when it cannot start. */
 export async function runCli(argv: string[]): Promise<void> {
   await serveFromArgs(argv).catch((err: unknown) => {
-    if (err instanceof ConfigError || err instanceof BundleError || err instanceof StateError || err instanceof WorkersError) {
-      console.error(`portcullis: refusing to start: ${err.message}`);
+    const usage = (err as NodeJS.ErrnoException | undefined)?.code?.startsWith('ERR_PARSE_ARGS') === true;
+    if (usage || err instanceof ConfigError || err instanceof BundleError || err instanceof StateError || err instanceof WorkersError) {
+      console.error(`portcullis: refusing to start: ${(err as Error).message}`);
     } else {
       console.error('portcullis: refusing to start:', err);
     }

@@ -56,6 +56,24 @@ export const SESSION_LIMITS = {
   streamEvents: 1024,
 } as const;
 
+/**
+ * Bytes a remembered client request may take: the count caps above do not bound size, and a client
+ * chooses its ids and tool names. Refused before forwarding (400 -32600), in every store.
+ */
+export const PENDING_LIMITS = { idBytes: 256, nameBytes: 1024 } as const;
+
+/** The request id as stored, or a refusal when it or the request's name is too long to keep. */
+export function pendingKey(requestId: string | number, pending: PendingRequest): string {
+  const key = JSON.stringify(requestId);
+  if (Buffer.byteLength(key) > PENDING_LIMITS.idBytes) {
+    throw new GatewayError(400, ErrorCode.InvalidRequest, `Invalid Request: a request id on a session may be at most ${PENDING_LIMITS.idBytes} bytes as JSON`);
+  }
+  if (Buffer.byteLength(pending.name) > PENDING_LIMITS.nameBytes) {
+    throw new GatewayError(400, ErrorCode.InvalidRequest, `Invalid Request: a tool, prompt or resource name on a session may be at most ${PENDING_LIMITS.nameBytes} bytes`);
+  }
+  return key;
+}
+
 /** The session vanished (expired, or deleted through another replica) between lookup and use. */
 export function sessionGone(): GatewayError {
   return new GatewayError(404, ErrorCode.SessionNotFound, 'Session not found: it expired or was deleted while this request was under way');
@@ -135,9 +153,9 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async rememberClientRequest(target: string, sessionId: string, requestId: string | number, pending: PendingRequest): Promise<boolean> {
+    const key = pendingKey(requestId, pending);
     const requests = this.#live(target, sessionId)?.clientRequests;
     if (requests === undefined) throw sessionGone();
-    const key = JSON.stringify(requestId);
     if (requests.has(key)) return false;
     // A stored copy: the caller's object must not change what the session remembers.
     setCapped(requests, key, structuredClone(pending), SESSION_LIMITS.clientRequests);

@@ -2,7 +2,7 @@
 // ids. Each change is one Lua script (scripts.ts, lua/); a plain read is one command. Any Redis
 // failure becomes a 503 (-32090): a request never goes on without the state it needs.
 import { ErrorCode, GatewayError } from '../errors.ts';
-import { SESSION_LIMITS, sessionGone, type PendingRequest, type SessionRecord, type SessionStore } from '../sessions/store.ts';
+import { pendingKey, SESSION_LIMITS, sessionGone, type PendingRequest, type SessionRecord, type SessionStore } from '../sessions/store.ts';
 import type { StateKeys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 import { defineScripts, ScriptCode, type ScriptName } from './scripts.ts';
@@ -80,7 +80,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async rememberClientRequest(target: string, sessionId: string, requestId: string | number, pending: PendingRequest): Promise<boolean> {
-    const code = await this.#run('rememberClientRequest', target, sessionId, JSON.stringify(requestId), JSON.stringify(pending), String(SESSION_LIMITS.clientRequests));
+    const key = pendingKey(requestId, pending);
+    const code = await this.#run('rememberClientRequest', target, sessionId, key, JSON.stringify(pending), String(SESSION_LIMITS.clientRequests));
     if (code === ScriptCode.NoSession) throw sessionGone();
     return code === 1;
   }

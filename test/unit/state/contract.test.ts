@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../../gateway/errors.ts';
-import { MemorySessionStore, SESSION_LIMITS, type PendingRequest, type SessionStore } from '../../../gateway/sessions/store.ts';
+import { MemorySessionStore, PENDING_LIMITS, SESSION_LIMITS, type PendingRequest, type SessionStore } from '../../../gateway/sessions/store.ts';
 import { connectRedis, RedisSessionStore, StateKeys, type RedisClient } from '../../../gateway/state/index.ts';
 import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../../helpers/redis.ts';
 
@@ -113,6 +113,20 @@ describe.each(stores)('$name (session store contract)', ({ make }) => {
     expect(err).toBeInstanceOf(GatewayError);
     expect(err).toMatchObject({ status: 404, code: -32001 });
     expect(await store.takeClientRequest('t', 'gone', 1)).toBeUndefined();
+  });
+
+  it('refuses to keep a request id or name too long to store (400 -32600), keeping the limit itself', async () => {
+    const store = make();
+    await store.create('t', 's', record('alice'));
+    const longId = 'x'.repeat(PENDING_LIMITS.idBytes);
+    for (const [id, name] of [[longId, 'echo'], ['ok', 'n'.repeat(PENDING_LIMITS.nameBytes + 1)], ['é'.repeat(PENDING_LIMITS.idBytes / 2), 'echo']] as const) {
+      const err = await store.rememberClientRequest('t', 's', id, pending(name)).catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 400, code: -32600 });
+    }
+    // At the limit is fine: 254 characters and two quotes.
+    const atLimit = 'y'.repeat(PENDING_LIMITS.idBytes - 2);
+    expect(await store.rememberClientRequest('t', 's', atLimit, pending('n'.repeat(PENDING_LIMITS.nameBytes)))).toBe(true);
+    expect(await store.takeClientRequest('t', 's', atLimit)).toEqual(pending('n'.repeat(PENDING_LIMITS.nameBytes)));
   });
 
   it('answers each server request once, and only in its own session', async () => {
