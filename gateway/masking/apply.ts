@@ -277,8 +277,11 @@ class Walker {
   }
 
   /** A member name after detectors (renamed when a detector matches inside it). */
-  #key(k: string, clean: boolean): string {
-    return clean ? k : this.scan(k);
+  #key(k: string, info: { readonly clean: boolean }): string {
+    if (info.clean) return k;
+    const nk = this.scan(k);
+    if (nk === k) this.#plan.remember(k, info as ReturnType<MaskPlan['keyInfo']>);
+    return nk;
   }
 
   /** Next suffix to try per renamed name, per object being built (so renaming stays linear). */
@@ -309,7 +312,7 @@ class Walker {
       const k = keys[n]!;
       const v = o[k];
       const info = plan.keyInfo(k);
-      const nk = this.#key(k, info.clean);
+      const nk = this.#key(k, info);
       const inner = states.length === 0 ? NO_STATES : step(states, k, -1);
       let r: unknown;
       if (pre !== null && k === 'structuredContent') r = pre.masked;
@@ -419,7 +422,7 @@ class Walker {
         for (let m = 0; m < names.length; m++) {
           const name = names[m]!;
           const info = this.#plan.keyInfo(name);
-          const nk = this.#key(name, info.clean);
+          const nk = this.#key(name, info);
           const child = el[name];
           const cr = this.schema(child, k === '$defs' || k === 'definitions' ? prop : (info.rule ?? prop), depth + 2);
           if (inner === null && (cr !== child || nk !== name)) {
@@ -433,7 +436,7 @@ class Walker {
       else if (kind === 'data') r = prop !== null ? this.maskAll(el, prop, depth + 1) : this.node(el, NO_STATES, null, depth + 1);
       else if (kind === 'annotation') r = this.node(el, NO_STATES, null, depth + 1);
       else r = this.node(el, NO_STATES, this.#plan.keyInfo(k).rule, depth + 1); // not a keyword: data
-      const nk = kind === 'other' ? this.#key(k, this.#plan.keyInfo(k).clean) : k;
+      const nk = kind === 'other' ? this.#key(k, this.#plan.keyInfo(k)) : k;
       if (out === null && (r !== el || nk !== k)) {
         out = {};
         for (let m = 0; m < n; m++) setProp(out, keys[m]!, v[keys[m]!]);
@@ -503,7 +506,7 @@ class Walker {
         for (let n = 0; n < keys.length; n++) {
           const k = keys[n]!;
           const el = o[k];
-          const nk = this.#key(k, this.#plan.keyInfo(k).clean);
+          const nk = this.#key(k, this.#plan.keyInfo(k));
           const r = this.maskAll(el, rule, depth + 1);
           if (out === null && (r !== el || nk !== k)) {
             out = {};

@@ -58,7 +58,9 @@ export interface Detector {
   /** No match is shorter than this; shorter strings are not scanned. */
   readonly minLength: number;
   /** Appends [start, end, tag] for every match in `s`; runs its own prefilter first. */
-  find(s: string, out: number[], tag: number): void;
+  find(s: string, out: number[], tag: number, present?: ReadonlySet<string> | null): void;
+  /** Literals every match contains: the plan looks for all detectors' anchors in one pass and passes `present`. */
+  readonly anchors?: readonly string[];
   /** The form a match is hashed in, so equal values hash equally whatever their formatting. */
   canon(match: string): string;
   /**
@@ -101,10 +103,11 @@ const isAlnum = (c: number): boolean => has(c, ALNUM);
 /** Index just past a "[MASKED:…]"-shaped token at `at` (one line, at most 160 characters), or `at`. */
 export function pastMarker(s: string, at: number): number {
   if (!s.startsWith(MASK_PREFIX, at)) return at;
-  const close = s.indexOf(']', at + MASK_PREFIX.length);
-  if (close === -1 || close - at > 160) return at;
-  const nl = s.indexOf('\n', at);
-  return nl !== -1 && nl < close ? at : close + 1;
+  const window = s.slice(at, at + 160);
+  const close = window.indexOf(']');
+  if (close === -1) return at;
+  const nl = window.indexOf('\n');
+  return nl !== -1 && nl < close ? at : at + close + 1;
 }
 
 /** Non-ASCII code units that can be part of a word (letters of other scripts, surrogates), for e-mail. */
@@ -130,11 +133,12 @@ function regexDetector(
   return {
     name,
     minLength,
-    find(s, out, tag) {
+    ...(anchors !== null ? { anchors } : {}),
+    find(s, out, tag, present) {
       if (anchors !== null) {
         let found = false;
         for (const a of anchors) {
-          if (s.includes(a)) {
+          if (present != null ? present.has(a) : s.includes(a)) {
             found = true;
             break;
           }
@@ -252,8 +256,8 @@ const AWS_SECRET_HINT = /secret_?(?:access_?)?key/i;
 const awsAccessKey: Detector = {
   name: 'aws_access_key',
   minLength: 20,
-  find(s, out, tag) {
-    awsKeyId.find(s, out, tag);
+  find(s, out, tag, present) {
+    awsKeyId.find(s, out, tag); // its anchors are not among the plan's (this wrapper has none)
     if (s.length >= 40 && AWS_SECRET_HINT.test(s)) awsSecret.find(s, out, tag);
   },
   canon: identity,
@@ -264,7 +268,7 @@ const awsAccessKey: Detector = {
 const githubToken = regexDetector(
   'github_token',
   40,
-  ['gh', 'github_pat_'],
+  ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'],
   /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])/g,
 );
 
@@ -275,7 +279,7 @@ const githubToken = regexDetector(
 const gitlabToken = regexDetector(
   'gitlab_token',
   25,
-  ['gl'],
+  ['glpat-', 'gldt-', 'glrt-', 'glptt-', 'glcbt-', 'glimt-', 'gloas-', 'glsoat-', 'glffct-', 'glft-', 'glagent-'],
   /(?<![A-Za-z0-9_-])gl(?:pat|dt|rt|ptt|cbt|imt|oas|soat|ffct|ft|agent)-[A-Za-z0-9_-]{20,}(?:\.[A-Za-z0-9_-]+)*/g,
 );
 

@@ -61,7 +61,7 @@ interface KeyInfo {
   readonly det: number;
   /** The name folded as a person reads it. */
   readonly folded: string;
-  /** No detector matches inside the key name itself. */
+  /** Nothing is masked inside the key name itself (true only once the name was scanned; see `remember`). */
   readonly clean: boolean;
 }
 
@@ -78,6 +78,10 @@ const SELECTORS = ['path', 'key', 'key_regex', 'detector', 'blobs'] as const;
 const CLASS_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,63}$/;
 const MAX_KEEP = 64;
 const MIN_HASH_KEY_BYTES = 16;
+const NONE: Set<string> = new Set();
+const SHORT_NAME = /^[A-Za-z_$][A-Za-z0-9_.$-]{0,23}$/;
+/** Text that may hold a selected name's value: a separator after a letter, a line break (tables), a flag. */
+const KEYED_HINT = /[A-Za-z0-9_"'`\]][ \t]*[:=]|\n|(?:^|\s)--?[A-Za-z]/;
 const DEFAULT_MAX_DEPTH = 64;
 /** Key names cached per plan (only names without detector matches, so no secret is retained). */
 const KEY_CACHE_LIMIT = 4096;
@@ -171,6 +175,9 @@ export class MaskPlan {
   /** @internal Detectors with names whose values they mask whole. */
   readonly keyedDetectors: readonly number[];
   readonly #lookup: KeyLookup;
+  /** Every anchor of every anchored detector, as one regex (one pass instead of an indexOf per anchor). */
+  readonly #anchors: RegExp | null;
+  readonly #anchorMin: number;
   /** @internal Rule of the credit_card detector (JSON numbers are checked too), or null. */
   readonly cardRule: Rule | null;
   /** @internal */ readonly hashKey: KeyObject | null;
@@ -196,6 +203,10 @@ export class MaskPlan {
     this.root = rootStates(parts.paths);
     this.keyRules = parts.keyRules;
     this.detectors = parts.detectors;
+    const anchored = parts.detectors.filter((d) => d.det.anchors !== undefined);
+    const literals = [...new Set(anchored.flatMap((d) => d.det.anchors!))].sort((a, b) => b.length - a.length);
+    this.#anchors = literals.length === 0 ? null : new RegExp(literals.map((a) => a.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'g');
+    this.#anchorMin = Math.min(...anchored.map((d) => d.det.minLength));
     this.keyedDetectors = parts.detectors.flatMap((d, i) => (d.det.keyed === undefined ? [] : [i]));
     const textKeys = parts.keyRules.length > 0 || this.keyedDetectors.length > 0;
     this.minScanLength = Math.min(textKeys ? 3 : Infinity, ...parts.detectors.map((d) => d.det.minLength));
@@ -208,6 +219,8 @@ export class MaskPlan {
       tag: (name) => {
         if (name === 'MASKED') return -1; // the engine's own "[MASKED:" outputs
         const info = this.keyInfo(name);
+        // Short identifier-like names in text are cached (long ones could be tokens: not retained).
+        if (!info.clean && SHORT_NAME.test(name)) this.remember(name, info);
         return info.keyIndex !== -1 ? D + info.keyIndex : info.det;
       },
       accept: (tag, value, name) => tag >= D || this.acceptsKeyed(tag, name, value),
@@ -237,11 +250,24 @@ export class MaskPlan {
   findSpans(s: string, out: number[]): void {
     if (s.length < this.minScanLength) return;
     const ds = this.detectors;
+    let present: Set<string> | null = null;
+    const re = this.#anchors;
+    if (re !== null && s.length >= this.#anchorMin) {
+      present = NONE;
+      re.lastIndex = 0;
+      let m: RegExpExecArray | null;
+      // Step one character past each hit, so an anchor overlapping another is still seen.
+      while ((m = re.exec(s)) !== null) {
+        if (present === NONE) present = new Set();
+        present.add(m[0]);
+        re.lastIndex = m.index + 1;
+      }
+    }
     for (let i = 0; i < ds.length; i++) {
       const d = ds[i]!.det;
-      if (s.length >= d.minLength) d.find(s, out, i);
+      if (s.length >= d.minLength) d.find(s, out, i, present);
     }
-    if ((this.keyRules.length > 0 || this.keyedDetectors.length > 0) && (s.includes('=') || s.includes(':') || s.includes('\n') || s.includes('--'))) {
+    if ((this.keyRules.length > 0 || this.keyedDetectors.length > 0) && KEYED_HINT.test(s)) {
       findKeyedValues(s, this.#lookup, out);
     }
   }
@@ -259,18 +285,6 @@ export class MaskPlan {
     if (d?.keyed === undefined) return false;
     if (d.name === 'generic_secret') return genericAccepts(foldKey(name), value);
     return d.keyed.accept(value);
-  }
-
-  /** Detectors only (no key names): is a member name itself sensitive? */
-  #detectsInName(key: string): boolean {
-    if (key.length < this.minScanLength) return false;
-    const t = foldText(key)?.text ?? key;
-    const out: number[] = [];
-    for (let i = 0; i < this.detectors.length; i++) {
-      const d = this.detectors[i]!.det;
-      if (t.length >= d.minLength) d.find(t, out, i);
-    }
-    return out.length > 0;
   }
 
   /** @internal Key-name rules and detector cleanliness of a member name (cached when safe). */
@@ -296,13 +310,16 @@ export class MaskPlan {
         break;
       }
     }
-    const clean = !this.#detectsInName(key);
-    const info: KeyInfo = { rule, keyIndex, det, folded, clean };
-    if (clean && key.length <= KEY_CACHE_MAX_KEY_LENGTH) {
-      if (this.#keyCache.size >= KEY_CACHE_LIMIT) this.#keyCache.clear();
-      this.#keyCache.set(key, info);
-    }
-    return info;
+    // Not cached yet: the caller scans the name and calls remember() when nothing in it was masked,
+    // so no name holding a secret is retained (and the name is scanned once, not twice).
+    return { rule, keyIndex, det, folded, clean: false };
+  }
+
+  /** @internal Caches a name's info once a scan found nothing to mask in it. */
+  remember(key: string, info: KeyInfo): void {
+    if (key.length > KEY_CACHE_MAX_KEY_LENGTH || this.#keyCache.has(key)) return;
+    if (this.#keyCache.size >= KEY_CACHE_LIMIT) this.#keyCache.clear();
+    this.#keyCache.set(key, { ...info, clean: true });
   }
 }
 

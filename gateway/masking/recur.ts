@@ -51,8 +51,11 @@ export class Recurrences {
 
 /** Is offset `i` inside a "[MASKED:…]" output (so the value is part of a class label or a tail)? */
 function insideMarker(s: string, i: number): boolean {
-  const open = s.lastIndexOf(MARKER_OPEN, i);
-  if (open === -1 || i - open > 160) return false;
-  const close = s.indexOf(']', open);
-  return close !== -1 && close >= i;
+  const from = Math.max(0, i - 160);
+  const before = s.slice(from, i + 1);
+  const k = before.lastIndexOf(MARKER_OPEN);
+  if (k === -1) return false;
+  const open = from + k;
+  const close = s.slice(open, open + 200).indexOf(']');
+  return close !== -1 && open + close >= i;
 }

@@ -36,20 +36,34 @@ const SEP = /[:=]/g;
 const HEADER_NAME = /^[A-Za-z_$@][A-Za-z0-9_.$@ -]*$/;
 const FLAG = /(?<![A-Za-z0-9_-])--?([A-Za-z][A-Za-z0-9_-]{1,64})[ \t]+(?=[^\s-])/g;
 
-/** Start of the line holding `i`, and whether only blanks, `export `/`set `/`- ` precede `from` on it. */
-function lineHead(t: string, from: number): { start: number; indent: number; first: boolean } {
-  let k = from;
-  // Bounded: a name more than 256 characters into its line does not start it (and the scan stays linear).
-  while (k > 0 && t.charCodeAt(k - 1) !== 10 && t.charCodeAt(k - 1) !== 13) {
-    if (from - k > 256) return { start: k, indent: 0, first: false };
-    k--;
+/**
+ * Line starts for increasing offsets, found by scanning back only to the previous query (the
+ * separators of one text are visited in order), so the whole scan stays linear.
+ */
+class Lines {
+  #pos = 0;
+  #start = 0;
+  constructor(private readonly t: string) {}
+
+  /** Indentation of the line holding `from`, and whether only blanks, `export `/`set `/`- ` precede `from` on it. */
+  head(from: number): { indent: number; first: boolean } {
+    const t = this.t;
+    if (from < this.#pos) {
+      this.#pos = 0;
+      this.#start = 0;
+    }
+    let k = from;
+    while (k > this.#pos && t.charCodeAt(k - 1) !== 10 && t.charCodeAt(k - 1) !== 13) k--;
+    const start = k > this.#pos || k === 0 || t.charCodeAt(k - 1) === 10 || t.charCodeAt(k - 1) === 13 ? k : this.#start;
+    this.#pos = from;
+    this.#start = start;
+    if (from - start > 256) return { indent: 0, first: false };
+    let i = start;
+    while (i < from && isBlank(t.charCodeAt(i))) i++;
+    const rest = t.slice(i, from);
+    const first = rest === '' || /^(?:export|set|declare|env|- )[ \t]*$/.test(rest) || /^(?:export|set)[ \t]+-[a-z][ \t]+$/.test(rest);
+    return { indent: i - start, first };
   }
-  let i = k;
-  while (i < from && isBlank(t.charCodeAt(i))) i++;
-  const indent = i - k;
-  const rest = t.slice(i, from);
-  const first = rest === '' || /^(?:export|set|declare|env|- )[ \t]*$/.test(rest) || /^(?:export|set)[ \t]+-[a-z][ \t]+$/.test(rest);
-  return { start: k, indent, first };
 }
 
 const endOfLine = (t: string, i: number): number => {
@@ -135,14 +149,15 @@ export function findKeyedValues(t: string, keys: KeyLookup, out: number[]): void
   SEP.lastIndex = 0;
   let m: RegExpExecArray | null;
   let resume = 0;
+  const lines = new Lines(t);
   while ((m = SEP.exec(t)) !== null) {
     const i = m.index;
     if (i < resume) continue;
     const c = t.charCodeAt(i);
     if (c === 58 && i >= 7 && t.startsWith('[MASKED', i - 7)) {
       // The engine's own output: its class and tail are not "name: value".
-      const close = t.indexOf(']', i);
-      if (close !== -1 && close - i < 160) resume = close + 1;
+      const close = t.slice(i, i + 160).indexOf(']');
+      if (close !== -1) resume = i + close + 1;
       continue;
     }
     const next = t.charCodeAt(i + 1);
@@ -190,7 +205,7 @@ export function findKeyedValues(t: string, keys: KeyLookup, out: number[]): void
     if (tag === -1) continue;
     let v = after;
     while (v < n && isBlank(t.charCodeAt(v))) v++;
-    const head = lineHead(t, nameStart);
+    const head = lines.head(nameStart);
     const span = valueAt(t, v, c, head.first && q === 0, head.indent);
     if (span === null || span[1] <= span[0]) continue;
     if (!keys.accept(tag, t.slice(span[0], span[1]), name)) continue;
@@ -199,7 +214,7 @@ export function findKeyedValues(t: string, keys: KeyLookup, out: number[]): void
     out.push(span[0], span[1], tag);
     resume = span[1];
   }
-  if (t.includes('-')) flags(t, keys, out);
+  if (t.includes('--') || t.includes(' -')) flags(t, keys, out);
   if (t.includes('\n') && /[,;\t|]/.test(t)) tables(t, keys, out);
 }
 
@@ -259,6 +274,13 @@ function tables(t: string, keys: KeyLookup, out: number[]): void {
   const n = t.length;
   let cols: { col: number; tag: number; name: string }[] | null = null;
   let delim = '';
+  // Next occurrence of each delimiter, searched forward only (an indexOf per line would be quadratic).
+  const next = new Map<string, number>();
+  const nextOf = (d: string, a: number): number => {
+    let at = next.get(d);
+    if (at === undefined || (at !== -1 && at < a)) next.set(d, (at = t.indexOf(d, a)));
+    return at;
+  };
   for (let a = 0; a < n;) {
     let b = t.indexOf('\n', a);
     if (b === -1) b = n;
@@ -266,7 +288,7 @@ function tables(t: string, keys: KeyLookup, out: number[]): void {
     if (e === a) {
       cols = null;
     } else if (e - a <= 65536) {
-      const at = cols === null ? -1 : t.indexOf(delim, a);
+      const at = cols === null ? -1 : nextOf(delim, a);
       if (cols !== null && at !== -1 && at < e) {
         const f = fields(t, a, e, delim.charCodeAt(0));
         for (const { col, tag, name } of cols) {
@@ -279,7 +301,7 @@ function tables(t: string, keys: KeyLookup, out: number[]): void {
       } else {
         cols = null;
         for (const d of [',', '\t', ';', '|']) {
-          const at2 = t.indexOf(d, a);
+          const at2 = nextOf(d, a);
           if (at2 === -1 || at2 >= e) continue;
           const f = fields(t, a, e, d.charCodeAt(0));
           // A header row: 2+ fields, every one of them name-like (prose with commas is not one).
