@@ -4,10 +4,14 @@
 // distinct key name (cached on the plan), detectors run on every string and member name, and
 // strings holding JSON parsed, walked like any subtree and re-serialized only when changed.
 import { createHmac } from 'node:crypto';
-import { isCardNumber, MASK_PREFIX } from './detectors.ts';
+import { isCardLiteral, MASK_PREFIX } from './detectors.ts';
 import { MaskError } from './errors.ts';
-import { enterEmbedded, NO_STATES, pathPrefix, step, type PathState } from './path.ts';
+import { foldText } from './fold.ts';
+import { isRawNumber, memberCount, numberText, parseJson } from './literals.ts';
+import { enterEmbedded, NO_STATES, step, type PathState } from './path.ts';
 import type { MaskPlan, Rule } from './plan.ts';
+import { schemaKeyword } from './schema.ts';
+import { Recurrences } from './recur.ts';
 
 export type MaskMode = 'strict' | 'best_effort';
 
@@ -35,6 +39,58 @@ const MAX_SKIPPED = 32;
 const HEX16 = /^[0-9a-f]{16}\]$/;
 
 type NodeKind = 'object' | 'array' | 'string' | 'number' | 'boolean';
+
+const kindOf = (v: unknown): string => (Array.isArray(v) ? 'array' : typeof v === 'object' && v !== null ? 'object' : '');
+
+const isPlain = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !isRawNumber(v);
+
+/** The text of a text block / text resource contents ({text: "…"}), else undefined. */
+const textOf = (b: unknown): string | undefined =>
+  isPlain(b) && typeof b.text === 'string' && (b.type === undefined || b.type === 'text') ? b.text : undefined;
+
+/** `blob` of resource contents, or `data` of an image/audio content block. */
+const isBlobMember = (o: Record<string, unknown>, k: string): boolean =>
+  k === 'blob' || (k === 'data' && (o.type === 'image' || o.type === 'audio') && typeof o.mimeType === 'string');
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+function decodeBase64(s: string): Buffer | null {
+  const t = s.replace(/[\r\n]/g, '');
+  if (t.length % 4 === 1 || !BASE64.test(t)) return null;
+  return Buffer.from(t, 'base64');
+}
+
+const TEXT_MIME = /^(?:text\/|application\/(?:[\w.+-]*\+)?(?:json|xml|yaml|x-yaml|toml|javascript|ecmascript|x-sh|x-shellscript|sql|csv|x-www-form-urlencoded|graphql|x-ndjson|jsonl|x-httpd-php|x-python|x-ruby|x-perl|ld\+json|x-pem-file|pem-certificate-chain|x-x509-ca-cert|pkcs8|x-pkcs12|octet-stream-text)\b|message\/|image\/svg\+xml)/i;
+const textLike = (mime: string): boolean => TEXT_MIME.test(mime.trim());
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+function utf8(bytes: Buffer): string | null {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes that are UTF-8 text a person could read (no control characters but tab, CR, LF, FF). */
+function printable(bytes: Buffer): boolean {
+  if (bytes.length === 0) return false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b < 32 && b !== 9 && b !== 10 && b !== 13 && b !== 12) return false;
+    if (b === 127) return false;
+  }
+  return utf8(bytes) !== null;
+}
+
+/** JSON text of `r` in the layout of the document s[a..b]: pretty-printed with its indentation unit, or compact. */
+function serializeLike(s: string, a: number, b: number, r: unknown): string {
+  const nl = s.indexOf('\n', a);
+  if (nl === -1 || nl >= b) return JSON.stringify(r);
+  let k = nl + 1;
+  while (k < b && (s.charCodeAt(k) === 32 || s.charCodeAt(k) === 9)) k++;
+  return JSON.stringify(r, null, s.slice(nl + 1, k) || undefined);
+}
 
 function setProp(o: Record<string, unknown>, k: string, v: unknown): void {
   if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
@@ -75,7 +131,7 @@ function endOfJsonComposite(s: string, i: number): number {
 }
 
 /** Is `s` one of the outputs `rule` produces (so masking it again must leave it alone)? */
-function isOutputOf(rule: Rule, s: string): boolean {
+export function isOutputOf(rule: Rule, s: string): boolean {
   if (s.length < rule.marker.length || s.charCodeAt(0) !== 91) return false;
   if (s === rule.marker) return true;
   if (rule.style === 'last') {
@@ -117,6 +173,13 @@ class Walker {
   #deepest = 0;
   /** MCP tool result: structuredContent masked ahead of the walk, and its exact JSON text copy. */
   #copy: StructuredCopy | null = null;
+  /** Member names seen in objects (walked or masked whole) since the current embedded document began. */
+  #members = 0;
+  /** Kind of the message's structuredContent ('' if none), and whether the JSON text being walked has it too. */
+  #scKind = '';
+  #mirrorArmed = false;
+  /** Values key and path rules masked, to be masked wherever else they appear in the message. */
+  readonly recur = new Recurrences();
 
   constructor(plan: MaskPlan, strict: boolean) {
     this.#plan = plan;
@@ -141,21 +204,30 @@ class Walker {
     return DEPTH_LIMIT_MARKER;
   }
 
-  /** Path states that needed to descend into this node but cannot: an error in strict mode. */
-  #checkShape(states: readonly PathState[], kind: NodeKind, what: string): void {
+  /**
+   * A path that needs to descend into this node but cannot (a member of a number, an index of an
+   * object, a member of text that is not JSON): the value it reached is what it selects, so that
+   * value is masked (a mask never withholds a whole answer for an unexpected shape). The earliest
+   * such rule, or null.
+   */
+  #mismatch(states: readonly PathState[], kind: NodeKind): Rule | null {
+    let rule: Rule | null = null;
     for (const st of states) {
       const p = st.path;
       const seg = p.segs[st.i];
-      if (seg === undefined || p.silent || st.i >= p.firstDeep) continue;
+      if (seg === undefined || st.i < p.mismatchFrom || st.i > p.firstWild) continue;
+      // A mirror masks a mismatch only in a text block shaped like structuredContent (its copy).
+      if (p.silent && !this.#mirrorArmed) continue;
       const ok = seg.t === 'name' ? kind === 'object'
         : seg.t === 'index' ? kind === 'array'
           : seg.t === 'any' ? kind === 'object' || kind === 'array'
             : true;
       if (!ok) {
-        const want = seg.t === 'name' ? `member "${seg.v}"` : seg.t === 'index' ? `element [${seg.v}]` : 'members';
-        this.#fail(`mask[${p.rule}].path ${JSON.stringify(p.text)}: cannot take ${want} of ${what} at ${pathPrefix(p, st.i)}`);
+        const r = this.#plan.rules[p.rule]!;
+        if (rule === null || r.index < rule.index) rule = r;
       }
     }
+    return rule;
   }
 
   node(v: unknown, states: readonly PathState[], cand: Rule | null, depth: number): unknown {
@@ -174,26 +246,42 @@ class Walker {
     switch (typeof v) {
       case 'string':
         return this.str(v, states, depth);
-      case 'object':
+      case 'object': {
         if (v === null) return v;
+        if (isRawNumber(v)) return this.#number(v, states, depth);
+        const kind = Array.isArray(v) ? 'array' : 'object';
+        const bad = states.length === 0 ? null : this.#mismatch(states, kind);
+        if (bad !== null) return this.maskAll(v, bad, depth);
         return Array.isArray(v) ? this.arr(v, states, depth) : this.obj(v as Record<string, unknown>, states, depth);
-      case 'number': {
-        if (states.length !== 0) this.#checkShape(states, 'number', 'a number');
-        const card = this.#plan.cardRule;
-        if (card !== null && v >= 1e12 && isCardNumber(v)) return this.#replace(card, String(v), String(v));
-        return v;
       }
-      case 'boolean':
-        if (states.length !== 0) this.#checkShape(states, 'boolean', 'a boolean');
-        return v;
+      case 'number':
+        return this.#number(v, states, depth);
+      case 'boolean': {
+        const bad = states.length === 0 ? null : this.#mismatch(states, 'boolean');
+        return bad === null ? v : this.maskAll(v, bad, depth);
+      }
       default:
         return v;
     }
   }
 
+  /** A number, masked from its literal text: a card number in it becomes the detector's replacement. */
+  #number(v: number | { rawJSON: string }, states: readonly PathState[], depth: number): unknown {
+    const bad = states.length === 0 ? null : this.#mismatch(states, 'number');
+    if (bad !== null) return this.maskAll(v, bad, depth);
+    const card = this.#plan.cardRule;
+    if (card === null || (typeof v === 'number' && !(Math.abs(v) >= 1e12))) return v;
+    const lit = numberText(v);
+    const digits = lit.charCodeAt(0) === 45 ? lit.slice(1) : lit;
+    return isCardLiteral(digits) ? this.#replace(card, digits, digits) : v;
+  }
+
   /** A member name after detectors (renamed when a detector matches inside it). */
-  #key(k: string, clean: boolean): string {
-    return clean ? k : this.scan(k);
+  #key(k: string, info: { readonly clean: boolean }): string {
+    if (info.clean) return k;
+    const nk = this.scan(k);
+    if (nk === k) this.#plan.remember(k, info as ReturnType<MaskPlan['keyInfo']>);
+    return nk;
   }
 
   /** Next suffix to try per renamed name, per object being built (so renaming stays linear). */
@@ -214,19 +302,29 @@ class Walker {
   }
 
   obj(o: Record<string, unknown>, states: readonly PathState[], depth: number): unknown {
-    if (states.length !== 0) this.#checkShape(states, 'object', 'an object');
     const keys = Object.keys(o);
+    this.#members += keys.length;
     const plan = this.#plan;
+    if (depth === 0) this.#scKind = kindOf(o.structuredContent);
     const pre = depth === 0 ? this.#structuredCopy(o, states) : null;
     let out: Record<string, unknown> | null = null;
     for (let n = 0; n < keys.length; n++) {
       const k = keys[n]!;
       const v = o[k];
       const info = plan.keyInfo(k);
-      const nk = this.#key(k, info.clean);
-      const r = pre !== null && k === 'structuredContent'
-        ? pre.masked
-        : this.node(v, states.length === 0 ? NO_STATES : step(states, k, -1), info.rule, depth + 1);
+      const nk = this.#key(k, info);
+      const inner = states.length === 0 ? NO_STATES : step(states, k, -1);
+      let r: unknown;
+      if (pre !== null && k === 'structuredContent') r = pre.masked;
+      else if (info.rule === null && inner.length === 0 && typeof v === 'string' && info.det !== -1 && plan.acceptsKeyed(info.det, k, v)) {
+        // A detector that knows `NAME: value` masks the value of a member so named, whole.
+        const rule = plan.detectors[info.det]!.rule;
+        r = isOutputOf(rule, v) ? v : this.#replace(rule, v, v, true);
+      } else if (info.rule === null && inner.length === 0 && (k === 'inputSchema' || k === 'outputSchema') && isPlain(v)) {
+        r = this.schema(v, null, depth + 1);
+      } else if (info.rule === null && inner.length === 0 && typeof v === 'string' && isBlobMember(o, k)) {
+        r = this.#blob(v, o.mimeType, depth + 1);
+      } else r = this.node(v, inner, info.rule, depth + 1);
       if (out === null && (r !== v || nk !== k)) {
         out = {};
         for (let m = 0; m < n; m++) setProp(out, keys[m]!, o[keys[m]!]);
@@ -237,7 +335,6 @@ class Walker {
   }
 
   arr(a: readonly unknown[], states: readonly PathState[], depth: number): unknown {
-    if (states.length !== 0) this.#checkShape(states, 'array', 'an array');
     let out: unknown[] | null = null;
     for (let i = 0; i < a.length; i++) {
       const el = a[i];
@@ -245,7 +342,128 @@ class Walker {
       if (out === null && r !== el) out = a.slice(0, i);
       if (out !== null) out.push(r);
     }
+    const res = out ?? a;
+    return res.length > 1 && this.#plan.minScanLength !== Infinity ? this.#acrossBlocks(res) : res;
+  }
+
+  /**
+   * Adjacent text blocks of one message are read as one text (a client shows them together): a
+   * secret split across blocks is found in their concatenation. Each block was already masked on
+   * its own; here only matches that cross a block boundary are masked (the replacement goes in the
+   * first block, the rest of the match is removed from the following ones).
+   */
+  #acrossBlocks(a: readonly unknown[]): readonly unknown[] {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < a.length;) {
+      let j = i;
+      while (j < a.length && textOf(a[j]) !== undefined) j++;
+      if (j - i < 2) {
+        i = j + 1;
+        continue;
+      }
+      const texts = a.slice(i, j).map((b) => textOf(b)!);
+      const starts: number[] = [];
+      let joined = '';
+      for (const t of texts) {
+        starts.push(joined.length);
+        joined += t;
+      }
+      starts.push(joined.length);
+      const edits = new Map<number, string>();
+      const get = (k: number) => edits.get(k) ?? texts[k]!;
+      // Later matches first, so earlier offsets stay valid within a block.
+      const matches = this.#matches(joined).reverse();
+      for (const [ms, me, rule, text, canon, recur] of matches) {
+        const first = starts.findIndex((st, k) => ms >= st && ms < starts[k + 1]!);
+        const last = starts.findIndex((st, k) => me > st && me <= starts[k + 1]!);
+        if (first === -1 || last === -1) continue;
+        // (Every match here is new: each block was masked on its own, and masked text is not matched again.)
+        const rep = this.#replace(rule, text, canon, recur);
+        const tail = get(last).slice(me - starts[last]!);
+        for (let k = last; k > first; k--) edits.set(k, k === last ? tail : '');
+        edits.set(first, get(first).slice(0, ms - starts[first]!) + rep + (first === last ? tail : ''));
+      }
+      if (edits.size > 0) {
+        out ??= [...a];
+        for (const [k, t] of edits) out[i + k] = { ...(a[i + k] as Record<string, unknown>), text: t };
+      }
+      i = j;
+    }
     return out ?? a;
+  }
+
+  /** JSON Schema (a tool's inputSchema/outputSchema): structure is kept, data in it is masked. */
+  schema(v: unknown, prop: Rule | null, depth: number): unknown {
+    if (depth > this.#plan.maxDepth) return this.#tooDeep();
+    if (Array.isArray(v)) {
+      let out: unknown[] | null = null;
+      for (let i = 0; i < v.length; i++) {
+        const r = this.schema(v[i], prop, depth + 1);
+        if (out === null && r !== v[i]) out = v.slice(0, i);
+        if (out !== null) out.push(r);
+      }
+      return out ?? v;
+    }
+    if (!isPlain(v)) return prop !== null ? this.maskAll(v, prop, depth) : this.node(v, NO_STATES, null, depth);
+    const keys = Object.keys(v);
+    this.#members += keys.length;
+    let out: Record<string, unknown> | null = null;
+    for (let n = 0; n < keys.length; n++) {
+      const k = keys[n]!;
+      const el = v[k];
+      const kind = schemaKeyword(k);
+      let r: unknown;
+      if (kind === 'names' && isPlain(el)) {
+        // properties / patternProperties / $defs: each member is a schema named by its key; a
+        // property whose name a key rule selects has its data (default, const, enum, examples) masked.
+        const names = Object.keys(el);
+        this.#members += names.length;
+        let inner: Record<string, unknown> | null = null;
+        for (let m = 0; m < names.length; m++) {
+          const name = names[m]!;
+          const info = this.#plan.keyInfo(name);
+          const nk = this.#key(name, info);
+          const child = el[name];
+          const cr = this.schema(child, k === '$defs' || k === 'definitions' ? prop : (info.rule ?? prop), depth + 2);
+          if (inner === null && (cr !== child || nk !== name)) {
+            inner = {};
+            for (let q = 0; q < m; q++) setProp(inner, names[q]!, el[names[q]!]);
+          }
+          if (inner !== null) setProp(inner, nk === name ? name : this.#unique(inner, el, nk), cr);
+        }
+        r = inner ?? el;
+      } else if (kind === 'schema') r = this.schema(el, prop, depth + 1);
+      else if (kind === 'data') r = prop !== null ? this.maskAll(el, prop, depth + 1) : this.node(el, NO_STATES, null, depth + 1);
+      else if (kind === 'annotation') r = this.node(el, NO_STATES, null, depth + 1);
+      else r = this.node(el, NO_STATES, this.#plan.keyInfo(k).rule, depth + 1); // not a keyword: data
+      const nk = kind === 'other' ? this.#key(k, this.#plan.keyInfo(k)) : k;
+      if (out === null && (r !== el || nk !== k)) {
+        out = {};
+        for (let m = 0; m < n; m++) setProp(out, keys[m]!, v[keys[m]!]);
+      }
+      if (out !== null) setProp(out, nk === k ? k : this.#unique(out, v, nk), r);
+    }
+    return out ?? v;
+  }
+
+  /**
+   * A base64 `blob` (embedded resource, resource contents) or image/audio `data`. Text (a text-like
+   * mimeType, or bytes that are printable UTF-8 whatever the mimeType says) is decoded, masked as
+   * text and encoded again; other bytes are passed or withheld as the plan's `blobs` says.
+   */
+  #blob(b64: string, mime: unknown, depth: number): unknown {
+    const bytes = decodeBase64(b64);
+    if (bytes === null) return this.str(b64, NO_STATES, depth); // not base64: read it as the text it is
+    const text = textLike(typeof mime === 'string' ? mime : '') || printable(bytes) ? utf8(bytes) : null;
+    // A text-like mimeType over bytes that are not UTF-8: not text after all; the blob rule decides.
+    if (text !== null) {
+      const masked = this.str(text, NO_STATES, depth);
+      return masked === text ? b64 : Buffer.from(masked as string, 'utf8').toString('base64');
+    }
+    const rule = this.#plan.blobRule;
+    if (rule === null || bytes.length === 0) return b64;
+    this.#count(rule);
+    return '';
   }
 
   /** Everything under a selected value: strings per style, numbers and booleans as the marker. */
@@ -255,14 +473,22 @@ class Walker {
     switch (typeof v) {
       case 'string':
         if (isOutputOf(rule, v)) return v;
-        return this.#replace(rule, v, v);
+        return this.#replace(rule, v, v, true);
       case 'number':
-      case 'boolean':
       case 'bigint':
+        this.recur.add(String(v), rule);
+        this.#count(rule);
+        return rule.marker;
+      case 'boolean':
         this.#count(rule);
         return rule.marker;
       case 'object': {
         if (v === null) return v;
+        if (isRawNumber(v)) {
+          this.recur.add(v.rawJSON, rule);
+          this.#count(rule);
+          return rule.marker;
+        }
         if (Array.isArray(v)) {
           let out: unknown[] | null = null;
           for (let i = 0; i < v.length; i++) {
@@ -275,11 +501,12 @@ class Walker {
         }
         const o = v as Record<string, unknown>;
         const keys = Object.keys(o);
+        this.#members += keys.length;
         let out: Record<string, unknown> | null = null;
         for (let n = 0; n < keys.length; n++) {
           const k = keys[n]!;
           const el = o[k];
-          const nk = this.#key(k, this.#plan.keyInfo(k).clean);
+          const nk = this.#key(k, this.#plan.keyInfo(k));
           const r = this.maskAll(el, rule, depth + 1);
           if (out === null && (r !== el || nk !== k)) {
             out = {};
@@ -314,7 +541,7 @@ class Walker {
           let parsed: unknown;
           let ok = true;
           try {
-            parsed = JSON.parse(s);
+            parsed = parseJson(s);
           } catch {
             ok = false;
           }
@@ -322,7 +549,8 @@ class Walker {
         }
       }
     }
-    if (states.length !== 0) this.#checkShape(states, 'string', 'a string that is not JSON');
+    const bad = states.length === 0 ? null : this.#mismatch(states, 'string');
+    if (bad !== null) return this.maskAll(s, bad, depth);
     return this.scan(this.#fragments(s));
   }
 
@@ -371,7 +599,7 @@ class Walker {
           re.lastIndex = end;
           continue;
         }
-        replacement = JSON.stringify(this.#replace(rule, value, value));
+        replacement = JSON.stringify(this.#replace(rule, value, value, true));
       } else if (c === 123 || c === 91) {
         end = endOfJsonComposite(s, v);
         this.#count(rule);
@@ -444,55 +672,159 @@ class Walker {
     if (depth + 1 > this.#plan.maxDepth) return this.#tooDeep();
     const inner = states.length === 0 ? NO_STATES : enterEmbedded(states);
     // A JSON-encoded string ("\"{…}\"" or "\"text\""): mask its content, encode it again.
+    const outer = this.#members;
+    const armed = this.#mirrorArmed;
+    this.#members = 0;
+    this.#mirrorArmed = this.#scKind !== '' && kindOf(parsed) === this.#scKind;
     const r = this.node(parsed, inner, null, depth + 1);
-    if (r === parsed) return s;
-    let json: string;
-    const nl = typeof parsed === 'object' && parsed !== null ? s.indexOf('\n', a) : -1;
-    if (nl !== -1 && nl < b) {
-      // Pretty-printed: keep the indentation unit (the whitespace starting the second line).
-      let k = nl + 1;
-      while (k < b && (s.charCodeAt(k) === 32 || s.charCodeAt(k) === 9)) k++;
-      json = JSON.stringify(r, null, s.slice(nl + 1, k) || undefined);
-    } else {
-      json = JSON.stringify(r);
-    }
+    const members = this.#members;
+    this.#members = outer;
+    this.#mirrorArmed = armed;
+    // Duplicate member names: JSON.parse kept the last of each, the text holds every one (a reader
+    // may keep the first). Only what was parsed and screened goes out: the text is rewritten.
+    if (r === parsed && (typeof parsed !== 'object' || parsed === null || memberCount(s) === members)) return s;
+    const json = typeof parsed === 'object' && parsed !== null ? serializeLike(s, a, b, r) : JSON.stringify(r);
     return s.slice(0, a) + json + s.slice(b + 1);
   }
 
-  /** Detectors over free text: each match replaced per its rule's style. */
-  scan(s: string): string {
+  /**
+   * Matches in free text (detectors, and values of selected names written in text), merged, in
+   * offsets of `s`: [start, end, rule, text, canon]. The text is read folded (fold.ts: fullwidth,
+   * invisible and lookalike characters as a person reads them). A match that is exactly an output
+   * of its own rule is left alone (idempotence); anything else shaped like a marker is masked.
+   */
+  #matches(s: string): [number, number, Rule, string, string, boolean][] {
     const plan = this.#plan;
-    if (s.length < plan.minScanLength) return s;
+    if (s.length < plan.minScanLength) return [];
+    const folded = foldText(s);
+    const t = folded === null ? s : folded.text;
     const spans: number[] = [];
-    plan.findSpans(s, spans);
-    if (spans.length === 0) return s;
-    // Sort by start (then longest first) and merge overlaps; the earliest span's rule masks the union.
+    plan.findSpans(t, spans);
+    if (spans.length === 0) return [];
     const order: number[] = [];
     for (let i = 0; i < spans.length; i += 3) order.push(i);
     if (order.length > 1) order.sort((x, y) => spans[x]! - spans[y]! || spans[y + 1]! - spans[x + 1]! || spans[x + 2]! - spans[y + 2]!);
-    let out = '';
-    let pos = 0;
+    const found: [number, number, Rule, string, string, boolean][] = [];
     let k = 0;
     while (k < order.length) {
       const at = order[k]!;
       const start = spans[at]!;
       let end = spans[at + 1]!;
-      const binding = plan.detectors[spans[at + 2]!]!;
+      const binding = plan.bindings[spans[at + 2]!]!;
       k++;
       while (k < order.length && spans[order[k]!]! < end) {
         end = Math.max(end, spans[order[k]! + 1]!);
         k++;
       }
-      const text = s.slice(start, end);
-      out += s.slice(pos, start) + this.#replace(binding.rule, text, binding.det.canon(text));
+      const text = t.slice(start, end);
+      // (A value inside JSON-escaped text is compared unescaped, as the rule wrote it.)
+      if (isOutputOf(binding.rule, text) || (text.includes('\\') && isOutputOf(binding.rule, text.replace(/\\(.)/g, '$1')))) continue;
+      const os = folded === null ? start : folded.from[start]!;
+      const oe = folded === null ? end : folded.to[end - 1]!;
+      found.push([os, oe, binding.rule, text, binding.canon(text), binding.recur]);
+    }
+    return found;
+  }
+
+  /** Detectors (and selected names) over free text: each match replaced per its rule's style. */
+  scan(s: string): string {
+    const found = this.#matches(s);
+    if (found.length === 0) return s;
+    let out = '';
+    let pos = 0;
+    for (const [start, end, rule, text, canon, recur] of found) {
+      if (start < pos) continue;
+      out += s.slice(pos, start) + this.#replace(rule, text, canon, recur);
       pos = end;
     }
     return out + s.slice(pos);
   }
 
+  /**
+   * Values, not just places: a value a key or path rule masked is masked wherever else it appears
+   * in the message (a prose copy, another member, a number), by the rule that masked it first.
+   */
+  recurAll(v: unknown): unknown {
+    if (this.recur.size === 0) return v;
+    const seen = this.recur.matcher();
+    return this.#recur(v, seen, 0);
+  }
+
+  #recur(v: unknown, m: ReturnType<Recurrences['matcher']>, depth: number): unknown {
+    if (depth > this.#plan.maxDepth + 2) return v;
+    if (typeof v === 'string') {
+      const edits = m.find(v);
+      if (edits.length === 0) return v;
+      const doc = this.#recurJson(v, m, depth);
+      if (doc !== undefined) return doc;
+      let out = '';
+      let pos = 0;
+      for (const [a, b, rule] of edits) {
+        out += v.slice(pos, a) + this.#recurReplacement(rule, v.slice(a, b));
+        pos = b;
+      }
+      return out + v.slice(pos);
+    }
+    if (typeof v === 'number' || isRawNumber(v)) {
+      const rule = m.exact(numberText(v as number));
+      if (rule === undefined) return v;
+      this.#count(rule);
+      return rule.marker;
+    }
+    if (Array.isArray(v)) {
+      let out: unknown[] | null = null;
+      for (let i = 0; i < v.length; i++) {
+        const r = this.#recur(v[i], m, depth + 1);
+        if (out === null && r !== v[i]) out = v.slice(0, i);
+        if (out !== null) out.push(r);
+      }
+      return out ?? v;
+    }
+    if (!isPlain(v)) return v;
+    const keys = Object.keys(v);
+    let out: Record<string, unknown> | null = null;
+    for (let n = 0; n < keys.length; n++) {
+      const k = keys[n]!;
+      const nk = this.#recur(k, m, depth) as string;
+      const r = this.#recur(v[k], m, depth + 1);
+      if (out === null && (r !== v[k] || nk !== k)) {
+        out = {};
+        for (let q = 0; q < n; q++) setProp(out, keys[q]!, v[keys[q]!]);
+      }
+      if (out !== null) setProp(out, nk === k ? k : this.#unique(out, v, nk), r);
+    }
+    return out ?? v;
+  }
+
+  /** A string holding a JSON document is searched as the document (a value in it may be a number). */
+  #recurJson(s: string, m: ReturnType<Recurrences['matcher']>, depth: number): string | undefined {
+    let a = 0;
+    while (a < s.length && isWs(s.charCodeAt(a))) a++;
+    const c = s.charCodeAt(a);
+    if (c !== 123 && c !== 91) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = parseJson(s);
+    } catch {
+      return undefined;
+    }
+    const r = this.#recur(parsed, m, depth + 1);
+    if (r === parsed) return s;
+    let b = s.length - 1;
+    while (b > a && isWs(s.charCodeAt(b))) b--;
+    return s.slice(0, a) + serializeLike(s, a, b, r) + s.slice(b + 1);
+  }
+
+  /** A recurrence's replacement: safe inside any text (inside JSON text too: no quote or backslash). */
+  #recurReplacement(rule: Rule, text: string): string {
+    const r = this.#replace(rule, text, text);
+    return /["\\]/.test(r) ? rule.marker : r;
+  }
+
   /** The replacement of one value or span (`canon`: what the keyed hash is computed over). */
-  #replace(rule: Rule, text: string, canon: string): string {
+  #replace(rule: Rule, text: string, canon: string, recur = false): string {
     this.#count(rule);
+    if (recur) this.recur.add(text, rule);
     switch (rule.style) {
       case 'marker':
         return rule.marker;
@@ -565,7 +897,7 @@ export function applyMask(value: unknown, plan: MaskPlan, mode: MaskMode = 'stri
   if (mode !== 'strict' && mode !== 'best_effort') throw new MaskError(`mask_mode must be "strict" or "best_effort", got ${JSON.stringify(mode)}`);
   if (plan.empty) return { value, counts: {}, changed: false, skipped: [] };
   const w = new Walker(plan, mode === 'strict');
-  const out = run(() => w.node(value, plan.root, null, 0));
+  const out = run(() => w.recurAll(w.node(value, plan.root, null, 0)));
   return { value: out, counts: w.counts(), changed: out !== value, skipped: w.skipped };
 }
 
@@ -577,6 +909,6 @@ export function applyMask(value: unknown, plan: MaskPlan, mode: MaskMode = 'stri
 export function maskText(text: string, plan: MaskPlan): MaskTextResult {
   if (plan.empty) return { text, counts: {}, changed: false };
   const w = new Walker(plan, false);
-  const out = run(() => w.str(text, NO_STATES, 0)) as string;
+  const out = run(() => w.recurAll(w.str(text, NO_STATES, 0))) as string;
   return { text: out, counts: w.counts(), changed: out !== text };
 }

@@ -8,9 +8,10 @@
 // a status, an id) costs a length check and a few indexOf calls, and the expensive confirmation
 // (Luhn, IBAN mod-97, URL authority parsing) runs only at candidate positions.
 //
-// Every detector appends matches as flat [start, end, tag] triples (no per-match objects) and
-// never reports a span that starts with the engine's own "[MASKED:" output, so masking what was
-// already masked finds nothing (idempotence).
+// Every detector appends matches as flat [start, end, tag] triples (no per-match objects). A value
+// that begins with something shaped like the engine's own "[MASKED:…]" output is still reported,
+// marker included: a marker proves nothing, and the engine leaves a span alone only when it is
+// exactly an output of the span's own rule (idempotence without trusting the upstream).
 
 export const DETECTOR_NAMES = [
   'private_key',
@@ -25,6 +26,17 @@ export const DETECTOR_NAMES = [
   'email',
   'credit_card',
   'iban',
+  'stripe_key',
+  'google_api_key',
+  'twilio_key',
+  'sendgrid_key',
+  'npm_token',
+  'pypi_token',
+  'azure_secret',
+  'gcp_service_account',
+  'llm_api_key',
+  'basic_auth',
+  'generic_secret',
 ] as const;
 
 export type DetectorName = (typeof DETECTOR_NAMES)[number];
@@ -33,7 +45,9 @@ export type DetectorName = (typeof DETECTOR_NAMES)[number];
 export const DETECTOR_GROUPS: Readonly<Record<string, readonly DetectorName[]>> = {
   secrets: [
     'private_key', 'jwt', 'aws_access_key', 'github_token', 'gitlab_token', 'slack_token',
-    'bearer_token', 'url_password', 'connection_string_password',
+    'bearer_token', 'url_password', 'connection_string_password', 'stripe_key', 'google_api_key',
+    'twilio_key', 'sendgrid_key', 'npm_token', 'pypi_token', 'azure_secret', 'gcp_service_account',
+    'llm_api_key', 'basic_auth', 'generic_secret',
   ],
   pii: ['email', 'credit_card', 'iban'],
   all: DETECTOR_NAMES,
@@ -44,12 +58,22 @@ export interface Detector {
   /** No match is shorter than this; shorter strings are not scanned. */
   readonly minLength: number;
   /** Appends [start, end, tag] for every match in `s`; runs its own prefilter first. */
-  find(s: string, out: number[], tag: number): void;
+  find(s: string, out: number[], tag: number, present?: ReadonlySet<string> | null): void;
+  /** Literals every match contains: the plan looks for all detectors' anchors in one pass and passes `present`. */
+  readonly anchors?: readonly string[];
   /** The form a match is hashed in, so equal values hash equally whatever their formatting. */
   canon(match: string): string;
+  /**
+   * Names (folded, lowercase) whose value this detector masks whole: it knows `NAME: value` in
+   * text, so it knows `{"NAME": "value"}` and `NAME=value` too. `accept` checks the value's shape.
+   */
+  readonly keyed?: { readonly name: RegExp; accept(value: string): boolean };
 }
 
 export const MASK_PREFIX = '[MASKED:';
+/** Exactly a plain marker (nothing but a class): discloses nothing, so it is not a credential. */
+const PLAIN_MARKER = /^\[MASKED:[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,63}\]$/;
+import { TOKEN_RULES } from './rules.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Character classes, as a 128-entry table of bit flags (non-ASCII code units have no flag).
@@ -76,7 +100,19 @@ const has = (c: number, flag: number): boolean => c < 128 && (CLASS[c]! & flag) 
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 const isAlnum = (c: number): boolean => has(c, ALNUM);
 
-const startsMasked = (s: string, at: number): boolean => s.startsWith(MASK_PREFIX, at);
+/** Index just past a "[MASKED:…]"-shaped token at `at` (one line, at most 160 characters), or `at`. */
+export function pastMarker(s: string, at: number): number {
+  if (!s.startsWith(MASK_PREFIX, at)) return at;
+  const window = s.slice(at, at + 160);
+  const close = window.indexOf(']');
+  if (close === -1) return at;
+  const nl = window.indexOf('\n');
+  return nl !== -1 && nl < close ? at : at + close + 1;
+}
+
+/** Non-ASCII code units that can be part of a word (letters of other scripts, surrogates), for e-mail. */
+const wordish = (c: number): boolean =>
+  c >= 0xc0 && c !== 0xd7 && c !== 0xf7 && !(c >= 0x2000 && c <= 0x2bff) && !(c >= 0x3000 && c <= 0x303f) && c !== 0xfeff && !(c >= 0xff00 && c <= 0xff65);
 
 const identity = (m: string): string => m;
 
@@ -92,15 +128,17 @@ function regexDetector(
   group = 0,
   accept?: (m: string) => boolean,
 ): Detector {
+  // group -1: the first capture group that took part in the match.
   if (!re.global) throw new Error(`detector ${name}: regex must be global`);
   return {
     name,
     minLength,
-    find(s, out, tag) {
+    ...(anchors !== null ? { anchors } : {}),
+    find(s, out, tag, present) {
       if (anchors !== null) {
         let found = false;
         for (const a of anchors) {
-          if (s.includes(a)) {
+          if (present != null ? present.has(a) : s.includes(a)) {
             found = true;
             break;
           }
@@ -110,13 +148,17 @@ function regexDetector(
       re.lastIndex = 0;
       let m: RegExpExecArray | null;
       while ((m = re.exec(s)) !== null) {
-        const text = m[group];
+        let text = group === -1 ? undefined : m[group];
+        if (group === -1) {
+          for (let k = 1; text === undefined && k < m.length; k++) text = m[k];
+          text ??= m[0];
+        }
         if (text === undefined || text === '') {
           if (m[0] === '') re.lastIndex++;
           continue;
         }
-        const start = group === 0 ? m.index : m.index + m[0].lastIndexOf(text);
-        if (startsMasked(s, start)) continue;
+        const start = text === m[0] ? m.index : m.index + m[0].lastIndexOf(text);
+        if (m[0] === '') re.lastIndex++;
         if (accept !== undefined && !accept(text)) continue;
         out.push(start, start + text.length, tag);
       }
@@ -214,18 +256,19 @@ const AWS_SECRET_HINT = /secret_?(?:access_?)?key/i;
 const awsAccessKey: Detector = {
   name: 'aws_access_key',
   minLength: 20,
-  find(s, out, tag) {
-    awsKeyId.find(s, out, tag);
+  find(s, out, tag, present) {
+    awsKeyId.find(s, out, tag); // its anchors are not among the plan's (this wrapper has none)
     if (s.length >= 40 && AWS_SECRET_HINT.test(s)) awsSecret.find(s, out, tag);
   },
   canon: identity,
+  keyed: { name: /^aws_?secret_?(?:access_?)?key$/, accept: (v) => /^[A-Za-z0-9/+=]{40}$/.test(v) },
 };
 
 // GitHub: classic tokens gh[pousr]_ + 36+ base62 characters, fine-grained github_pat_ + 22+.
 const githubToken = regexDetector(
   'github_token',
   40,
-  ['gh', 'github_pat_'],
+  ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'],
   /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])/g,
 );
 
@@ -236,7 +279,7 @@ const githubToken = regexDetector(
 const gitlabToken = regexDetector(
   'gitlab_token',
   25,
-  ['gl'],
+  ['glpat-', 'gldt-', 'glrt-', 'glptt-', 'glcbt-', 'glimt-', 'gloas-', 'glsoat-', 'glffct-', 'glft-', 'glagent-'],
   /(?<![A-Za-z0-9_-])gl(?:pat|dt|rt|ptt|cbt|imt|oas|soat|ffct|ft|agent)-[A-Za-z0-9_-]{20,}(?:\.[A-Za-z0-9_-]+)*/g,
 );
 
@@ -279,18 +322,28 @@ const bearerToken: Detector = {
       while ((m = re.exec(s)) !== null) {
         const cred = re === AUTH_HEADER ? m[2]! : m[1]!;
         const start = m.index + m[0].length - cred.length;
-        if (!looksLikeCredential(cred) || startsMasked(s, start)) continue;
+        if (!looksLikeCredential(cred)) continue;
         out.push(start, start + cred.length, tag);
       }
     }
   },
   canon: identity,
+  keyed: {
+    name: /^(?:proxy-)?authorization$/,
+    accept: (v) => {
+      const cred = /^(?:[A-Za-z][A-Za-z0-9_-]{1,20}[ \t]+)?(\S{8,})$/.exec(v.trim())?.[1];
+      return cred !== undefined && looksLikeCredential(cred) && !PLAIN_MARKER.test(cred);
+    },
+  },
 };
 
-// Passwords in URLs: scheme://user:PASSWORD@host. The authority runs from "://" to the first
-// '/', '?', '#', whitespace, quote, '<', '>' or end; userinfo is what precedes its last '@'; the
-// password is what follows the first ':' of the userinfo. A bare user ("git@", a token used as
-// user name without ':') is not masked here (tokens have their own detectors).
+// Passwords in URLs: scheme://user:PASSWORD@host, also when the password holds characters that
+// should have been percent-encoded (@ / ? # :). The URL runs from "://" to whitespace, a quote,
+// '<', '>' or '`'; userinfo is what precedes the LAST '@' in it that is followed by a host; the
+// user name is up to the first ':' and must not contain / ? #; the password is the rest. A
+// "password" that is a port followed by a path (host:8080/@scope) is not one.
+const PORT_PATH = /^[0-9]{1,5}\//;
+
 const urlPassword: Detector = {
   name: 'url_password',
   minLength: 10,
@@ -300,14 +353,18 @@ const urlPassword: Detector = {
       const from = i + 3;
       let j = from;
       let at = -1;
-      for (; j < s.length; j++) {
+      for (; j < s.length && j - from < 4096; j++) {
         const c = s.charCodeAt(j);
-        if (c === 47 || c === 63 || c === 35 || c === 34 || c === 39 || c === 60 || c === 62 || c === 96 || c <= 32) break;
-        if (c === 64) at = j;
+        if (c === 34 || c === 39 || c === 60 || c === 62 || c === 96 || c <= 32) break;
+        if (c === 64 && j + 1 < s.length && (isAlnum(s.charCodeAt(j + 1)) || s.charCodeAt(j + 1) === 91 || s.charCodeAt(j + 1) >= 0x80)) at = j;
       }
       if (at > from && i > 0 && isAlnum(s.charCodeAt(i - 1))) {
         const colon = s.indexOf(':', from);
-        if (colon !== -1 && colon < at - 1 && !startsMasked(s, colon + 1)) out.push(colon + 1, at, tag);
+        if (colon !== -1 && colon < at - 1) {
+          const user = s.slice(from, colon);
+          const pass = s.slice(colon + 1, at);
+          if (!/[/?#]/.test(user) && !PORT_PATH.test(pass)) out.push(colon + 1, at, tag);
+        }
       }
       i = s.indexOf('://', Math.max(j, from));
     }
@@ -334,11 +391,21 @@ const connectionStringPassword: Detector = {
       // The value is the last thing matched, possibly followed by a closing quote or brace.
       const closing = m[4] !== undefined ? 0 : 1;
       const start = m.index + m[0].length - closing - v.length;
-      if (startsMasked(s, start)) continue;
-      out.push(start, start + v.length, tag);
+      let end = start + v.length;
+      if (m[4] !== undefined) {
+        // A bare value that starts with a marker-shaped token runs on past it ("[MASKED:x ...ab]rest").
+        const past = pastMarker(s, start);
+        if (past > start) {
+          end = past;
+          while (end < s.length && !/[;&\s'"]/.test(s[end]!)) end++;
+          CONN_PASSWORD.lastIndex = Math.max(CONN_PASSWORD.lastIndex, end);
+        }
+      }
+      out.push(start, end, tag);
     }
   },
   canon: identity,
+  keyed: { name: /^(?:password|passwd|pwd|pass)$/, accept: (v) => v.length > 0 },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -365,7 +432,7 @@ function emailDomainEnd(s: string, from: number): number {
       i++;
       continue;
     }
-    if (!has(c, DOMAIN)) break;
+    if (!has(c, DOMAIN) && !wordish(c)) break;
     i++;
   }
   if (i > labelStart) {
@@ -383,7 +450,7 @@ function emailDomainEnd(s: string, from: number): number {
   if (!s.startsWith('xn--', lastLabelStart)) {
     for (let k = lastLabelStart; k < end; k++) {
       const c = s.charCodeAt(k);
-      if (!(has(c, UPPER) || has(c, LOWER))) return -1;
+      if (!(has(c, UPPER) || has(c, LOWER) || wordish(c))) return -1;
     }
   }
   // Labels must not start or end with '-'.
@@ -416,11 +483,11 @@ const email: Detector = {
     while (at !== -1) {
       let a = at;
       const min = Math.max(0, at - 64);
-      while (a > min && has(s.charCodeAt(a - 1), EMAIL_LOCAL)) a--;
+      while (a > min && (has(s.charCodeAt(a - 1), EMAIL_LOCAL) || wordish(s.charCodeAt(a - 1)))) a--;
       while (a < at && s.charCodeAt(a) === 46) a++;
       let next = at + 1;
       // "user:password@host" in a URL is not an address (url_password masks the password).
-      if (a < at && s.charCodeAt(at - 1) !== 46 && !startsMasked(s, a) && !inUrlUserinfo(s, a)) {
+      if (a < at && s.charCodeAt(at - 1) !== 46 && !inUrlUserinfo(s, a)) {
         const end = emailDomainEnd(s, at + 1);
         if (end !== -1) {
           out.push(a, end, tag);
@@ -462,10 +529,51 @@ function cardDigitsOk(digits: string): boolean {
   return first >= 50 && first <= 54 && luhn(digits); // '2'..'6'
 }
 
-/** Is this JSON number (an integer) a card number? */
-export function isCardNumber(n: number): boolean {
-  if (!Number.isSafeInteger(n) || n < 1e12) return false;
-  return cardDigitsOk(String(n));
+/** Is this number literal (JSON text, or String() of a number) a card number? */
+export function isCardLiteral(lit: string): boolean {
+  if (lit.length < 13 || !/^[0-9]+$/.test(lit)) return false;
+  return cardDigitsOk(lit) || cardInRun(lit, 0, lit.length);
+}
+
+function luhnAt(s: string, start: number, len: number): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = start + len - 1; i >= start; i--) {
+    let d = s.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/** A card network prefix for a window of `len` digits at `i`: Visa, Mastercard, Discover, UnionPay, JCB (16), Amex (15). */
+function networkPrefix(s: string, i: number, len: number): boolean {
+  const a = s.charCodeAt(i) - 48;
+  const b = s.charCodeAt(i + 1) - 48;
+  if (len === 15) return a === 3 && (b === 4 || b === 7);
+  if (a === 4) return true;
+  if (a === 5) return b >= 1 && b <= 5;
+  if (a === 2) return b >= 2 && b <= 7;
+  if (a === 3) return b === 5;
+  if (a === 6) return b === 2 || b === 5 || (b === 4 && s.charCodeAt(i + 2) >= 52) || s.startsWith('6011', i);
+  return false;
+}
+
+/**
+ * A card number hidden inside a longer digit run ("00 4242…4242 00" glued together): a 16-digit
+ * window with a network prefix or a 15-digit Amex window, Luhn-valid. The whole run is masked.
+ * Random digit runs of 20+ digits often contain one: over-masking long numeric ids is the cost.
+ */
+function cardInRun(s: string, a: number, b: number): boolean {
+  if (b - a < 14) return false;
+  for (const len of [16, 15]) {
+    for (let o = a; o + len <= b; o++) if (networkPrefix(s, o, len) && luhnAt(s, o, len)) return true;
+  }
+  return false;
 }
 
 /** Group boundaries [start0, end0, start1, end1, …] of digit groups starting at `i`. */
@@ -483,6 +591,11 @@ function collectGroups(s: string, i: number, groups: number[]): number {
         j++;
         continue;
       }
+      // "4242.4242.4242.4242": a dot between 4-digit groups (never "0.4242…", a decimal fraction).
+      if (c === 46 && j - gs === 4 && j + 4 < n + 1 && /^[0-9]{4}(?![0-9])/.test(s.slice(j + 1, j + 6))) {
+        j++;
+        continue;
+      }
     }
     return j;
   }
@@ -495,7 +608,7 @@ function scanCards(s: string, groups: number[], from: number, to: number, out: n
     const a0 = groups[2 * g]!;
     const b0 = groups[2 * g + 1]!;
     // A single unbroken run, or the longest window of whole 3–8 digit groups from here.
-    let taken = cardDigitsOk(s.slice(a0, b0)) ? g : -1;
+    let taken = cardDigitsOk(s.slice(a0, b0)) || cardInRun(s, a0, b0) ? g : -1;
     if (b0 - a0 >= 3 && b0 - a0 <= 8) {
       let digits = s.slice(a0, b0);
       for (let h = g + 1; h < to; h++) {
@@ -569,7 +682,7 @@ function ibanAt(s: string, p: number): number {
 
 // Candidates are found by regex (irregexp scans for them far faster than a charCodeAt loop):
 // 13+ digits with optional single separators for cards, a word-initial "CC99" for IBANs.
-const CARD_CANDIDATE = /(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}/g; // bounded: collectGroups finds the extent
+const CARD_CANDIDATE = /(?<![0-9])[0-9](?:[ .-]?[0-9]){12,18}/g; // bounded: collectGroups finds the extent
 const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}/g;
 const cardGroups: number[] = [];
 
@@ -622,7 +735,47 @@ const iban: Detector = {
   canon: (m) => m.replace(/ /g, ''),
 };
 
-const DETECTORS: Readonly<Record<DetectorName, Detector>> = {
+// generic_secret: no shape of its own; the value of a name that says it is a secret (the key names
+// of gitleaks' generic-api-key rule: secret, token, password, api key, credentials, …) in JSON
+// members, text assignments (`NAME=value`, `NAME: value`) and table columns. Names that describe a
+// secret rather than hold one (`token_type`, `password_policy_url`, `secret_name`) are left, and
+// token-like names need a token-like value (8+ characters, no spaces, a digit or mixed case).
+const SECRET_NAME = /(?:secret|passw|passphrase|pwd|token|api[_.-]?key|apikey|access[_.-]?key|private[_.-]?key|credential|auth[_.-]?key|session[_.-]?(?:id|key)|cookie|signing[_.-]?key|encryption[_.-]?key)/;
+const DESCRIBES = /(?:^|[_.-])(?:type|url|uri|endpoint|expires?|expiry|expiration|ttl|at|in|count|len|length|name|names|policy|hint|prompt|label|format|kind|id_field|required|enabled|set|changed|reset|min|max|rotation)$/;
+const PASSWORDISH = /secret|passw|passphrase|pwd|private[_.-]?key|credential/;
+
+const genericSecret: Detector = {
+  name: 'generic_secret',
+  minLength: Infinity,
+  find() {},
+  canon: identity,
+  keyed: {
+    name: { test: (n: string) => SECRET_NAME.test(n) && !DESCRIBES.test(n) } as RegExp,
+    accept: (v) => {
+      if (v.length === 0 || v.length > 8192 || /^(?:true|false|null|none|undefined|n\/a|\*+|x+|-+)$/i.test(v)) return false;
+      return true;
+    },
+  },
+};
+
+/** generic_secret's stricter check for names that are not plainly passwords (token, api key, …). */
+export function genericAccepts(name: string, v: string): boolean {
+  if (!genericSecret.keyed!.accept(v)) return false;
+  if (PASSWORDISH.test(name)) return true;
+  return v.length >= 8 && !/\s/.test(v) && /[0-9]|[a-z][A-Z]|[A-Z][a-z]*[0-9A-Z]/.test(v);
+}
+
+const gcpKeyed = { name: /^private_key_id$/, accept: (v: string) => /^[0-9a-f]{40}$/.test(v) };
+const fromRules = Object.fromEntries(
+  TOKEN_RULES.map((r) => {
+    const d = regexDetector(r.name as DetectorName, r.minLength, r.anchors, r.re, r.group ?? -1);
+    return [r.name, r.name === 'gcp_service_account' ? { ...d, keyed: gcpKeyed } : d];
+  }),
+) as Record<string, Detector>;
+
+const DETECTORS = {
+  ...fromRules,
+  generic_secret: genericSecret,
   private_key: privateKey,
   jwt,
   aws_access_key: awsAccessKey,
@@ -635,7 +788,7 @@ const DETECTORS: Readonly<Record<DetectorName, Detector>> = {
   email,
   credit_card: creditCard,
   iban,
-};
+} as Readonly<Record<DetectorName, Detector>>;
 
 export function detector(name: DetectorName): Detector {
   return DETECTORS[name];

@@ -23,6 +23,10 @@ export interface CompiledPath {
   readonly silent: boolean;
   /** Index of the first "**" (mismatches after it are not errors), or segs.length. */
   readonly firstDeep: number;
+  /** Index of the first "*" or "**" (from `mismatchFrom` on): a value of another shape reached through a wildcard is not the target. */
+  readonly firstWild: number;
+  /** Shape mismatches before this segment are not the path's (a mirror's way to its text block). */
+  readonly mismatchFrom: number;
 }
 
 /** A position in one path: `i` segments of `path` consumed. */
@@ -115,7 +119,10 @@ export function parsePath(src: string): Seg[] | string {
 
 export function compilePath(rule: number, text: string, segs: readonly Seg[], silent: boolean): CompiledPath {
   const d = segs.findIndex((s) => s.t === 'deep');
-  return { rule, segs, text, silent, firstDeep: d === -1 ? segs.length : d };
+  // A mirror (content[*].text(json).rest) has its own mismatches only inside the JSON text.
+  const from = silent ? segs.findIndex((s) => s.t === 'embed') + 1 : 0;
+  const w = segs.findIndex((s, i) => i >= from && (s.t === 'deep' || s.t === 'any'));
+  return { rule, segs, text, silent, firstDeep: d === -1 ? segs.length : d, firstWild: w === -1 ? segs.length : w, mismatchFrom: from };
 }
 
 /**

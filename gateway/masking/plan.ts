@@ -1,12 +1,14 @@
 // Validation and compilation of mask instructions into a MaskPlan (see README.md for the vocabulary).
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { MaskInstruction } from '../policy/decision.ts';
-import { DETECTOR_GROUPS, DETECTOR_NAMES, detector, isDetectorName, MASK_PREFIX, type Detector, type DetectorName } from './detectors.ts';
+import { DETECTOR_GROUPS, DETECTOR_NAMES, detector, genericAccepts, isDetectorName, MASK_PREFIX, type Detector, type DetectorName } from './detectors.ts';
 import { MaskError } from './errors.ts';
+import { foldKey, foldText } from './fold.ts';
+import { findKeyedValues, type KeyLookup } from './textkeys.ts';
 import { compilePath, mirrorOf, parsePath, rootStates, type CompiledPath, type PathState } from './path.ts';
 
 export type MaskStyle = 'marker' | 'last' | 'hash';
-export type RuleKind = 'path' | 'key' | 'key_regex' | 'detector';
+export type RuleKind = 'path' | 'key' | 'key_regex' | 'detector' | 'blobs';
 
 export interface CompileOptions {
   /** Key for style "hash" (HMAC-SHA256); at least 16 bytes when any instruction uses "hash". */
@@ -51,23 +53,40 @@ export interface DetectorBinding {
 }
 
 interface KeyInfo {
-  /** First key/key_regex rule whose pattern matches this key name. */
+  /** First key/key_regex rule whose pattern matches this key name (as written or folded). */
   readonly rule: Rule | null;
-  /** No detector matches inside the key name itself. */
+  /** Index in `keyRules` of that rule, or -1. */
+  readonly keyIndex: number;
+  /** Index in `detectors` of the first detector that masks values of this name whole, or -1. */
+  readonly det: number;
+  /** The name folded as a person reads it. */
+  readonly folded: string;
+  /** Nothing is masked inside the key name itself (true only once the name was scanned; see `remember`). */
   readonly clean: boolean;
 }
 
-const FIELDS = new Set(['path', 'key', 'key_regex', 'detector', 'style', 'keep', 'class']);
-const SELECTORS = ['path', 'key', 'key_regex', 'detector'] as const;
+/** A span tag: a detector binding (below detectors.length) or a key rule (detectors.length + k). */
+export interface SpanBinding {
+  readonly rule: Rule;
+  canon(match: string): string;
+  /** A value masked under this binding is masked wherever else it appears in the message. */
+  readonly recur: boolean;
+}
+
+const FIELDS = new Set(['path', 'key', 'key_regex', 'detector', 'blobs', 'style', 'keep', 'class']);
+const SELECTORS = ['path', 'key', 'key_regex', 'detector', 'blobs'] as const;
 const CLASS_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,63}$/;
 const MAX_KEEP = 64;
 const MIN_HASH_KEY_BYTES = 16;
+const NONE: Set<string> = new Set();
+const SHORT_NAME = /^[A-Za-z_$][A-Za-z0-9_.$-]{0,23}$/;
+/** Text that may hold a selected name's value: a separator after a letter, a line break (tables), a flag. */
+const KEYED_HINT = /[A-Za-z0-9_"'`\]][ \t]*[:=]|\n|(?:^|\s)--?[A-Za-z]/;
 const DEFAULT_MAX_DEPTH = 64;
 /** Key names cached per plan (only names without detector matches, so no secret is retained). */
 const KEY_CACHE_LIMIT = 4096;
 const KEY_CACHE_MAX_KEY_LENGTH = 128;
 
-const NON_ASCII = /[^\x00-\x7f]/;
 
 function fail(index: number, field: string | null, message: string): never {
   throw new MaskError(`mask[${index}]${field === null ? '' : `.${field}`}: ${message}`, index, field ?? undefined);
@@ -151,9 +170,19 @@ export class MaskPlan {
   /** @internal */ readonly keyRules: readonly { readonly rule: Rule; readonly re: RegExp }[];
   /** @internal */ readonly detectors: readonly DetectorBinding[];
   /** @internal */ readonly minScanLength: number;
+  /** @internal Detectors, then key rules (for spans key names find in text). */
+  readonly bindings: readonly SpanBinding[];
+  /** @internal Detectors with names whose values they mask whole. */
+  readonly keyedDetectors: readonly number[];
+  readonly #lookup: KeyLookup;
+  /** Every anchor of every anchored detector, as one regex (one pass instead of an indexOf per anchor). */
+  readonly #anchors: RegExp | null;
+  readonly #anchorMin: number;
   /** @internal Rule of the credit_card detector (JSON numbers are checked too), or null. */
   readonly cardRule: Rule | null;
   /** @internal */ readonly hashKey: KeyObject | null;
+  /** @internal `{"blobs": "withhold"}`: binary blobs (not text) are replaced by "" and counted; null passes them. */
+  readonly blobRule: Rule | null;
   readonly maxDepth: number;
   readonly #normalized: readonly NormalizedInstruction[];
   readonly #keyCache = new Map<string, KeyInfo>();
@@ -165,6 +194,7 @@ export class MaskPlan {
     keyRules: { rule: Rule; re: RegExp }[];
     detectors: DetectorBinding[];
     hashKey: KeyObject | null;
+    blobRule: Rule | null;
     maxDepth: number;
     normalized: NormalizedInstruction[];
   }) {
@@ -173,9 +203,32 @@ export class MaskPlan {
     this.root = rootStates(parts.paths);
     this.keyRules = parts.keyRules;
     this.detectors = parts.detectors;
-    this.minScanLength = parts.detectors.length === 0 ? Infinity : Math.min(...parts.detectors.map((d) => d.det.minLength));
+    const anchored = parts.detectors.filter((d) => d.det.anchors !== undefined);
+    const literals = [...new Set(anchored.flatMap((d) => d.det.anchors!))].sort((a, b) => b.length - a.length);
+    this.#anchors = literals.length === 0 ? null : new RegExp(literals.map((a) => a.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'g');
+    this.#anchorMin = Math.min(...anchored.map((d) => d.det.minLength));
+    this.keyedDetectors = parts.detectors.flatMap((d, i) => (d.det.keyed === undefined ? [] : [i]));
+    const textKeys = parts.keyRules.length > 0 || this.keyedDetectors.length > 0;
+    this.minScanLength = Math.min(textKeys ? 3 : Infinity, ...parts.detectors.map((d) => d.det.minLength));
+    const D = parts.detectors.length;
+    this.bindings = [
+      ...parts.detectors.map((d) => ({ rule: d.rule, canon: (m: string) => d.det.canon(m), recur: d.det.keyed !== undefined })),
+      ...parts.keyRules.map((k) => ({ rule: k.rule, canon: (m: string) => m, recur: true })),
+    ];
+    this.#lookup = {
+      tag: (name) => {
+        if (name === 'MASKED') return -1; // the engine's own "[MASKED:" outputs
+        const info = this.keyInfo(name);
+        // Short identifier-like names in text are cached (long ones could be tokens: not retained).
+        if (!info.clean && SHORT_NAME.test(name)) this.remember(name, info);
+        return info.keyIndex !== -1 ? D + info.keyIndex : info.det;
+      },
+      accept: (tag, value, name) => tag >= D || this.acceptsKeyed(tag, name, value),
+      isDetector: (tag) => tag < D,
+    };
     this.cardRule = parts.detectors.find((d) => d.det.name === 'credit_card')?.rule ?? null;
     this.hashKey = parts.hashKey;
+    this.blobRule = parts.blobRule;
     this.maxDepth = parts.maxDepth;
     this.#normalized = parts.normalized;
   }
@@ -190,21 +243,48 @@ export class MaskPlan {
     return this.#normalized.map((n) => ({ ...n, ...(n.detectors ? { detectors: [...n.detectors] } : {}) }));
   }
 
-  /** @internal Appends [start, end, detectorIndex] triples of every detector match in `s`. */
+  /**
+   * @internal Appends [start, end, tag] triples (see `bindings`) of every detector match and every
+   * value of a selected name in `s`, which the caller has folded (see fold.ts).
+   */
   findSpans(s: string, out: number[]): void {
     if (s.length < this.minScanLength) return;
     const ds = this.detectors;
+    let present: Set<string> | null = null;
+    const re = this.#anchors;
+    if (re !== null && s.length >= this.#anchorMin) {
+      present = NONE;
+      re.lastIndex = 0;
+      let m: RegExpExecArray | null;
+      // Step one character past each hit, so an anchor overlapping another is still seen.
+      while ((m = re.exec(s)) !== null) {
+        if (present === NONE) present = new Set();
+        present.add(m[0]);
+        re.lastIndex = m.index + 1;
+      }
+    }
     for (let i = 0; i < ds.length; i++) {
       const d = ds[i]!.det;
-      if (s.length >= d.minLength) d.find(s, out, i);
+      if (s.length >= d.minLength) d.find(s, out, i, present);
+    }
+    if ((this.keyRules.length > 0 || this.keyedDetectors.length > 0) && KEYED_HINT.test(s)) {
+      findKeyedValues(s, this.#lookup, out);
     }
   }
 
-  /** @internal Does any detector of this plan match anywhere in `s`? */
+  /** @internal Does any detector (or key name in text) of this plan match anywhere in `s`? */
   detectsIn(s: string): boolean {
     const out: number[] = [];
-    this.findSpans(s, out);
+    this.findSpans(foldText(s)?.text ?? s, out);
     return out.length > 0;
+  }
+
+  /** @internal Does detector binding `i` mask this value of a member named `name` whole? */
+  acceptsKeyed(i: number, name: string, value: string): boolean {
+    const d = this.detectors[i]?.det;
+    if (d?.keyed === undefined) return false;
+    if (d.name === 'generic_secret') return genericAccepts(foldKey(name), value);
+    return d.keyed.accept(value);
   }
 
   /** @internal Key-name rules and detector cleanliness of a member name (cached when safe). */
@@ -212,20 +292,34 @@ export class MaskPlan {
     const hit = this.#keyCache.get(key);
     if (hit !== undefined) return hit;
     let rule: Rule | null = null;
-    const alt = NON_ASCII.test(key) ? key.normalize('NFKC') : null;
-    for (const k of this.keyRules) {
+    let keyIndex = -1;
+    const folded = foldKey(key);
+    const alt = folded !== key.toLowerCase() ? folded : null;
+    for (let i = 0; i < this.keyRules.length; i++) {
+      const k = this.keyRules[i]!;
       if (k.re.test(key) || (alt !== null && k.re.test(alt))) {
         rule = k.rule;
+        keyIndex = i;
         break;
       }
     }
-    const clean = !this.detectsIn(key);
-    const info: KeyInfo = { rule, clean };
-    if (clean && key.length <= KEY_CACHE_MAX_KEY_LENGTH) {
-      if (this.#keyCache.size >= KEY_CACHE_LIMIT) this.#keyCache.clear();
-      this.#keyCache.set(key, info);
+    let det = -1;
+    for (const i of this.keyedDetectors) {
+      if (this.detectors[i]!.det.keyed!.name.test(folded)) {
+        det = i;
+        break;
+      }
     }
-    return info;
+    // Not cached yet: the caller scans the name and calls remember() when nothing in it was masked,
+    // so no name holding a secret is retained (and the name is scanned once, not twice).
+    return { rule, keyIndex, det, folded, clean: false };
+  }
+
+  /** @internal Caches a name's info once a scan found nothing to mask in it. */
+  remember(key: string, info: KeyInfo): void {
+    if (key.length > KEY_CACHE_MAX_KEY_LENGTH || this.#keyCache.has(key)) return;
+    if (this.#keyCache.size >= KEY_CACHE_LIMIT) this.#keyCache.clear();
+    this.#keyCache.set(key, { ...info, clean: true });
   }
 }
 
@@ -246,6 +340,8 @@ export function compileMask(instructions: readonly MaskInstruction[], options: C
   const claimed = new Set<DetectorName>();
   const normalized: NormalizedInstruction[] = [];
   let usesHash = -1;
+  let blobRule: Rule | null = null;
+  let blobsSeen = false;
 
   instructions.forEach((raw: unknown, index) => {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(index, null, `must be an object, got ${quote(raw)}`);
@@ -256,7 +352,7 @@ export function compileMask(instructions: readonly MaskInstruction[], options: C
     const present = SELECTORS.filter((f) => ins[f] !== undefined);
     if (present.length !== 1) {
       fail(index, null, present.length === 0
-        ? 'needs one of "path", "key", "key_regex" or "detector"'
+        ? 'needs one of "path", "key", "key_regex", "detector" or "blobs"'
         : `has ${present.map((f) => `"${f}"`).join(' and ')}; use exactly one selector per instruction`);
     }
     const kind = present[0]!;
@@ -312,6 +408,15 @@ export function compileMask(instructions: readonly MaskInstruction[], options: C
         keyRules.push({ rule: makeRule(index, kind, cls, style, keep), re });
         break;
       }
+      case 'blobs': {
+        if (selector !== 'pass' && selector !== 'withhold') fail(index, 'blobs', `must be "pass" or "withhold", got ${quote(selector)}`);
+        if (style !== 'marker' || ins.keep !== undefined) fail(index, 'style', 'does not apply to "blobs" (a withheld blob becomes "")');
+        cls = explicitClass ?? 'blob';
+        // The first "blobs" instruction decides (list order, like every other precedence).
+        if (!blobsSeen && selector === 'withhold') blobRule = makeRule(index, kind, cls, style, keep);
+        blobsSeen = true;
+        break;
+      }
       case 'detector': {
         const names: readonly DetectorName[] | undefined = isDetectorName(selector)
           ? [selector]
@@ -337,7 +442,7 @@ export function compileMask(instructions: readonly MaskInstruction[], options: C
       ? keyRules[keyRules.length - 1]!.rule
       : kind === 'detector'
         ? (detectors.find((d) => d.rule.index === index)?.rule ?? makeRule(index, kind, cls, style, keep))
-        : makeRule(index, kind, cls, style, keep);
+        : kind === 'blobs' && blobRule?.index === index ? blobRule : makeRule(index, kind, cls, style, keep);
     rules.push(rule);
     normalized.push(norm);
   });
@@ -350,7 +455,7 @@ export function compileMask(instructions: readonly MaskInstruction[], options: C
     hashKey = createSecretKey(Buffer.from(options.hashKey));
   }
 
-  const plan = new MaskPlan({ rules, paths, keyRules, detectors, hashKey, maxDepth, normalized });
+  const plan = new MaskPlan({ rules, paths, keyRules, detectors, hashKey, blobRule, maxDepth, normalized });
 
   // Self-check: no output of any rule may itself be detected, or masking would not be idempotent.
   const outputs = (r: Rule) => [r.marker, `${r.lastPrefix}]`, `${r.hashPrefix}0123456789abcdef]`];
@@ -360,7 +465,8 @@ export function compileMask(instructions: readonly MaskInstruction[], options: C
       const spans: number[] = [];
       plan.findSpans(out, spans);
       if (spans.length > 0) {
-        const by = detectors[spans[2]!]!.det.name;
+        const tag = spans[2]!;
+        const by = tag < detectors.length ? detectors[tag]!.det.name : `key rule mask[${plan.bindings[tag]!.rule.index}]`;
         fail(r.index, 'class', `the marker for class "${r.cls}" would itself be detected as ${by}; choose another class`);
       }
     }

@@ -22,7 +22,7 @@ describe('compileMask: validation', () => {
   it.each([
     ['not an object', ['x'], 0, undefined, /^mask\[0\]: must be an object/],
     ['null', [null], 0, undefined, /must be an object/],
-    ['no selector', [{ style: 'marker' }], 0, undefined, /needs one of "path", "key", "key_regex" or "detector"/],
+    ['no selector', [{ style: 'marker' }], 0, undefined, /needs one of "path", "key", "key_regex", "detector" or "blobs"/],
     ['two selectors', [{ key: 'a', path: 'b' }], 0, undefined, /has "path" and "key"; use exactly one selector/],
     ['unknown field', [{ key: 'a' }, { key: 'b', colour: 'red' }], 1, 'colour', /^mask\[1\]\.colour: unknown field/],
     ['empty selector', [{ key: '' }], 0, 'key', /must be a non-empty string/],
@@ -126,7 +126,9 @@ describe('compileMask: defaults and classes', () => {
     expect(d[1]!.detectors).toEqual(['credit_card', 'iban']);
     expect(d[2]!.detectors).toEqual([
       'private_key', 'jwt', 'aws_access_key', 'github_token', 'gitlab_token', 'slack_token',
-      'bearer_token', 'url_password', 'connection_string_password',
+      'bearer_token', 'url_password', 'connection_string_password', 'stripe_key', 'google_api_key',
+      'twilio_key', 'sendgrid_key', 'npm_token', 'pypi_token', 'azure_secret', 'gcp_service_account',
+      'llm_api_key', 'basic_auth', 'generic_secret',
     ]);
   });
 });

@@ -11,6 +11,25 @@ const JWT = `${b64url('{"alg":"HS256","typ":"JWT"}')}.${b64url('{"sub":"u1","exp
 const JWE = `${b64url('{"alg":"dir","enc":"A256GCM"}')}..${b64url('iv-bytes-12')}.${b64url('ciphertext')}.${b64url('tag-bytes-16')}`;
 const PEM = '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx8b3kq9vZ\nQw2eR5tY7uI9oP+/==\n-----END RSA PRIVATE KEY-----';
 const GHP = `ghp_${'a1B2c3D4e5'.repeat(3)}abcdef`;
+const ALNUM = 'a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ';
+const run = (n: number, alphabet = ALNUM) => Array.from({ length: n }, (_, i) => alphabet[(i * 7) % alphabet.length]).join('');
+const HEX = '0123456789abcdef';
+export const TOKENS = {
+  stripe: `sk_live_${run(24)}`,
+  stripeWebhook: `whsec_${run(32)}`,
+  google: `AIza${run(35)}`,
+  googleOauth: `GOCSPX-${run(28)}`,
+  twilio: `SK${run(32, HEX)}`,
+  sendgrid: `SG.${run(22)}.${run(43)}`,
+  npm: `npm_${run(36)}`,
+  pypi: `pypi-AgEIcHlwaS5vcmc${run(60)}`,
+  azureClient: `abc8Q~${run(34)}`,
+  azureAccountKey: `${run(86, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')}==`,
+  gcpKeyId: run(40, HEX),
+  openai: `sk-proj-${run(20)}T3BlbkFJ${run(20)}`,
+  anthropic: `sk-ant-api03-${run(90)}`,
+  huggingface: `hf_${run(34, 'abcdefghijklmnopqrstuvwxyzABCDEFGH')}`,
+};
 
 /** [detector, input, expected output] — the expected output shows exactly which span is masked. */
 const POSITIVE: [DetectorName, string, string][] = [
@@ -66,6 +85,34 @@ const POSITIVE: [DetectorName, string, string][] = [
   ['iban', 'IBAN: GB82 WEST 1234 5698 7654 32, thanks', `IBAN: ${M('iban')}, thanks`],
   ['iban', 'FR1420041010050500013M02606', M('iban')],
   ['iban', 'NO9386011117947 NL91ABNA0417164300', `${M('iban')} ${M('iban')}`],
+  ['stripe_key', `STRIPE=${TOKENS.stripe}`, `STRIPE=${M('stripe_key')}`],
+  ['stripe_key', `secret ${TOKENS.stripeWebhook}.`, `secret ${M('stripe_key')}.`],
+  ['google_api_key', `key=${TOKENS.google}&q=1`, `key=${M('google_api_key')}&q=1`],
+  ['google_api_key', `"${TOKENS.googleOauth}"`, `"${M('google_api_key')}"`],
+  ['twilio_key', `twilio ${TOKENS.twilio}`, `twilio ${M('twilio_key')}`],
+  ['sendgrid_key', `SENDGRID_API_KEY=${TOKENS.sendgrid}`, `SENDGRID_API_KEY=${M('sendgrid_key')}`],
+  ['npm_token', `//registry.npmjs.org/:_authToken=${TOKENS.npm}`, `//registry.npmjs.org/:_authToken=${M('npm_token')}`],
+  ['pypi_token', `password = ${TOKENS.pypi}`, `password = ${M('pypi_token')}`],
+  ['azure_secret', `client_secret: ${TOKENS.azureClient}`, `client_secret: ${M('azure_secret')}`],
+  ['azure_secret', `DefaultEndpointsProtocol=https;AccountName=x;AccountKey=${TOKENS.azureAccountKey};EndpointSuffix=core.windows.net`, `DefaultEndpointsProtocol=https;AccountName=x;AccountKey=${M('azure_secret')};EndpointSuffix=core.windows.net`],
+  ['azure_secret', `https://x.blob.core.windows.net/c?sv=2022&sig=${run(44)}`, `https://x.blob.core.windows.net/c?sv=2022&sig=${M('azure_secret')}`],
+  ['gcp_service_account', `{"type": "service_account", "private_key_id": "${TOKENS.gcpKeyId}"`, `{"type": "service_account", "private_key_id": "${M('gcp_service_account')}"`],
+  ['llm_api_key', `OPENAI_API_KEY=${TOKENS.openai}`, `OPENAI_API_KEY=${M('llm_api_key')}`],
+  ['llm_api_key', `x-api-key: ${TOKENS.anthropic}`, `x-api-key: ${M('llm_api_key')}`],
+  ['llm_api_key', `token ${TOKENS.huggingface}`, `token ${M('llm_api_key')}`],
+  ['basic_auth', 'curl -u admin:hunter2 https://api.example.com', `curl -u admin:${M('basic_auth')} https://api.example.com`],
+  ['basic_auth', "wget --user=ops --password='s3cr3t!' https://x", `wget --user=ops --password='${M('basic_auth')}' https://x`],
+  ['generic_secret', 'client_secret=abcd1234efgh', `client_secret=${M('generic_secret')}`],
+  ['generic_secret', 'headers: {"X-Api-Key": "k3y-Value-99"}', `headers: {"X-Api-Key": "${M('generic_secret')}"}`],
+  ['url_password', 'postgres://app:p@ss/w#rd?x@db.internal:5432/app', `postgres://app:${M('url_password')}@db.internal:5432/app`],
+  ['email', 'write to 用户@例子.广告 now', `write to ${M('email')} now`],
+  ['email', 'ada＠example．com', M('email')],
+  ['email', 'josé.garcía@bücher.de', M('email')],
+  ['credit_card', '４２４２４２４２４２４２４２４２', M('credit_card')],
+  ['credit_card', '4242\u00a04242\u00a04242\u00a04242'.replace(/\\u00a0/g, '\u00a0'), M('credit_card')],
+  ['credit_card', 'card 4242.4242.4242.4242 ok', `card ${M('credit_card')} ok`],
+  ['credit_card', 'ref 00424242424242424200', `ref ${M('credit_card')}`],
+  ['credit_card', '42424242424242424242', M('credit_card')], // a card inside a longer digit run
 ];
 
 /** [detector, input] that must be left alone. */
@@ -110,7 +157,7 @@ const NEGATIVE: [DetectorName, string][] = [
   ['credit_card', '1767225600000000'], // µs timestamp (starts with 1)
   ['credit_card', '9999999999999995'], // Luhn-valid, but no network starts with 9
   ['credit_card', '424242424242'], // 12 digits
-  ['credit_card', '42424242424242424242'], // 20 digits
+  ['credit_card', '4242424242424242424242'.slice(0, 12)],
   ['credit_card', 'x4242424242424242'],
   ['credit_card', '4242424242424242x'],
   ['credit_card', 'id 0.4242424242424242 and 4242424242424242.5'],
@@ -123,12 +170,24 @@ const NEGATIVE: [DetectorName, string][] = [
   ['iban', 'GB82WEST12345698765432X'],
   ['iban', 'gb82west12345698765432'], // lowercase is not matched
   ['iban', 'SKU AB12CDEF3456789012 and ORDER US12 3456'],
+  ['stripe_key', 'sk_live_short and pk_live_abcdefghijklmnop1234 (publishable)'],
+  ['google_api_key', 'AIzaShort and the AIza prefix'],
+  ['twilio_key', `SK${run(31, HEX)} and ASK${run(32, HEX)}`],
+  ['sendgrid_key', 'SG.short.value'],
+  ['npm_token', 'npm_config_cache and npm_ short'],
+  ['pypi_token', 'pypi-AgEI too short'],
+  ['azure_secret', 'the Q~ sign and sig=short'],
+  ['gcp_service_account', '"private_key_id": "not-hex"'],
+  ['llm_api_key', 'sk-proj-abc and hf_short'],
+  ['basic_auth', 'curl -u admin https://x and --user-agent=x'],
+  ['generic_secret', 'token_type=bearer password_policy_url=https://x secret_name=db'],
 ];
 
 describe('detectors', () => {
   it('cover the documented list', () => {
     expect([...DETECTOR_NAMES].sort()).toEqual(
-      ['aws_access_key', 'bearer_token', 'connection_string_password', 'credit_card', 'email', 'github_token', 'gitlab_token', 'iban', 'jwt', 'private_key', 'slack_token', 'url_password'],
+      ['aws_access_key', 'azure_secret', 'basic_auth', 'bearer_token', 'connection_string_password', 'credit_card', 'email', 'gcp_service_account', 'generic_secret', 'github_token',
+        'gitlab_token', 'google_api_key', 'iban', 'jwt', 'llm_api_key', 'npm_token', 'private_key', 'pypi_token', 'sendgrid_key', 'slack_token', 'stripe_key', 'twilio_key', 'url_password'],
     );
     for (const name of DETECTOR_NAMES) {
       expect(POSITIVE.some(([d]) => d === name), `positive case for ${name}`).toBe(true);

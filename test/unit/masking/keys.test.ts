@@ -143,8 +143,9 @@ describe('key rules in text that is not JSON (fragments)', () => {
     expect(maskText('{"token":"abc\\"def\\\\"', q).text).toBe('{"token":"[MASKED:token ...ef\\\\]"');
   });
 
-  it('leaves prose mentioning the words alone', () => {
-    const text = 'Reset your password: open settings. The token expires in 1 hour. "password" is a field name.';
+  it('leaves prose mentioning the words alone, but reads "name: value" as a person would', () => {
+    const text = 'The token expires in 1 hour. "password" is a field name; passwords are rotated.';
     expect(maskText(text, p).text).toBe(text);
+    expect(maskText('Reset your password: hunter2 (then log in)', p).text).toBe('Reset your password: [MASKED:password] (then log in)');
   });
 });

@@ -1,0 +1,61 @@
+// Values a key or path rule masked, found again anywhere else in the same message. One combined
+// regex (irregexp scans alternations of literals well), so a message costs one pass per string.
+import type { Rule } from './plan.ts';
+
+/** Shorter values would mask common words; values under 8 characters must stand alone. */
+const MIN_LENGTH = 4;
+const SHORT = 8;
+const MAX_VALUES = 4096;
+const MAX_LENGTH = 4096;
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const MARKER_OPEN = '[MASKED:';
+
+export class Recurrences {
+  readonly #values = new Map<string, Rule>();
+
+  get size(): number {
+    return this.#values.size;
+  }
+
+  add(value: string, rule: Rule): void {
+    const v = value.trim();
+    if (v.length < MIN_LENGTH || v.length > MAX_LENGTH || v.startsWith(MARKER_OPEN) || this.#values.has(v)) return;
+    if (this.#values.size >= MAX_VALUES) return;
+    this.#values.set(v, rule);
+  }
+
+  matcher(): { find(s: string): [number, number, Rule][]; exact(s: string): Rule | undefined } {
+    const values = [...this.#values.keys()].sort((a, b) => b.length - a.length);
+    const alts = values.map((v) => (v.length < SHORT ? `(?<![A-Za-z0-9])${escape(v)}(?![A-Za-z0-9])` : escape(v)));
+    const re = new RegExp(alts.join('|'), 'g');
+    const map = this.#values;
+    const minLength = values.at(-1)!.length;
+    return {
+      find(s) {
+        if (s.length < minLength) return [];
+        re.lastIndex = 0;
+        const out: [number, number, Rule][] = [];
+        let m: RegExpExecArray | null;
+        while ((m = re.exec(s)) !== null) {
+          const a = m.index;
+          const b = a + m[0].length;
+          if (insideMarker(s, a)) continue;
+          out.push([a, b, map.get(m[0])!]);
+        }
+        return out;
+      },
+      exact: (s) => map.get(s),
+    };
+  }
+}
+
+/** Is offset `i` inside a "[MASKED:…]" output (so the value is part of a class label or a tail)? */
+function insideMarker(s: string, i: number): boolean {
+  const from = Math.max(0, i - 160);
+  const before = s.slice(from, i + 1);
+  const k = before.lastIndexOf(MARKER_OPEN);
+  if (k === -1) return false;
+  const open = from + k;
+  const close = s.slice(open, open + 200).indexOf(']');
+  return close !== -1 && open + close >= i;
+}
