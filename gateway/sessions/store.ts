@@ -37,6 +37,10 @@ export interface SessionStore {
   rememberClientRequest(target: string, sessionId: string, requestId: string | number, pending: PendingRequest): Promise<boolean>;
   /** The pending client request an answer belongs to, removed once answered. */
   takeClientRequest(target: string, sessionId: string, requestId: string | number): Promise<PendingRequest | undefined>;
+  /** Notes that the gateway issued `eventId` on a stream of this session for the upstream's event `upstreamEventId`. */
+  rememberStreamEvent(target: string, sessionId: string, eventId: string, upstreamEventId: string): Promise<void>;
+  /** The upstream event id behind an event id the gateway issued, for Last-Event-ID resumption. */
+  upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined>;
 }
 
 interface Entry {
@@ -44,11 +48,16 @@ interface Entry {
   lastSeen: number;
   serverRequests: Map<string, string>;
   clientRequests: Map<string, PendingRequest>;
+  /** Gateway event id -> upstream event id, oldest first. */
+  streamEvents: Map<string, string>;
 }
 
 /** Unanswered client requests kept per session; beyond it the oldest are forgotten (and their
  * late answers then have nothing to be screened as, so they are dropped). */
 const MAX_PENDING_PER_SESSION = 1024;
+
+/** Stream event ids remembered per session; a client resuming from an older one gets a fresh stream. */
+const MAX_STREAM_EVENTS_PER_SESSION = 1024;
 
 /** Bounded per-process store: idle sessions expire, and the least recently used go first when full. */
 export class MemorySessionStore implements SessionStore {
@@ -79,7 +88,7 @@ export class MemorySessionStore implements SessionStore {
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
     }
-    this.#entries.set(`${target}\u0000${sessionId}`, { record, lastSeen: this.#now(), serverRequests: new Map(), clientRequests: new Map() });
+    this.#entries.set(`${target}\u0000${sessionId}`, { record, lastSeen: this.#now(), serverRequests: new Map(), clientRequests: new Map(), streamEvents: new Map() });
   }
 
   async get(target: string, sessionId: string): Promise<SessionRecord | undefined> {
@@ -118,5 +127,16 @@ export class MemorySessionStore implements SessionStore {
     const pending = requests?.get(key);
     requests?.delete(key);
     return pending;
+  }
+
+  async rememberStreamEvent(target: string, sessionId: string, eventId: string, upstreamEventId: string): Promise<void> {
+    const events = this.#live(target, sessionId)?.streamEvents;
+    if (events === undefined) return;
+    if (events.size >= MAX_STREAM_EVENTS_PER_SESSION) events.delete(events.keys().next().value!);
+    events.set(eventId, upstreamEventId);
+  }
+
+  async upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined> {
+    return this.#live(target, sessionId)?.streamEvents.get(eventId);
   }
 }
