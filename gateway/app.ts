@@ -10,41 +10,14 @@ import { PolicyEngine } from './policy/engine.ts';
 import { MaskError, MaskPlanCache } from './masking/index.ts';
 import { failClosed, type Decision } from './policy/decision.ts';
 import { openState } from './state/index.ts';
+import { hostPolicy, originPolicy } from './origin.ts';
+import { escapedError, notFound } from './edge.ts';
 import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
 
 export interface Gateway {
   app: Hono;
   policy: PolicyEngine;
   close(): Promise<void>;
-}
-
-const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
-}
-
-/**
- * Browser Origins allowed in: the configured list, plus, when the gateway listens on loopback
- * only, loopback origins (a page on this machine). Anything else is a DNS-rebinding or
- * cross-site attempt.
- */
-function originPolicy(configured: string[], listenHost: string): (origin: string) => boolean {
-  const allowed = new Set(configured.map((o) => o.replace(/\/$/, '')));
-  const loopbackOnly = isLoopback(listenHost);
-  // Browsers send few distinct Origins; remembering the answers keeps URL parsing off the hot path.
-  const seen = new Map<string, boolean>();
-  return (origin) => {
-    if (origin === '') return false;
-    if (allowed.has(origin)) return true;
-    if (!loopbackOnly) return false;
-    let answer = seen.get(origin);
-    if (answer === undefined) {
-      answer = URL.canParse(origin) && isLoopback(new URL(origin).hostname);
-      if (seen.size < 1024) seen.set(origin, answer);
-    }
-    return answer;
-  };
 }
 
 export interface GatewayOptions {
@@ -85,11 +58,6 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
       timeoutMs: t.timeout_ms ?? config.limits.upstream_timeout_ms,
     })),
   );
-  const configuredHosts = config.security.allowed_hosts.map((h) => h.toLowerCase());
-  const allowedHosts = configuredHosts.length > 0
-    ? new Set(configuredHosts)
-    : isLoopback(config.listen.host) ? new Set(LOOPBACK_HOSTS) : null;
-
   // Sessions and pending ids every replica must see; Redis unreachable refuses the start here.
   const state = await openState(config, log);
   log(`portcullis: ${state.description}`);
@@ -104,6 +72,8 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   const masks = new MaskPlanCache({ hashKey });
 
   const app = new Hono();
+  app.notFound(notFound);
+  app.onError(escapedError(log));
   // Liveness: this process answers. Readiness: it can also serve stateful requests.
   app.get('/healthz', (c) => c.text('ok'));
   app.get('/readyz', async (c) => {
@@ -126,9 +96,12 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     upstreams,
     sessions: state.sessions,
     authenticator,
-    limits: { maxBodyBytes: config.limits.max_body_bytes, maxResponseBytes: config.limits.max_response_bytes },
+    limits: {
+      maxBodyBytes: config.limits.max_body_bytes, maxResponseBytes: config.limits.max_response_bytes, maxJsonDepth: config.limits.max_json_depth,
+      maxEventBytes: config.limits.max_event_bytes, maxStreamBytes: config.limits.max_stream_bytes,
+    },
     isAllowedOrigin: originPolicy(config.security.allowed_origins, config.listen.host),
-    allowedHosts,
+    isAllowedHost: hostPolicy(config.security.allowed_hosts, config.listen.host),
     log,
   }));
   return {

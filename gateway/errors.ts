@@ -29,6 +29,8 @@ export const ErrorCode = {
   ForbiddenOrigin: -32070,
   PayloadTooLarge: -32071,
   UnknownTarget: -32072,
+  NotFound: -32073,
+  MethodNotAllowed: -32074,
   // Portcullis: shared state (Redis) could not be read or written: fail closed
   StateUnavailable: -32090,
 } as const;

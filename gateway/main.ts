@@ -1,10 +1,12 @@
 // Entry point: `portcullis --config <file> [--workers N]` (or PORTCULLIS_CONFIG). Refuses to start, and says
 // why, when the configuration or the policy bundle cannot be used.
-import { serve, type ServerType } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { createGateway, type GatewayOptions } from './app.ts';
+import { answerClientError, malformedRequest } from './edge.ts';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.ts';
 import { BundleError } from './policy/bundle.ts';
 import type { PolicyInfo } from './policy/engine.ts';
@@ -23,9 +25,12 @@ export interface RunningGateway {
 /** Starts a gateway from a loaded configuration; `port: 0` picks a free port. */
 export async function startGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
   const gateway = await createGateway(config, options);
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: gateway.app.fetch, hostname: config.listen.host, port: config.listen.port }, () => resolve(s));
-  });
+  // node:http with node-server's listener (rather than `serve`) so that requests the adapter or
+  // Node's parser cannot read are answered by the gateway too.
+  const listener = getRequestListener(gateway.app.fetch, { hostname: config.listen.host, errorHandler: malformedRequest });
+  const server: Server = createServer(listener);
+  server.on('clientError', answerClientError);
+  await new Promise<void>((resolve) => server.listen(config.listen.port, config.listen.host, resolve));
   const { port } = server.address() as AddressInfo;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   return {

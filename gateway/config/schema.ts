@@ -2,6 +2,16 @@
 import { z } from 'zod';
 import { identityConfigSchema, upstreamCredentialsSchema } from '../identity/config.ts';
 
+/** Defaults of `limits`; docs/configuration.md states the same numbers. */
+const LIMIT_DEFAULTS = {
+  max_body_bytes: 4 * 1024 * 1024,
+  max_response_bytes: 32 * 1024 * 1024,
+  max_event_bytes: 32 * 1024 * 1024,
+  max_stream_bytes: 256 * 1024 * 1024,
+  max_json_depth: 64,
+  upstream_timeout_ms: 30_000,
+};
+
 const targetName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'target names are lowercase letters, digits, "-" and "_"');
@@ -11,7 +21,10 @@ const target = z
     url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of the upstream MCP endpoint' }),
     /** How the gateway authenticates to this upstream; the caller's own credentials never go upstream. */
     credentials: upstreamCredentialsSchema.default({ type: 'none' }),
-    /** Time allowed for the upstream to start answering (headers), in ms. */
+    /**
+     * Time allowed for the upstream to answer, in ms: its headers, and a JSON answer's whole body;
+     * a call waiting for a connection counts too. Streams (SSE) are bounded by bytes instead.
+     */
     timeout_ms: z.number().int().positive().optional(),
   })
   .strict();
@@ -77,12 +90,19 @@ export const configSchema = z
       .strict(),
     limits: z
       .object({
-        max_body_bytes: z.number().int().min(1024).default(4 * 1024 * 1024),
-        max_response_bytes: z.number().int().min(1024).default(32 * 1024 * 1024),
-        upstream_timeout_ms: z.number().int().positive().default(30_000),
+        max_body_bytes: z.number().int().min(1024).default(LIMIT_DEFAULTS.max_body_bytes),
+        /** A JSON answer from an upstream, in bytes. */
+        max_response_bytes: z.number().int().min(1024).default(LIMIT_DEFAULTS.max_response_bytes),
+        /** One SSE event from an upstream (the bytes received while it is incomplete). */
+        max_event_bytes: z.number().int().min(1024).default(LIMIT_DEFAULTS.max_event_bytes),
+        /** All bytes of one upstream SSE stream, over its whole life. */
+        max_stream_bytes: z.number().int().min(1024).default(LIMIT_DEFAULTS.max_stream_bytes),
+        /** Deepest nesting of arrays and objects in a client body or an upstream message. */
+        max_json_depth: z.number().int().min(8).max(10_000).default(LIMIT_DEFAULTS.max_json_depth),
+        upstream_timeout_ms: z.number().int().positive().default(LIMIT_DEFAULTS.upstream_timeout_ms),
       })
       .strict()
-      .default({ max_body_bytes: 4 * 1024 * 1024, max_response_bytes: 32 * 1024 * 1024, upstream_timeout_ms: 30_000 }),
+      .default(LIMIT_DEFAULTS),
     security: z
       .object({
         /** Browser origins allowed to call the gateway; requests with any other Origin get 403. */

@@ -1,6 +1,6 @@
 // JSON-RPC 2.0 message shapes as MCP uses them, and strict parsing of what a client or server sent.
 import { ErrorCode, GatewayError, type JsonRpcId } from '../errors.ts';
-import { isObject } from '../json.ts';
+import { isObject, JsonError, parseJson } from '../json.ts';
 
 export type Params = Record<string, unknown>;
 
@@ -42,13 +42,59 @@ export function recoverId(value: unknown): JsonRpcId {
   return isObject(value) && isId(value.id) ? value.id : null;
 }
 
-/** Parses a client's POST body: exactly one JSON-RPC message (batches were removed in 2025-06-18). */
-export function parseClientBody(text: string): JsonRpcMessage {
+/**
+ * The message as the gateway forwards it: rebuilt from the members JSON-RPC defines (`jsonrpc`,
+ * `id`, `method`, `params`, `result`, `error.code`, `error.message`, `error.data`). Anything else
+ * a sender added is dropped, never passed on: nothing decided it (docs/wire.md).
+ */
+export function toWire(message: JsonRpcMessage): Record<string, unknown> {
+  switch (message.kind) {
+    case 'request':
+      return message.params === undefined
+        ? { jsonrpc: '2.0', id: message.id, method: message.method }
+        : { jsonrpc: '2.0', id: message.id, method: message.method, params: message.params };
+    case 'notification':
+      return message.params === undefined ? { jsonrpc: '2.0', method: message.method } : { jsonrpc: '2.0', method: message.method, params: message.params };
+    case 'response': {
+      if (message.result !== undefined) return { jsonrpc: '2.0', id: message.id, result: message.result };
+      const { code, message: text, data } = message.error!;
+      return { jsonrpc: '2.0', id: message.id, error: data === undefined ? { code, message: text } : { code, message: text, data } };
+    }
+  }
+}
+
+/** Methods whose `params.name` or `params.uri` names what the policy decides about. */
+const NAMED_BY: Record<string, 'name' | 'uri'> = {
+  'tools/call': 'name',
+  'prompts/get': 'name',
+  'resources/read': 'uri',
+  'resources/subscribe': 'uri',
+  'resources/unsubscribe': 'uri',
+};
+
+const OPTIONAL_NAME = new Set(['resources/subscribe', 'resources/unsubscribe']);
+
+/** The name the policy decides about, or '' for methods that name nothing. */
+export function nameOf(message: JsonRpcMessage): string {
+  if (message.kind === 'response') return '';
+  const field = Object.hasOwn(NAMED_BY, message.method) ? NAMED_BY[message.method] : undefined;
+  const name = field === undefined ? undefined : message.params?.[field];
+  return typeof name === 'string' ? name : '';
+}
+
+/**
+ * Parses a client's POST body: exactly one JSON-RPC message (batches were removed in 2025-06-18),
+ * nested at most `maxDepth` deep, whose named methods name a string.
+ */
+export function parseClientBody(text: string, maxDepth: number): JsonRpcMessage {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJson(text, { maxDepth });
   } catch (err) {
-    throw new GatewayError(400, ErrorCode.ParseError, `Parse error: body is not valid JSON (${(err as Error).message})`);
+    if (!(err instanceof JsonError)) throw err;
+    const { kind, message } = err;
+    if (kind === 'syntax') throw new GatewayError(400, ErrorCode.ParseError, `Parse error: body is not valid JSON (${message})`);
+    throw new GatewayError(400, ErrorCode.InvalidRequest, `Invalid Request: the body is refused: ${message}`);
   }
   if (Array.isArray(value)) {
     throw new GatewayError(400, ErrorCode.InvalidRequest, 'Invalid Request: JSON-RPC batches are not supported (removed from MCP in 2025-06-18); send one message per request');
@@ -56,6 +102,15 @@ export function parseClientBody(text: string): JsonRpcMessage {
   const message = toMessage(value);
   if (typeof message === 'string') {
     throw new GatewayError(400, ErrorCode.InvalidRequest, `Invalid Request: ${message}`, { id: recoverId(value) });
+  }
+  if (message.kind !== 'response') {
+    const field = Object.hasOwn(NAMED_BY, message.method) ? NAMED_BY[message.method]! : undefined;
+    const named = field === undefined ? undefined : message.params?.[field];
+    // Present, it must be a string (the policy decides on it as text); absent, only the methods
+    // that cannot run without it refuse (2026-07-28 removed subscriptions: the upstream says so).
+    if (field !== undefined && typeof named !== 'string' && (named !== undefined || !OPTIONAL_NAME.has(message.method))) {
+      throw new GatewayError(400, ErrorCode.InvalidParams, `Invalid params: ${message.method} requires params.${field} to be a string`, { id: message.kind === 'request' ? message.id : null });
+    }
   }
   return message;
 }

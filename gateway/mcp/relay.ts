@@ -1,13 +1,23 @@
 // Turns an upstream's answer into the client's: JSON bodies are checked and screened whole, SSE
-// streams event by event; anything that is not MCP becomes a 502 rather than reaching the client.
-// What reaches the client is always what was screened, re-serialized: never the upstream's bytes,
-// which a different JSON parser might read differently (duplicate keys).
+// streams event by event; anything that is not MCP becomes a JSON-RPC error rather than reaching
+// the client. What reaches the client is always what was screened, rebuilt and re-serialized by
+// the gateway: never the upstream's bytes, headers, event names, comments or event ids
+// (docs/wire.md).
+import { randomBytes } from 'node:crypto';
 import type { SessionStore } from '../sessions/store.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
+import { JsonError, parseJson } from '../json.ts';
+import { toMessage, toWire, type JsonRpcMessage } from './jsonrpc.ts';
 import { screen, type Exchange, type Screened, type Screening } from './screen.ts';
-import { formatEvent, relaySse } from './sse.ts';
+import { formatEvent, KEEP_ALIVE, SseError, SseReader, type SseItem } from './sse.ts';
 import type { UpstreamResponse } from './upstream.ts';
-import { isObject } from '../json.ts';
+
+export interface RelayLimits {
+  maxResponseBytes: number;
+  maxEventBytes: number;
+  maxStreamBytes: number;
+  maxJsonDepth: number;
+}
 
 export interface RelayContext {
   ex: Exchange;
@@ -17,7 +27,9 @@ export interface RelayContext {
   abort: AbortController;
   /** Sends a message to the upstream on the client's behalf (answers to refused server requests). */
   answerUpstream: (message: unknown) => void;
-  maxResponseBytes: number;
+  limits: RelayLimits;
+  /** The error for an answer the target's deadline cut. */
+  timeout: () => GatewayError;
 }
 
 /** The client went away mid-answer: nobody to answer, nothing to log as a failure. */
@@ -30,8 +42,9 @@ export class ClientGone extends GatewayError {
 
 const encoder = new TextEncoder();
 
-function badResponse(ex: Exchange, what: string): GatewayError {
-  return new GatewayError(502, ErrorCode.UpstreamBadResponse, `Upstream '${ex.target}' ${what}`, { id: ex.request?.id ?? null });
+/** Every message about an upstream's misbehaviour: its text is the gateway's, never the upstream's. */
+function badResponse(ex: Exchange, what: string, status = 502): GatewayError {
+  return new GatewayError(status, ErrorCode.UpstreamBadResponse, `Upstream '${ex.target}' ${what}`, { id: ex.request?.id ?? null });
 }
 
 async function readCapped(up: UpstreamResponse, ctx: RelayContext): Promise<string> {
@@ -40,18 +53,35 @@ async function readCapped(up: UpstreamResponse, ctx: RelayContext): Promise<stri
   try {
     for await (const chunk of up.body) {
       size += chunk.byteLength;
-      if (size > ctx.maxResponseBytes) {
+      if (size > ctx.limits.maxResponseBytes) {
         ctx.abort.abort();
-        throw badResponse(ctx.ex, `answered with more than ${ctx.maxResponseBytes} bytes`);
+        throw badResponse(ctx.ex, `answered with more than ${ctx.limits.maxResponseBytes} bytes`);
       }
       chunks.push(chunk);
     }
   } catch (err) {
     if (err instanceof GatewayError) throw err;
+    if (up.timedOut) throw ctx.timeout();
     if (ctx.abort.signal.aborted) throw new ClientGone();
     throw badResponse(ctx.ex, 'broke off its answer');
+  } finally {
+    up.endDeadline();
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Parses one upstream message's text into the message the gateway will act on. */
+function parseMessage(ctx: RelayContext, text: string, what: string): JsonRpcMessage {
+  let value: unknown;
+  try {
+    value = parseJson(text, { maxDepth: ctx.limits.maxJsonDepth });
+  } catch (err) {
+    if (!(err instanceof JsonError) || err.kind === 'syntax') throw badResponse(ctx.ex, what);
+    throw badResponse(ctx.ex, `sent a message the gateway refuses: ${err.message}`);
+  }
+  const message = toMessage(value);
+  if (typeof message === 'string') throw badResponse(ctx.ex, `sent an invalid JSON-RPC message: ${message}`);
+  return message;
 }
 
 /**
@@ -60,113 +90,188 @@ async function readCapped(up: UpstreamResponse, ctx: RelayContext): Promise<stri
  * session it is the pending request the session remembers. Either way the pending entry is
  * released, which frees the id for reuse.
  */
-async function exchangeFor(ctx: RelayContext, value: unknown): Promise<Exchange> {
+async function exchangeFor(ctx: RelayContext, message: JsonRpcMessage): Promise<Exchange> {
   const { ex } = ctx;
-  if (!ex.sessionId || !isObject(value) || 'method' in value || (typeof value.id !== 'string' && typeof value.id !== 'number')) return ex;
-  const pending = await ctx.sessions.takeClientRequest(ex.target, ex.sessionId, value.id);
-  if (ex.request !== undefined || pending === undefined) return ex;
-  return { ...ex, request: { ...pending, id: value.id } };
+  if (!ex.sessionId || message.kind !== 'response') return ex;
+  if (ex.request !== undefined) {
+    if (message.id === ex.request.id) await ctx.sessions.takeClientRequest(ex.target, ex.sessionId, message.id);
+    return ex;
+  }
+  const pending = await ctx.sessions.takeClientRequest(ex.target, ex.sessionId, message.id);
+  return pending === undefined ? ex : { ...ex, request: { ...pending, id: message.id } };
 }
 
 /** Carries out a screening outcome's side effects; returns the text to send, or null to send nothing. */
-async function carryOut(ctx: RelayContext, ex: Exchange, screened: Screened, value: unknown): Promise<string | null> {
+async function carryOut(ctx: RelayContext, ex: Exchange, screened: Screened, wire: Record<string, unknown>): Promise<string | null> {
   switch (screened.action) {
     case 'pass':
     case 'replace':
       if (screened.remember && ex.sessionId) {
         await ctx.sessions.rememberServerRequest(ex.target, ex.sessionId, screened.remember.id, screened.remember.method);
       }
-      return JSON.stringify(screened.action === 'pass' ? value : screened.message);
+      return JSON.stringify(screened.action === 'pass' ? wire : screened.message);
     case 'drop':
       if (screened.answerUpstream !== undefined) ctx.answerUpstream(screened.answerUpstream);
       return null;
   }
 }
 
-async function screenOne(ctx: RelayContext, value: unknown, rawBytes: number): Promise<string | null> {
-  const ex = await exchangeFor(ctx, value);
-  return carryOut(ctx, ex, screen(ex, ctx.screening, value, rawBytes), value);
+async function screenOne(ctx: RelayContext, message: JsonRpcMessage, rawBytes: number): Promise<string | null> {
+  const ex = await exchangeFor(ctx, message);
+  const wire = toWire(message);
+  return carryOut(ctx, ex, screen(ex, ctx.screening, wire, rawBytes), wire);
 }
 
-function parse(ctx: RelayContext, text: string, what: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw badResponse(ctx.ex, what);
-  }
+/** Whether a message is an answer to something other than the request this POST is waiting on. */
+const answersAnother = (ctx: RelayContext, message: JsonRpcMessage): boolean =>
+  message.kind === 'response' && ctx.ex.request !== undefined && message.id !== ctx.ex.request.id;
+
+/** The headers the gateway answers with: its own content type, and the validated MCP headers. */
+function answerHeaders(up: UpstreamResponse, contentType: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (contentType !== undefined) headers['content-type'] = contentType;
+  if (up.sessionId !== undefined) headers['mcp-session-id'] = up.sessionId;
+  if (up.protocolVersion !== undefined) headers['mcp-protocol-version'] = up.protocolVersion;
+  return headers;
 }
 
-function json(status: number, headers: Record<string, string>, text: string | null): Response {
-  return new Response(text, { status, headers: text === null ? headers : { ...headers, 'content-type': 'application/json' } });
-}
+/** HTTP statuses of an upstream's 4xx that mean something to an MCP client; anything else is 502. */
+const KEPT_STATUSES = new Set([400, 404, 405, 406, 409, 413, 415, 422, 429]);
+const clientStatus = (status: number): number => (KEPT_STATUSES.has(status) ? status : 502);
 
 /**
- * Non-2xx upstream answers reach the client only as a JSON-RPC error, rebuilt from its code,
- * message and data (nothing else the body carried) and screened like any answer.
+ * Non-2xx upstream answers reach the client only as a JSON-RPC error: the upstream's own one,
+ * rebuilt from its code, message and data and screened like any answer, or the gateway's.
  */
 async function relayFailure(up: UpstreamResponse, ctx: RelayContext): Promise<Response> {
+  const { ex } = ctx;
   if (up.status === 401 || up.status === 403) {
+    up.endDeadline();
     await up.body.dump();
-    throw badResponse(ctx.ex, `rejected the gateway's own credentials (HTTP ${up.status}); check the target's credentials`);
+    throw badResponse(ex, `rejected the gateway's own credentials (HTTP ${up.status}); check the target's credentials`);
   }
+  const status = clientStatus(up.status);
   const text = await readCapped(up, ctx);
-  if (text.trim() === '') return json(up.status, up.headers, null);
-  const value = parse(ctx, text, `answered HTTP ${up.status} with a body that is not JSON`);
-  const error = isObject(value) ? value.error : undefined;
-  if (!isObject(error) || typeof error.code !== 'number' || typeof error.message !== 'string') {
-    throw badResponse(ctx.ex, `answered HTTP ${up.status} without a JSON-RPC error`);
+  let message: JsonRpcMessage | undefined;
+  try {
+    if (up.mediaType === 'application/json' && text.trim() !== '') message = parseMessage(ctx, text, '');
+  } catch {
+    message = undefined;
   }
-  const id = isObject(value) && (typeof value.id === 'string' || typeof value.id === 'number') ? value.id : null;
-  const rebuilt = { jsonrpc: '2.0', id, error: { code: error.code, message: error.message, ...(error.data === undefined ? {} : { data: error.data }) } };
-  // An error with no id answers no request: there is nothing to screen it as, so only its code and
-  // a generic message pass.
-  if (id === null) return json(up.status, up.headers, JSON.stringify({ ...rebuilt, error: { code: error.code, message: `Upstream '${ctx.ex.target}' answered HTTP ${up.status}` } }));
-  const out = await screenOne(ctx, rebuilt, text.length);
-  if (out === null) throw badResponse(ctx.ex, `answered HTTP ${up.status} with an error for another request`);
-  return json(up.status, up.headers, out);
+  if (message?.kind !== 'response' || message.error === undefined) {
+    if (up.status === 404 && ex.sessionId) {
+      throw new GatewayError(404, ErrorCode.SessionNotFound, `Session not found: upstream '${ex.target}' no longer knows it; initialize a new session`, { id: ex.request?.id ?? null });
+    }
+    throw badResponse(ex, `answered HTTP ${up.status} without a JSON-RPC error`, status);
+  }
+  if (answersAnother(ctx, message) || ex.request === undefined) {
+    // An error for no request of ours: there is nothing to screen it as, so only its code passes.
+    throw new GatewayError(status, message.error.code, `Upstream '${ex.target}' answered HTTP ${up.status}`, { id: ex.request?.id ?? null });
+  }
+  const out = await screenOne(ctx, message, text.length);
+  if (out === null) throw badResponse(ex, `answered HTTP ${up.status} with an error for another request`);
+  return new Response(out, { status, headers: answerHeaders(up, 'application/json') });
 }
 
 async function relayJson(up: UpstreamResponse, ctx: RelayContext): Promise<Response> {
   const text = await readCapped(up, ctx);
-  // (issue 8) An empty JSON body answers nothing, which is fine where nothing is awaited: a DELETE
-  // ending a session (the Python SDK server answers it `200`, `application/json`, no body), a
-  // notification or a client's response. A request still needs its answer (502 below).
-  if (text.trim() === '' && ctx.ex.request === undefined) {
-    const { 'content-type': _, ...headers } = up.headers;
-    return new Response(null, { status: up.status, headers });
-  }
-  const out = await screenOne(ctx, parse(ctx, text, 'answered with a body that is not JSON'), text.length);
+  // An empty JSON body answers nothing, which is fine where nothing is awaited: a DELETE ending a
+  // session (the Python SDK server answers it `200`, `application/json`, no body), a notification
+  // or a client's response. A request still needs its answer (502 below).
+  if (text.trim() === '' && ctx.ex.request === undefined) return new Response(null, { status: up.status, headers: answerHeaders(up, undefined) });
+  const message = parseMessage(ctx, text, 'answered with a body that is not JSON');
+  if (answersAnother(ctx, message)) throw badResponse(ctx.ex, 'answered with the id of another request');
+  const out = await screenOne(ctx, message, text.length);
   if (out === null) throw badResponse(ctx.ex, 'answered with a message that is not the answer to this request');
-  return json(up.status, up.headers, out);
+  return new Response(out, { status: up.status, headers: answerHeaders(up, 'application/json') });
+}
+
+/** Event ids the gateway issues on one stream, each remembered against the upstream's for resumption. */
+function eventIds(ctx: RelayContext): ((upstreamId: string) => Promise<string>) | undefined {
+  const { ex } = ctx;
+  // Without a session nothing can resume: no ids at all.
+  if (!ex.sessionId) return undefined;
+  const stream = randomBytes(9).toString('base64url');
+  let n = 0;
+  return async (upstreamId) => {
+    const id = `${stream}.${++n}`;
+    await ctx.sessions.rememberStreamEvent(ex.target, ex.sessionId, id, upstreamId);
+    return id;
+  };
+}
+
+/** The state of one relayed stream: whether the request it carries has its answer. */
+interface StreamState {
+  answered: boolean;
+}
+
+async function relayItem(ctx: RelayContext, item: SseItem, state: StreamState, issue: ReturnType<typeof eventIds>): Promise<string | null> {
+  switch (item.kind) {
+    case 'comment':
+      return KEEP_ALIVE;
+    case 'retry':
+      return `retry: ${item.ms}\n\n`;
+    case 'event':
+      break;
+  }
+  // Clients deliver only `message` events as MCP messages; another type would be a new meaning.
+  if (item.name !== '' && item.name !== 'message') return null;
+  const id = item.id !== undefined && issue !== undefined ? await issue(item.id) : undefined;
+  // Priming and keep-alive events carry an id for resumption but no message.
+  if (item.data === '') return id === undefined ? null : formatEvent({ id, data: '' });
+  const message = parseMessage(ctx, item.data, 'sent an SSE event that is not JSON');
+  if (answersAnother(ctx, message)) throw badResponse(ctx.ex, 'answered with the id of another request');
+  const out = await screenOne(ctx, message, item.data.length);
+  if (message.kind === 'response' && ctx.ex.request !== undefined) state.answered = true;
+  return out === null ? null : formatEvent({ id, data: out });
+}
+
+/** The relayed stream, one write per upstream item; ends once the request it carries is answered. */
+async function* relayed(up: UpstreamResponse, ctx: RelayContext, state: StreamState): AsyncGenerator<string> {
+  const reader = new SseReader(ctx.limits.maxEventBytes);
+  const issue = eventIds(ctx);
+  let bytes = 0;
+  for await (const chunk of up.body) {
+    bytes += chunk.byteLength;
+    if (bytes > ctx.limits.maxStreamBytes) throw badResponse(ctx.ex, `sent more than ${ctx.limits.maxStreamBytes} bytes on one stream`);
+    for (const item of reader.feed(chunk)) {
+      const out = await relayItem(ctx, item, state, issue);
+      if (out !== null) yield out;
+      // One answer per request: whatever follows it on this stream is not relayed.
+      if (state.answered) return;
+    }
+  }
+  const partial = reader.partial;
+  for (const item of reader.end()) {
+    const out = await relayItem(ctx, item, state, issue);
+    if (out !== null) yield out;
+    if (state.answered) return;
+  }
+  if (ctx.ex.request !== undefined) throw badResponse(ctx.ex, partial ? 'cut its stream off inside an event' : 'ended its stream without answering');
 }
 
 function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
-  let answered = false;
-  const events = relaySse(up.body, async (event) => {
-    // Priming and keep-alive events carry an id for resumption but no message.
-    if (event.data === '') return formatEvent(event);
-    const value = parse(ctx, event.data, 'sent an SSE event that is not JSON');
-    const out = await screenOne(ctx, value, event.data.length);
-    if (out !== null && isObject(value) && ctx.ex.request !== undefined && value.id === ctx.ex.request.id && !('method' in value)) answered = true;
-    return out === null ? null : formatEvent({ id: event.id, event: event.event, data: out });
-  });
+  up.endDeadline();
+  const state: StreamState = { answered: false };
+  const events = relayed(up, ctx, state);
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
           const next = await events.next();
-          if (next.done) controller.close();
-          else controller.enqueue(encoder.encode(next.value));
+          if (!next.done) return controller.enqueue(encoder.encode(next.value));
         } catch (err) {
           // Headers are sent already: the error travels as the answer to the pending request,
           // unless it was answered before the stream broke.
-          if (!ctx.abort.signal.aborted && ctx.ex.request && !answered) {
-            const failure = err instanceof GatewayError ? err : badResponse(ctx.ex, 'broke off the stream');
+          if (!ctx.abort.signal.aborted && ctx.ex.request && !state.answered) {
+            const failure = err instanceof GatewayError ? err
+              : err instanceof SseError ? badResponse(ctx.ex, err.message)
+                : badResponse(ctx.ex, 'broke off its stream');
             controller.enqueue(encoder.encode(formatEvent({ data: JSON.stringify(failure.body(ctx.ex.request.id)) })));
           }
-          controller.close();
-          ctx.abort.abort();
         }
+        controller.close();
+        ctx.abort.abort();
       },
       cancel() {
         ctx.abort.abort();
@@ -174,19 +279,29 @@ function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
     },
     { highWaterMark: 0 },
   );
-  return new Response(stream, { status: up.status, headers: { ...up.headers, 'cache-control': 'no-cache' } });
+  return new Response(stream, { status: up.status, headers: { ...answerHeaders(up, 'text/event-stream'), 'cache-control': 'no-cache' } });
 }
 
 export async function relay(up: UpstreamResponse, ctx: RelayContext): Promise<Response> {
-  if (up.status === 202 || up.status === 204) {
+  if (up.badSessionId) {
+    up.endDeadline();
     await up.body.dump();
-    return new Response(null, { status: up.status, headers: up.headers });
+    throw badResponse(ctx.ex, 'sent an Mcp-Session-Id that is not of the safe form (visible ASCII, at most 256 characters)');
+  }
+  if (up.status === 202 || up.status === 204) {
+    up.endDeadline();
+    await up.body.dump();
+    return new Response(null, { status: up.status, headers: answerHeaders(up, undefined) });
+  }
+  if (up.status >= 300 && up.status < 400) {
+    up.endDeadline();
+    await up.body.dump();
+    throw badResponse(ctx.ex, `answered with a redirect (HTTP ${up.status}), which the gateway never follows`);
   }
   if (up.status < 200 || up.status > 299) return relayFailure(up, ctx);
-  const type = up.headers['content-type'] ?? '';
-  if (type.startsWith('text/event-stream')) return relayStream(up, ctx);
-  if (type.startsWith('application/json')) return relayJson(up, ctx);
+  if (up.mediaType === 'text/event-stream') return relayStream(up, ctx);
+  if (up.mediaType === 'application/json') return relayJson(up, ctx);
   // A bodiless success (as some servers answer DELETE) is fine; a body must be MCP.
-  if ((await readCapped(up, ctx)).trim() === '') return new Response(null, { status: up.status, headers: up.headers });
-  throw badResponse(ctx.ex, `answered with content type '${type || '(none)'}', neither JSON nor an event stream`);
+  if ((await readCapped(up, ctx)).trim() === '') return new Response(null, { status: up.status, headers: answerHeaders(up, undefined) });
+  throw badResponse(ctx.ex, 'answered with a content type that is neither JSON nor an event stream');
 }

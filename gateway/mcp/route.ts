@@ -9,24 +9,25 @@ import type { Authenticator, Identity } from '../identity/index.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 import type { SessionRecord, SessionStore } from '../sessions/store.ts';
 import { recordDecision } from '../telemetry/audit.ts';
+import { methodNotAllowed } from '../edge.ts';
 import { classifyClientMessage } from './era.ts';
 import { ErrorCode, GatewayError, jsonRpcError, type JsonRpcId } from '../errors.ts';
-import { parseClientBody, type JsonRpcMessage } from './jsonrpc.ts';
+import { nameOf, parseClientBody, toWire, type JsonRpcMessage } from './jsonrpc.ts';
 import { withMask } from './protect.ts';
 import { ClientGone, relay, type RelayContext } from './relay.ts';
 import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
-import { forwardedHeaders, type Upstreams, type UpstreamTarget } from './upstream.ts';
+import { forwardedHeaders, timeoutError, type Upstreams, type UpstreamTarget } from './upstream.ts';
 
 export interface McpDeps {
   screening: Screening;
   upstreams: Upstreams;
   sessions: SessionStore;
   authenticator: Authenticator;
-  limits: { maxBodyBytes: number; maxResponseBytes: number };
+  limits: { maxBodyBytes: number; maxResponseBytes: number; maxJsonDepth: number; maxEventBytes: number; maxStreamBytes: number };
   /** Whether a request carrying this Origin header may come in. */
   isAllowedOrigin: (origin: string) => boolean;
-  /** Host header names allowed (DNS-rebinding defence); null allows any. */
-  allowedHosts: ReadonlySet<string> | null;
+  /** Whether a Host header value may come in (DNS-rebinding defence). */
+  isAllowedHost: (host: string) => boolean;
   log: (message: string) => void;
 }
 
@@ -36,10 +37,6 @@ type Env = {
   Variables: { target: UpstreamTarget; identity: Identity; rpcId: JsonRpcId };
 };
 
-function hostName(host: string): string {
-  return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
-}
-
 /**
  * Everything refused before a body is read: foreign Origin, rebinding Host, unknown target, and
  * a caller without a valid token for that target.
@@ -48,11 +45,11 @@ function admit(deps: McpDeps) {
   return async (c: Context<Env>, next: () => Promise<void>) => {
     const origin = c.req.header('origin');
     if (origin !== undefined && !deps.isAllowedOrigin(origin)) {
-      return new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Origin ${origin} is not allowed`).toResponse();
+      return new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Origin ${JSON.stringify(origin)} is not allowed`).toResponse();
     }
     const host = c.req.header('host') ?? '';
-    if (deps.allowedHosts !== null && !deps.allowedHosts.has(hostName(host).toLowerCase())) {
-      return new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Host ${host} is not allowed`).toResponse();
+    if (!deps.isAllowedHost(host)) {
+      return new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Host ${JSON.stringify(host)} is not allowed`).toResponse();
     }
     const target = deps.upstreams.get(c.req.param('target') ?? '');
     if (target === undefined) {
@@ -86,18 +83,11 @@ async function clientQuery(deps: McpDeps, ex: Exchange, message: JsonRpcMessage)
     const method = ex.sessionId ? await deps.sessions.takeServerRequest(ex.target, ex.sessionId, message.id) : undefined;
     return queryFor(ex, { direction, kind: 'response', method: method ?? '', name: '' });
   }
-  const params = message.params;
-  switch (message.method) {
-    case 'tools/call':
-    case 'prompts/get':
-      return queryFor(ex, { direction, kind: message.kind, method: message.method, name: String(params?.name ?? ''), arguments: params?.arguments });
-    case 'resources/read':
-    case 'resources/subscribe':
-    case 'resources/unsubscribe':
-      return queryFor(ex, { direction, kind: message.kind, method: message.method, name: String(params?.uri ?? ''), params });
-    default:
-      return queryFor(ex, { direction, kind: message.kind, method: message.method, name: '', params });
-  }
+  const { method, params } = message;
+  const name = nameOf(message);
+  // Calls are decided on their arguments; every other method on its params.
+  if (method === 'tools/call' || method === 'prompts/get') return queryFor(ex, { direction, kind: message.kind, method, name, arguments: params?.arguments });
+  return queryFor(ex, { direction, kind: message.kind, method, name, params });
 }
 
 /** Sends a message to the upstream on the client's behalf, in the client's session. */
@@ -115,7 +105,8 @@ function answerUpstreamFor(deps: McpDeps, c: Context<Env>): (message: unknown) =
 function relayContext(deps: McpDeps, c: Context<Env>, ex: Exchange, abort: AbortController): RelayContext {
   return {
     ex, screening: deps.screening, sessions: deps.sessions, abort,
-    maxResponseBytes: deps.limits.maxResponseBytes,
+    limits: deps.limits,
+    timeout: () => timeoutError(c.get('target')),
     answerUpstream: answerUpstreamFor(deps, c),
   };
 }
@@ -144,11 +135,20 @@ function abortOnDisconnect(c: Context<Env>): AbortController {
   return abort;
 }
 
+/** The client's body; a client that goes away mid-upload has nobody left to answer. */
+async function readBody(c: Context<Env>): Promise<string> {
+  try {
+    return await c.req.text();
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw new ClientGone();
+  }
+}
+
 async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   const target = c.get('target');
   const headers = c.req.raw.headers;
-  const body = await c.req.text();
-  const message = parseClientBody(body);
+  const message = parseClientBody(await readBody(c), deps.limits.maxJsonDepth);
   const { era, protocolVersion } = classifyClientMessage(message, {
     protocolVersion: headers.get('mcp-protocol-version') ?? undefined,
     method: headers.get('mcp-method') ?? undefined,
@@ -196,13 +196,14 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   if (era === 'stateless') delete forwarded['mcp-session-id'];
   let up;
   try {
-    up = await deps.upstreams.send(target, 'POST', forwarded, body, abort.signal);
+    // What goes upstream is the message as the gateway read and decided it, rebuilt.
+    up = await deps.upstreams.send(target, 'POST', forwarded, JSON.stringify(toWire(message)), abort.signal);
   } catch (err) {
     // Nothing will answer it: free the id.
     if (sessionId && message.kind === 'request') await deps.sessions.takeClientRequest(target.name, sessionId, message.id);
     throw err;
   }
-  const upstreamSession = up.headers['mcp-session-id'];
+  const upstreamSession = up.sessionId;
   if (message.kind === 'request' && message.method === 'initialize' && up.status === 200 && upstreamSession) {
     await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, principal: ex.principal, createdAt: Date.now() });
   }
@@ -218,8 +219,16 @@ async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'D
   const ex = exchange(c, 'legacy', headers.get('mcp-protocol-version') ?? '', sessionId);
   const session = sessionId ? await knownSession(deps, target, sessionId, ex.principal) : undefined;
   ex.protocolVersion ||= session?.protocolVersion ?? '';
+  const forwarded = forwardedHeaders(headers, target);
+  // Resumption names an event id the gateway issued; the upstream hears its own. An id the
+  // gateway never issued (or forgot) resumes nothing: the stream starts fresh.
+  const lastEventId = headers.get('last-event-id');
+  if (method === 'GET' && sessionId && lastEventId !== null) {
+    const upstreamId = await deps.sessions.upstreamEventId(target.name, sessionId, lastEventId);
+    if (upstreamId !== undefined) forwarded['last-event-id'] = upstreamId;
+  }
   const abort = abortOnDisconnect(c);
-  const up = await deps.upstreams.send(target, method, forwardedHeaders(headers, target), undefined, abort.signal);
+  const up = await deps.upstreams.send(target, method, forwarded, undefined, abort.signal);
   if (sessionId && (up.status === 404 || (method === 'DELETE' && up.status < 300))) {
     await deps.sessions.delete(target.name, sessionId);
   }
@@ -271,5 +280,6 @@ export function mcpRoutes(deps: McpDeps): Hono<Env> {
   app.post('/mcp/:target', limitBody(deps.limits.maxBodyBytes), guarded(deps, (c) => post(deps, c)));
   app.get('/mcp/:target', guarded(deps, (c) => sessionRequest(deps, c, 'GET')));
   app.delete('/mcp/:target', guarded(deps, (c) => sessionRequest(deps, c, 'DELETE')));
+  app.all('/mcp/:target', methodNotAllowed);
   return app;
 }

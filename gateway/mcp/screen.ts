@@ -123,7 +123,8 @@ function screenInputRequests(ex: Exchange, s: Screening, result: Record<string, 
   for (const [key, embedded] of Object.entries(requests as Record<string, unknown>)) {
     const { method, params } = (embedded ?? {}) as { method?: unknown; params?: unknown };
     const query = queryFor(ex, { direction: 'server_to_client', kind: 'request', method: typeof method === 'string' ? method : '', name: '', params });
-    const out = decideAndMask(ex, s, query, { params });
+    // Carries the call's masks too: it is part of the call's exchange.
+    const out = decideAndMask(ex, s, query, { params }, ex.request?.mask);
     if ('refused' in out) return out.refused;
     screened[key] = out.message.params === params ? embedded : { ...(embedded as object), params: out.message.params };
     changed ||= out.message.params !== params;
@@ -177,7 +178,9 @@ export function screen(ex: Exchange, s: Screening, value: unknown, rawBytes?: nu
   }
   if (message.kind === 'response') return screenResponse(ex, s, value as Record<string, unknown>, message, rawBytes);
   const query = queryFor(ex, { direction: 'server_to_client', kind: message.kind, method: message.method, name: '', params: message.params });
-  const out = decideAndMask(ex, s, query, value as Record<string, unknown>);
+  // A message on a call's stream (progress, logging, a server request) is part of that call's
+  // exchange: the call's masks apply on top of its own decision.
+  const out = decideAndMask(ex, s, query, value as Record<string, unknown>, ex.request?.mask);
   if (message.kind === 'notification') {
     if ('refused' in out) return { action: 'drop' };
     return out.message === value ? { action: 'pass' } : { action: 'replace', message: out.message };

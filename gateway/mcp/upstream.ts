@@ -7,13 +7,13 @@ import { ErrorCode, GatewayError } from '../errors.ts';
 /** Client headers an upstream may see. Authorization and cookies never pass: the gateway is the
  * resource server for the caller's token, and the upstream gets its own credential instead. */
 const FORWARDED_REQUEST_HEADERS = [
-  'accept', 'content-type', 'last-event-id', 'user-agent',
+  'accept', 'content-type', 'user-agent',
   'mcp-session-id', 'mcp-protocol-version', 'mcp-method', 'mcp-name',
   'traceparent', 'tracestate', 'baggage',
 ];
 
-/** Upstream headers a client may see; anything else (Set-Cookie, Server, …) stays behind. */
-const RETURNED_RESPONSE_HEADERS = ['content-type', 'mcp-session-id', 'mcp-protocol-version', 'cache-control'];
+// `Last-Event-ID` is not among them: the client holds the gateway's event ids, which the route
+// translates to the upstream's (sessions.upstreamEventId).
 
 export interface UpstreamTarget {
   name: string;
@@ -23,10 +23,28 @@ export interface UpstreamTarget {
   timeoutMs: number;
 }
 
+/**
+ * An upstream's answer as the gateway reads it. Of its headers only these three survive, each
+ * validated: nothing else (Set-Cookie, Location, Server, parameters of the media type) is kept.
+ */
 export interface UpstreamResponse {
   status: number;
-  headers: Record<string, string>;
+  /** The media type, lowercased, without parameters; '' when absent or malformed. */
+  mediaType: string;
+  /** `Mcp-Session-Id`, when present and of the safe form (visible ASCII, at most 256). */
+  sessionId: string | undefined;
+  /** True when an `Mcp-Session-Id` was sent that is not of the safe form. */
+  badSessionId: boolean;
+  /** `MCP-Protocol-Version`, when of the form YYYY-MM-DD. */
+  protocolVersion: string | undefined;
   body: AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void> };
+  /**
+   * Ends the deadline that bounds the exchange (the target's timeout, from sending through a JSON
+   * answer's last byte). A stream calls it once its headers are in: streams are bounded by bytes.
+   */
+  endDeadline(): void;
+  /** Whether the deadline cut the exchange (reading the body then fails). */
+  readonly timedOut: boolean;
 }
 
 export function forwardedHeaders(incoming: Headers, target: UpstreamTarget): Record<string, string> {
@@ -42,29 +60,40 @@ export function forwardedHeaders(incoming: Headers, target: UpstreamTarget): Rec
   return out;
 }
 
-function returnedHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of RETURNED_RESPONSE_HEADERS) {
-    const value = raw[name];
-    if (typeof value === 'string') out[name] = value;
-  }
-  return out;
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]{1,64}\/[a-z0-9!#$&^_.+-]{1,64}$/;
+const SESSION_ID = /^[\x21-\x7e]{1,256}$/;
+const PROTOCOL_VERSION = /^\d{4}-\d{2}-\d{2}$/;
+
+function single(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function mediaTypeOf(value: string | undefined): string {
+  if (value === undefined) return '';
+  const semicolon = value.indexOf(';');
+  const type = (semicolon < 0 ? value : value.slice(0, semicolon)).trim().toLowerCase();
+  return MEDIA_TYPE.test(type) ? type : '';
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
-function upstreamFailure(target: UpstreamTarget, err: unknown, signal: AbortSignal): GatewayError {
+function upstreamFailure(target: UpstreamTarget, err: unknown, signal: AbortSignal, timedOut: boolean): GatewayError {
   const code = (err as { code?: string }).code ?? '';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return new GatewayError(504, ErrorCode.UpstreamTimeout, `Upstream '${target.name}' did not answer within ${target.timeoutMs} ms`);
-  }
+  if (timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return timeoutError(target);
   if (signal.aborted) return new GatewayError(499, ErrorCode.InternalError, 'client went away');
   const detail = UNREACHABLE.has(code) ? code : 'connection failed';
   return new GatewayError(502, ErrorCode.UpstreamUnavailable, `Upstream '${target.name}' is unreachable (${detail})`);
 }
 
+export function timeoutError(target: UpstreamTarget): GatewayError {
+  return new GatewayError(504, ErrorCode.UpstreamTimeout, `Upstream '${target.name}' did not answer within ${target.timeoutMs} ms`);
+}
+
 export class Upstreams {
-  readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
+  // No cap on connections per upstream: a cap would let held-open GET streams (one per legacy
+  // session) take every connection and queue calls behind them. Each upstream connection serves
+  // a client request in flight, so the clients bound their number; idle ones are reused.
+  readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: null, pipelining: 1 });
   readonly #targets: Map<string, UpstreamTarget>;
 
   constructor(targets: UpstreamTarget[]) {
@@ -89,18 +118,45 @@ export class Upstreams {
       if (err instanceof UpstreamCredentialError) throw new GatewayError(502, ErrorCode.UpstreamUnavailable, err.message);
       throw err;
     }
+    // One deadline from now: waiting for a pooled connection, the headers, and a JSON body's
+    // last byte all count against the target's timeout (a dripping body is cut, not awaited).
+    const cut = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cut.abort();
+    }, target.timeoutMs);
+    // The caller's signal (client gone, stream cut) ends the exchange, deadline or not.
+    signal.addEventListener('abort', () => cut.abort(), { once: true });
+    const endDeadline = () => clearTimeout(timer);
     try {
+      // undici's request follows no redirects (no redirect interceptor): a 3xx comes back as is.
       const res = await request(target.url, {
-        method, headers: { ...headers, ...credential }, body, signal, dispatcher: this.#agent,
+        method, headers: { ...headers, ...credential }, body, signal: cut.signal,
+        dispatcher: this.#agent,
         headersTimeout: target.timeoutMs,
-        // Streams (SSE) legitimately stay open and quiet; only the time to first byte is bounded.
+        // Time between chunks is bounded by the deadline above for JSON, by size for streams.
         bodyTimeout: 0,
       });
       // A rejected token may have been revoked early: fetch a new one next time.
       if (res.statusCode === 401) target.credentials.invalidate();
-      return { status: res.statusCode, headers: returnedHeaders(res.headers), body: res.body };
+      const rawSession = single(res.headers['mcp-session-id']);
+      const version = single(res.headers['mcp-protocol-version']);
+      return {
+        status: res.statusCode,
+        mediaType: mediaTypeOf(single(res.headers['content-type'])),
+        sessionId: rawSession !== undefined && SESSION_ID.test(rawSession) ? rawSession : undefined,
+        badSessionId: rawSession !== undefined && !SESSION_ID.test(rawSession),
+        protocolVersion: version !== undefined && PROTOCOL_VERSION.test(version) ? version : undefined,
+        body: res.body,
+        endDeadline,
+        get timedOut() {
+          return timedOut;
+        },
+      };
     } catch (err) {
-      throw upstreamFailure(target, err, signal);
+      endDeadline();
+      throw upstreamFailure(target, err, signal, timedOut);
     }
   }
 

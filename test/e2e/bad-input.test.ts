@@ -192,10 +192,10 @@ describe('upstreams that fail or misbehave', () => {
   it.each([
     ['down', 502, -32060, /unreachable \(ECONNREFUSED\)/],
     ['hangs', 504, -32061, /did not answer within 300 ms/],
-    ['html', 502, -32062, /content type 'text\/html'/],
+    ['html', 502, -32062, /a content type that is neither JSON nor an event stream/],
     ['notjson', 502, -32062, /not JSON/],
     ['notrpc', 502, -32062, /invalid JSON-RPC message/],
-    ['crash', 502, -32062, /HTTP 500 with a body that is not JSON/],
+    ['crash', 502, -32062, /HTTP 500 without a JSON-RPC error/],
     ['authfail', 502, -32062, /rejected the gateway's own credentials \(HTTP 401\)/],
   ])('upstream %s: %i / %i', async (target, status, code, message) => {
     const res = await post(gw.endpoint(target), ping);

@@ -31,7 +31,7 @@ describe('JSON-RPC parsing', () => {
   ])('refuses a body that is %s', (_, text, status, code) => {
     let error: unknown;
     try {
-      parseClientBody(text);
+      parseClientBody(text, 64);
     } catch (err) {
       error = err;
     }
@@ -42,7 +42,7 @@ describe('JSON-RPC parsing', () => {
 
   it('keeps the id of an invalid request for the error answer', () => {
     try {
-      parseClientBody('{"jsonrpc":"2.0","id":7,"method":5}');
+      parseClientBody('{"jsonrpc":"2.0","id":7,"method":5}', 64);
     } catch (err) {
       expect((err as GatewayError).id).toBe(7);
       return;
