@@ -7,11 +7,12 @@
 // and prints their paths (PORTCULLIS_INTEROP_PYTHON, PORTCULLIS_INTEROP_GO). This file uses those
 // variables when set, else runs the script itself (fast when cached); when the clients cannot be
 // had, every test here fails saying so. Never skipped.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startModernUpstream, type UpstreamFixture } from '../fixtures/upstreams/index.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { freePort } from '../helpers/identity-stack.ts';
 
 const run = promisify(execFile);
 const SECRET = 'ada@example.com';
@@ -57,13 +58,16 @@ interface Run {
   stderr: string;
 }
 
-async function runClient(command: string[], url: string, era: string, upstream: UpstreamFixture): Promise<Run> {
+/** What a run can learn from an upstream fixture; the Python SDK server records nothing. */
+const NO_RECORDS = { toolCalls: [], received: [], abortedCalls: 0 } as unknown as UpstreamFixture;
+
+async function runClient(command: string[], url: string, era: string, upstream: UpstreamFixture, flows: string[] = []): Promise<Run> {
   const before = { calls: upstream.toolCalls.length, received: upstream.received.length, aborted: upstream.abortedCalls };
   const [file, ...args] = command as [string, ...string[]];
   let stdout = '';
   let stderr = '';
   try {
-    ({ stdout, stderr } = await run(file, [...args, url, era], { maxBuffer: 8 << 20, timeout: 90_000 }));
+    ({ stdout, stderr } = await run(file, [...args, url, era, ...(flows.length > 0 ? [flows.join(',')] : [])], { maxBuffer: 8 << 20, timeout: 90_000 }));
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
     stdout = e.stdout ?? '';
@@ -209,4 +213,75 @@ describe.each(MATRIX)('$label', ({ command, era, version, notifies }) => {
       }
     });
   }
+});
+
+// The Python SDK server as the upstream (test/interop/python/server.py): it answers a legacy
+// DELETE `200` with an empty `application/json` body, which the gateway used to turn into a 502.
+describe('a Python SDK server upstream', () => {
+  let server: ChildProcess;
+  let url: string;
+  let gwPy: TestGateway;
+  const output: string[] = [];
+
+  beforeAll(async () => {
+    const { python } = await interopClients();
+    const port = await freePort();
+    server = spawn(python, ['test/interop/python/server.py', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    server.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the Python SDK server did not start:\n${output.join('')}`)), 60_000);
+      server.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      server.once('exit', (code) => reject(new Error(`the Python SDK server exited (${code}):\n${output.join('')}`)));
+    });
+    url = `http://127.0.0.1:${port}/mcp`;
+    gwPy = await startTestGateway({ targets: { pyserver: url } });
+  }, 120_000);
+  afterAll(async () => {
+    await gwPy?.close();
+    if (server && server.exitCode === null) {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  describe.each(MATRIX)('$label client', ({ command, era, version }) => {
+    let direct: Run;
+    let gated: Run;
+    const FLOWS = ['list', 'call', 'masked', 'denial'];
+    beforeAll(async () => {
+      const cmd = command(await interopClients());
+      direct = await runClient(cmd, url, era, NO_RECORDS, FLOWS);
+      gated = await runClient(cmd, gwPy.endpoint(), era, NO_RECORDS, FLOWS);
+    }, 240_000);
+    const flow = (r: Run, name: string): Line => {
+      const line = r.lines.get(name);
+      if (line === undefined) throw new Error(`the client printed no "${name}" line; stderr:\n${r.stderr.slice(-3000)}`);
+      return line;
+    };
+
+    it('connects, calls, is masked and denied through the gateway; the control shows the secret', () => {
+      for (const r of [direct, gated]) {
+        expect(flow(r, 'connect'), r.stderr).toEqual({ flow: 'connect', protocolVersion: version });
+        expect(flow(r, 'call')).toEqual({ flow: 'call', texts: ['through the gate'] });
+      }
+      expect(flow(direct, 'masked').texts).toEqual([`write to ${SECRET}`]);
+      expect(flow(gated, 'masked').texts).toEqual(['write to [MASKED:email]']);
+      expect(flow(direct, 'denial')).toMatchObject({ texts: ['deleted'] });
+      expect(flow(gated, 'denial')).toMatchObject({ error: { code: -32051 } });
+      expect(flow(gated, 'list').tools).toEqual(['echo']);
+      expect(gated.http.filter((h) => h.error !== undefined || (h.status ?? 0) >= 400)).toEqual([]);
+    });
+
+    it(era === 'legacy' ? 'DELETE: its 200 with an empty JSON body reaches the client as 200' : 'DELETE: none in the stateless era', () => {
+      const expected = era === 'legacy' ? [200] : [];
+      expect(flow(direct, 'delete').statuses).toEqual(expected);
+      expect(flow(gated, 'delete').statuses).toEqual(expected);
+    });
+  });
 });
