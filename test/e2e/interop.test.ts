@@ -127,17 +127,24 @@ afterAll(async () => {
 describe.each(MATRIX)('$label', ({ command, era, version, notifies }) => {
   let direct: Run;
   let gated: Run;
+  /** Why the clients could not run: every test fails with it (rather than being skipped). */
+  let failure: unknown;
   const flow = (r: Run, name: string): Line => {
+    if (failure !== undefined) throw failure;
     const line = r.lines.get(name);
     if (line === undefined) throw new Error(`the client printed no "${name}" line; stderr:\n${r.stderr.slice(-3000)}`);
     return line;
   };
 
   beforeAll(async () => {
-    const cmd = command(await interopClients());
-    // One after the other: the upstream's counters are read per run.
-    direct = await runClient(cmd, upstream.url, era, upstream);
-    gated = await runClient(cmd, gw.endpoint(), era, upstream);
+    try {
+      const cmd = command(await interopClients());
+      // One after the other: the upstream's counters are read per run.
+      direct = await runClient(cmd, upstream.url, era, upstream);
+      gated = await runClient(cmd, gw.endpoint(), era, upstream);
+    } catch (err) {
+      failure = err;
+    }
   }, 240_000);
 
   it(`${era === 'legacy' ? 'initializes' : 'discovers or adopts'} ${version}, direct and through the gateway`, () => {
@@ -222,9 +229,16 @@ describe('a Python SDK server upstream', () => {
   let url: string;
   let gwPy: TestGateway;
   const output: string[] = [];
+  let failure: unknown;
 
   beforeAll(async () => {
-    const { python } = await interopClients();
+    let python: string;
+    try {
+      ({ python } = await interopClients());
+    } catch (err) {
+      failure = err;
+      return;
+    }
     const port = await freePort();
     server = spawn(python, ['test/interop/python/server.py', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     server.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
@@ -255,11 +269,13 @@ describe('a Python SDK server upstream', () => {
     let gated: Run;
     const FLOWS = ['list', 'call', 'masked', 'denial'];
     beforeAll(async () => {
+      if (failure !== undefined) return;
       const cmd = command(await interopClients());
       direct = await runClient(cmd, url, era, NO_RECORDS, FLOWS);
       gated = await runClient(cmd, gwPy.endpoint(), era, NO_RECORDS, FLOWS);
     }, 240_000);
     const flow = (r: Run, name: string): Line => {
+      if (failure !== undefined) throw failure;
       const line = r.lines.get(name);
       if (line === undefined) throw new Error(`the client printed no "${name}" line; stderr:\n${r.stderr.slice(-3000)}`);
       return line;
