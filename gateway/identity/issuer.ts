@@ -112,6 +112,11 @@ export class TrustedIssuer {
     return this.#discovered?.jwks?.fresh() ?? false;
   }
 
+  /** Whether the issuer still publishes the key that verified a cached token. */
+  stillPublishes(keyId: string): boolean {
+    return this.#discovered?.jwks?.has(keyId) ?? false;
+  }
+
   #retryAfterSeconds(): number {
     return Math.max(1, Math.ceil(this.runtime.discoveryRetryMs / 1000));
   }

@@ -116,6 +116,11 @@ export class RemoteJwks {
     };
   }
 
+  /** Whether the key with this identity (`keyId`) is in the current set. */
+  has(id: string): boolean {
+    return this.#keys.some((k) => k.id === id);
+  }
+
   /** Whether the set is younger than max-age (cached verifications may be reused only then). */
   fresh(): boolean {
     return this.options.now() - this.#fetchedAt <= this.options.maxAgeMs;

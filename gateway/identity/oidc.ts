@@ -250,7 +250,9 @@ export function oidcAuthenticator(config: IdentityConfig, options: OidcAuthentic
 
     // The common path: this token was verified before (signature, issuer, typ, nbf at the time).
     const hit = verified.get(key);
-    if (hit !== undefined && issuers[hit.issuerIndex]!.keysFresh()) {
+    // Reused only while the issuer's key set is fresh and still has the key: a verification that
+    // finished just after a refetch dropped its key (so after `forgetKeys`) must not outlive it.
+    if (hit !== undefined && issuers[hit.issuerIndex]!.keysFresh() && issuers[hit.issuerIndex]!.stillPublishes(hit.keyId)) {
       if (hit.expiresAt + skewMs <= now()) throw invalidToken(a.metadataUrl, 'token expired');
       const audience = a.byIssuer[hit.issuerIndex]!;
       if (!hit.audiences.has(audience)) throw invalidToken(a.metadataUrl, `token audience does not include ${audience}`);

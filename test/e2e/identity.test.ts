@@ -7,6 +7,7 @@ import { Client, ClientCredentialsProvider, StreamableHTTPClientTransport } from
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startLegacyUpstream, type UpstreamFixture } from '../fixtures/upstreams/index.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
+import { startTestIdp, type TestIdp } from '../helpers/idp.ts';
 import {
   IDENTITY_POLICY,
   INITIALIZE_PARAMS,
@@ -539,5 +540,40 @@ describe('secrets never leak', () => {
       const auth = r.headers.authorization;
       if (auth !== undefined) expect(jwtPayload(auth.slice(7))).toMatchObject({ client_id: 'portcullis-upstream', aud: stack.upstream.url });
     }
+  });
+});
+
+describe('two trusted issuers: the same sub is two principals', () => {
+  let two: IdentityStack;
+  let idp2: TestIdp;
+  beforeAll(async () => {
+    idp2 = await startTestIdp();
+    two = await startIdentityStack({ moreIssuers: [{ issuer: idp2.issuer, groups_claim: 'groups' }], targets: () => ({ legacy: { url: legacy.url } }) });
+  });
+  afterAll(async () => {
+    await two?.close();
+    await idp2?.close();
+  });
+
+  it("alice at one issuer cannot use alice-at-the-other's session; each is recorded under its own issuer", async () => {
+    const here = await two.idp.sign(two.idp.validClaims(two.resource('legacy'), { sub: 'alice' }));
+    const there = await idp2.sign(idp2.validClaims(two.resource('legacy'), { sub: 'alice' }));
+    const init = await two.send('legacy', legacyMessage('initialize', INITIALIZE_PARAMS, 1), here);
+    expect(init.status).toBe(200);
+    const session = init.headers.get('mcp-session-id')!;
+    expect((await two.send('legacy', legacyMessage('notifications/initialized', undefined, undefined, session), here)).status).toBe(202);
+    expect(two.gw.audit.findLast((r) => r.direction === 'client_to_server')!.principal).toBe(JSON.stringify(['user', two.idp.issuer, 'alice']));
+
+    const before = legacy.received.length;
+    const hijack = await two.send('legacy', legacyMessage('tools/list', undefined, 2, session), there);
+    expect(hijack.status).toBe(404);
+    expect(hijack.json.error.code).toBe(-32001);
+    expect(legacy.received.length).toBe(before);
+
+    // The other issuer's alice is a valid caller in her own right, recorded as herself.
+    const own = await two.send('legacy', legacyMessage('initialize', INITIALIZE_PARAMS, 1), there);
+    expect(own.status).toBe(200);
+    expect(two.gw.audit.findLast((r) => r.direction === 'client_to_server')!.principal).toBe(JSON.stringify(['user', idp2.issuer, 'alice']));
+    expect((await two.send('legacy', legacyMessage('tools/list', undefined, 3, session), here)).status).toBe(200);
   });
 });

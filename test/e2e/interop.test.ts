@@ -7,11 +7,22 @@
 // and prints their paths (PORTCULLIS_INTEROP_PYTHON, PORTCULLIS_INTEROP_GO). This file uses those
 // variables when set, else runs the script itself (fast when cached); when the clients cannot be
 // had, every test here fails saying so. Never skipped.
-import { execFile } from 'node:child_process';
+//
+// What the matrix shows (each flow direct and through the gateway, SDK v2 upstream; the Python
+// SDK server as a second upstream for connect/list/call/mask/deny/DELETE):
+//   flow            Python legacy  Python 2026-07-28  Go legacy  Go 2026-07-28
+//   connect         initialize     server/discover    initialize server/discover
+//   list/call/mask/deny/progress/elicitation          all pass, both routes
+//   cancel          notification   closes the stream  notification notification (no _meta)
+//   DELETE          200            n/a (no session)   200        n/a (no session)
+// Before issue 8 two cells failed through the gateway only: Go 2026-07-28 cancel (400 for the
+// `_meta`-less notification) and DELETE to the Python SDK server (502 for its empty JSON body).
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startModernUpstream, type UpstreamFixture } from '../fixtures/upstreams/index.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { freePort } from '../helpers/identity-stack.ts';
 
 const run = promisify(execFile);
 const SECRET = 'ada@example.com';
@@ -52,18 +63,21 @@ interface HttpExchange { method: string; status?: number; mcp_method?: string | 
 interface Run {
   lines: Map<string, Line>;
   /** What the upstream saw during this run. */
-  upstream: { toolCalls: string[]; deletes: number; aborted: number; cancelledPosts: number };
+  upstream: { toolCalls: string[]; deletes: number; aborted: number; cancelledPosts: number; handshakes: string[] };
   http: HttpExchange[];
   stderr: string;
 }
 
-async function runClient(command: string[], url: string, era: string, upstream: UpstreamFixture): Promise<Run> {
+/** What a run can learn from an upstream fixture; the Python SDK server records nothing. */
+const NO_RECORDS = { toolCalls: [], received: [], abortedCalls: 0 } as unknown as UpstreamFixture;
+
+async function runClient(command: string[], url: string, era: string, upstream: UpstreamFixture, flows: string[] = []): Promise<Run> {
   const before = { calls: upstream.toolCalls.length, received: upstream.received.length, aborted: upstream.abortedCalls };
   const [file, ...args] = command as [string, ...string[]];
   let stdout = '';
   let stderr = '';
   try {
-    ({ stdout, stderr } = await run(file, [...args, url, era], { maxBuffer: 8 << 20, timeout: 90_000 }));
+    ({ stdout, stderr } = await run(file, [...args, url, era, ...(flows.length > 0 ? [flows.join(',')] : [])], { maxBuffer: 8 << 20, timeout: 90_000 }));
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
     stdout = e.stdout ?? '';
@@ -83,15 +97,21 @@ async function runClient(command: string[], url: string, era: string, upstream: 
       deletes: received.filter((r) => r.method === 'DELETE').length,
       aborted: upstream.abortedCalls - before.aborted,
       cancelledPosts: received.filter((r) => (r.json as { method?: string } | undefined)?.method === 'notifications/cancelled').length,
+      handshakes: received.map((r) => (r.json as { method?: string } | undefined)?.method ?? '').filter((m) => m === 'initialize' || m === 'server/discover'),
     },
     http: (lines.get('http')?.http ?? []) as HttpExchange[],
     stderr,
   };
 }
 
+/**
+ * How each client is started; `mode` is the era argument it gets. For 2026-07-28 both discover
+ * (`server/discover`): the Python client in its default `auto` mode (its pinned `2026-07-28`
+ * mode adopts the version without discovering), the Go client with that ProtocolVersion.
+ */
 const SDKS = [
-  { sdk: 'Python mcp 2.3.0', command: (c: Clients) => [c.python, 'test/interop/python/client.py'] },
-  { sdk: 'Go go-sdk v1.8.0', command: (c: Clients) => [c.go] },
+  { sdk: 'Python mcp 2.3.0', command: (c: Clients) => [c.python, 'test/interop/python/client.py'], mode: (era: string) => (era === 'legacy' ? 'legacy' : 'auto') },
+  { sdk: 'Go go-sdk v1.8.0', command: (c: Clients) => [c.go], mode: (era: string) => era },
 ] as const;
 const ERAS = [
   { era: 'legacy', version: '2025-11-25' },
@@ -120,26 +140,34 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-describe.each(MATRIX)('$label', ({ command, era, version, notifies }) => {
+describe.each(MATRIX)('$label', ({ command, mode, era, version, notifies }) => {
   let direct: Run;
   let gated: Run;
+  /** Why the clients could not run: every test fails with it (rather than being skipped). */
+  let failure: unknown;
   const flow = (r: Run, name: string): Line => {
+    if (failure !== undefined) throw failure;
     const line = r.lines.get(name);
     if (line === undefined) throw new Error(`the client printed no "${name}" line; stderr:\n${r.stderr.slice(-3000)}`);
     return line;
   };
 
   beforeAll(async () => {
-    const cmd = command(await interopClients());
-    // One after the other: the upstream's counters are read per run.
-    direct = await runClient(cmd, upstream.url, era, upstream);
-    gated = await runClient(cmd, gw.endpoint(), era, upstream);
+    try {
+      const cmd = command(await interopClients());
+      // One after the other: the upstream's counters are read per run.
+      direct = await runClient(cmd, upstream.url, mode(era), upstream);
+      gated = await runClient(cmd, gw.endpoint(), mode(era), upstream);
+    } catch (err) {
+      failure = err;
+    }
   }, 240_000);
 
-  it(`${era === 'legacy' ? 'initializes' : 'discovers or adopts'} ${version}, direct and through the gateway`, () => {
+  it(`${era === 'legacy' ? 'initializes' : 'discovers'} ${version}, direct and through the gateway`, () => {
     for (const r of [direct, gated]) {
       expect(flow(r, 'connect'), r.stderr).toEqual({ flow: 'connect', protocolVersion: version });
       expect(flow(r, 'done')).toBeTruthy();
+      expect(r.upstream.handshakes).toEqual(era === 'legacy' ? ['initialize'] : ['server/discover']);
     }
     // Nothing the gateway answered was an HTTP error (a denial is a JSON-RPC error in a 200).
     expect(gated.http.filter((h) => h.error !== undefined || (h.status ?? 0) >= 400)).toEqual([]);
@@ -209,4 +237,84 @@ describe.each(MATRIX)('$label', ({ command, era, version, notifies }) => {
       }
     });
   }
+});
+
+// The Python SDK server as the upstream (test/interop/python/server.py): it answers a legacy
+// DELETE `200` with an empty `application/json` body, which the gateway used to turn into a 502.
+describe('a Python SDK server upstream', () => {
+  let server: ChildProcess;
+  let url: string;
+  let gwPy: TestGateway;
+  const output: string[] = [];
+  let failure: unknown;
+
+  beforeAll(async () => {
+    let python: string;
+    try {
+      ({ python } = await interopClients());
+    } catch (err) {
+      failure = err;
+      return;
+    }
+    const port = await freePort();
+    server = spawn(python, ['test/interop/python/server.py', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    server.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the Python SDK server did not start:\n${output.join('')}`)), 60_000);
+      server.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      server.once('exit', (code) => reject(new Error(`the Python SDK server exited (${code}):\n${output.join('')}`)));
+    });
+    url = `http://127.0.0.1:${port}/mcp`;
+    gwPy = await startTestGateway({ targets: { pyserver: url } });
+  }, 120_000);
+  afterAll(async () => {
+    await gwPy?.close();
+    if (server && server.exitCode === null) {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  describe.each(MATRIX)('$label client', ({ command, mode, era, version }) => {
+    let direct: Run;
+    let gated: Run;
+    const FLOWS = ['list', 'call', 'masked', 'denial'];
+    beforeAll(async () => {
+      if (failure !== undefined) return;
+      const cmd = command(await interopClients());
+      direct = await runClient(cmd, url, mode(era), NO_RECORDS, FLOWS);
+      gated = await runClient(cmd, gwPy.endpoint(), mode(era), NO_RECORDS, FLOWS);
+    }, 240_000);
+    const flow = (r: Run, name: string): Line => {
+      if (failure !== undefined) throw failure;
+      const line = r.lines.get(name);
+      if (line === undefined) throw new Error(`the client printed no "${name}" line; stderr:\n${r.stderr.slice(-3000)}`);
+      return line;
+    };
+
+    it('connects, calls, is masked and denied through the gateway; the control shows the secret', () => {
+      for (const r of [direct, gated]) {
+        expect(flow(r, 'connect'), r.stderr).toEqual({ flow: 'connect', protocolVersion: version });
+        expect(flow(r, 'call')).toEqual({ flow: 'call', texts: ['through the gate'] });
+      }
+      expect(flow(direct, 'masked').texts).toEqual([`write to ${SECRET}`]);
+      expect(flow(gated, 'masked').texts).toEqual(['write to [MASKED:email]']);
+      expect(flow(direct, 'denial')).toMatchObject({ texts: ['deleted'] });
+      expect(flow(gated, 'denial')).toMatchObject({ error: { code: -32051 } });
+      expect(flow(gated, 'list').tools).toEqual(['echo']);
+      expect(gated.http.filter((h) => h.error !== undefined || (h.status ?? 0) >= 400)).toEqual([]);
+    });
+
+    it(era === 'legacy' ? 'DELETE: its 200 with an empty JSON body reaches the client as 200' : 'DELETE: none in the stateless era', () => {
+      const expected = era === 'legacy' ? [200] : [];
+      expect(flow(direct, 'delete').statuses).toEqual(expected);
+      expect(flow(gated, 'delete').statuses).toEqual(expected);
+    });
+  });
 });

@@ -87,6 +87,8 @@ export interface IdentityStackOptions {
   identity?: Record<string, unknown>;
   /** Merged into the one issuer entry. */
   issuer?: Record<string, unknown>;
+  /** Further trusted issuers (e.g. a second test IdP), after the stack's own. */
+  moreIssuers?: Array<Record<string, unknown>>;
   idp?: TestIdpOptions;
   /** Extra targets (name -> target config), besides fixture / other / opaque. */
   targets?: (ctx: { idp: TestIdp; upstream: UpstreamFixture }) => Record<string, Record<string, unknown>>;
@@ -130,12 +132,14 @@ export const UPSTREAM_SECRET_ENV = 'IDENTITY_E2E_UPSTREAM_SECRET';
  * resource is issued opaque tokens, checked by introspection); all in front of one upstream.
  */
 export async function startIdentityStack(options: IdentityStackOptions = {}): Promise<IdentityStack> {
+  const idp = await startTestIdp({ tokenTtlSeconds: 600, ...options.idp });
+  const upstream = await startModernUpstream();
+  // Reserved after the IdP and upstream have their ports (bound to 0), so neither can be handed
+  // the one the gateway is about to bind.
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const resource = (target: string) => `${base}/mcp/${target}`;
   const metadataUrl = (target: string) => `${base}/.well-known/oauth-protected-resource/mcp/${target}`;
-  const idp = await startTestIdp({ tokenTtlSeconds: 600, ...options.idp });
-  const upstream = await startModernUpstream();
   idp.setResource(resource('fixture'), 'jwt');
   idp.setResource(resource('other'), 'jwt');
   idp.setResource(resource('opaque'), 'opaque');
@@ -184,6 +188,7 @@ export async function startIdentityStack(options: IdentityStackOptions = {}): Pr
               introspection: { client_id: idp.clients.gateway.client_id, client_secret_env: INTROSPECTION_SECRET_ENV },
               ...options.issuer,
             },
+            ...(options.moreIssuers ?? []),
           ],
           ...options.identity,
         },

@@ -1,7 +1,10 @@
 // Interop client: the real Go MCP SDK (github.com/modelcontextprotocol/go-sdk) against one MCP
 // endpoint.
 //
-//	interop-go <url> <legacy|2026-07-28>
+//	interop-go <url> <legacy|2026-07-28> [flows]
+//
+// flows (comma-separated, default all) picks which of list, call, masked, denial, progress,
+// elicitation, cancel run (an upstream without the slow and ask_user tools gets a subset).
 //
 // Runs every flow the gateway's interop test checks and prints one JSON object per flow on
 // stdout ({"flow": ...}), then {"flow": "done"}. It reports what it saw; the test decides what is
@@ -17,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,6 +88,14 @@ func report(flow string, err error) {
 
 func main() {
 	url, mode := os.Args[1], os.Args[2]
+	wanted := func(string) bool { return true }
+	if len(os.Args) > 3 {
+		set := map[string]bool{}
+		for _, f := range strings.Split(os.Args[3], ",") {
+			set[f] = true
+		}
+		wanted = func(f string) bool { return set[f] }
+	}
 	version := "2025-11-25"
 	if mode == "2026-07-28" {
 		version = "2026-07-28"
@@ -124,7 +136,8 @@ func main() {
 		return session.CallTool(ctx, params)
 	}
 
-	if res, err := session.ListTools(ctx, nil); err != nil {
+	if !wanted("list") {
+	} else if res, err := session.ListTools(ctx, nil); err != nil {
 		report("list", err)
 	} else {
 		names := []string{}
@@ -134,22 +147,26 @@ func main() {
 		sort.Strings(names)
 		emit("list", map[string]any{"tools": names})
 	}
-	if res, err := call("echo", map[string]any{"text": "through the gate"}, nil); err != nil {
+	if !wanted("call") {
+	} else if res, err := call("echo", map[string]any{"text": "through the gate"}, nil); err != nil {
 		report("call", err)
 	} else {
 		emit("call", map[string]any{"texts": texts(res)})
 	}
-	if res, err := call("echo", map[string]any{"text": "write to " + secretEmail}, nil); err != nil {
+	if !wanted("masked") {
+	} else if res, err := call("echo", map[string]any{"text": "write to " + secretEmail}, nil); err != nil {
 		report("masked", err)
 	} else {
 		emit("masked", map[string]any{"texts": texts(res)})
 	}
-	if res, err := call("delete_everything", map[string]any{}, nil); err != nil {
+	if !wanted("denial") {
+	} else if res, err := call("delete_everything", map[string]any{}, nil); err != nil {
 		report("denial", err)
 	} else {
 		emit("denial", map[string]any{"texts": texts(res), "isError": res.IsError})
 	}
-	if res, err := call("slow", map[string]any{"ms": 300, "steps": 3}, "progress-1"); err != nil {
+	if !wanted("progress") {
+	} else if res, err := call("slow", map[string]any{"ms": 300, "steps": 3}, "progress-1"); err != nil {
 		report("progress", err)
 	} else {
 		// The SDK hands notifications to the handler asynchronously: the last one may land just
@@ -165,7 +182,8 @@ func main() {
 		}
 		emit("progress", map[string]any{"progress": seen, "texts": texts(res)})
 	}
-	if res, err := call("ask_user", map[string]any{"question": "the answer?"}, nil); err != nil {
+	if !wanted("elicitation") {
+	} else if res, err := call("ask_user", map[string]any{"question": "the answer?"}, nil); err != nil {
 		report("elicitation", err)
 	} else {
 		emit("elicitation", map[string]any{"texts": texts(res), "elicited": elicited})
@@ -174,6 +192,9 @@ func main() {
 	// Cancellation: cancel the call's context once it reported progress; the SDK sends
 	// notifications/cancelled (without _meta in the 2026-07-28 era). Then another call.
 	func() {
+		if !wanted("cancel") {
+			return
+		}
 		callCtx, stop := context.WithCancel(ctx)
 		defer stop()
 		done := make(chan error, 1)

@@ -1,6 +1,9 @@
 """Interop client: the real Python MCP SDK (`mcp` on PyPI) against one MCP endpoint.
 
-    python client.py <url> <legacy|2026-07-28>
+    python client.py <url> <legacy|2026-07-28> [flows]
+
+`flows` (comma-separated, default all) picks which of list, call, masked, denial, progress,
+elicitation, cancel run (an upstream without the `slow` and `ask_user` tools gets a subset).
 
 Runs every flow the gateway's interop test checks and prints one JSON object per flow on stdout
 (`{"flow": ..., ...}`), then `{"flow": "done"}`. It reports what it saw; the test decides what
@@ -43,7 +46,7 @@ async def flow(name: str, body) -> None:
         emit(name, exception=f"{type(err).__name__}: {err}", trace=traceback.format_exc(limit=3))
 
 
-async def main(url: str, mode: str) -> None:
+async def main(url: str, mode: str, wanted: set[str] | None) -> None:
     http: list[dict[str, Any]] = []
 
     async def on_response(response: httpx2.Response) -> None:
@@ -121,7 +124,8 @@ async def main(url: str, mode: str) -> None:
                 ("list", list_tools), ("call", call), ("masked", masked), ("denial", denial),
                 ("progress", progress), ("elicitation", elicitation), ("cancel", cancellation),
             ]:
-                await flow(name, body)
+                if wanted is None or name in wanted:
+                    await flow(name, body)
             # Give the courtesy notifications/cancelled time to be answered before the log is read.
             await anyio.sleep(0.2)
             emit("http-before-close", http=list(http))
@@ -136,4 +140,4 @@ async def main(url: str, mode: str) -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, sys.argv[1], sys.argv[2])
+    anyio.run(main, sys.argv[1], sys.argv[2], set(sys.argv[3].split(",")) if len(sys.argv) > 3 else None)

@@ -125,6 +125,7 @@ describe('principals never merge', () => {
 
 const BASE_URL = 'https://gateway.test';
 const DEMO = `${BASE_URL}/mcp/demo`;
+const OPAQUE = `${BASE_URL}/mcp/opaque`;
 let idp: TestIdp;
 let idp2: TestIdp;
 let clock = 0;
@@ -148,7 +149,7 @@ async function outcome(a: OidcAuthenticator, token: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  [idp, idp2] = await Promise.all([startTestIdp({ resources: { [DEMO]: 'jwt' } }), startTestIdp({ resources: { [DEMO]: 'jwt' } })]);
+  [idp, idp2] = await Promise.all([startTestIdp({ resources: { [DEMO]: 'jwt', [OPAQUE]: 'opaque' } }), startTestIdp({ resources: { [DEMO]: 'jwt' } })]);
 });
 afterAll(async () => {
   await Promise.all([idp?.close(), idp2?.close()]);
@@ -224,5 +225,62 @@ describe('iat', () => {
     const b = authenticator();
     expect(await outcome(b, await idp.sign(idp.validClaims(DEMO, { iat: t() - 86_400, exp: t() + 3600 })))).toMatch(/^accepted /);
     expect(await outcome(b, await idp.sign(idp.validClaims(DEMO, { iat: undefined })))).toMatch(/^accepted /);
+  });
+});
+
+describe('introspection answers get the same subject and iat checks', () => {
+  /** The real IdP's introspection answer, rewritten (what another authorization server might say). */
+  function authenticatorRewriting(rewrite: (answer: Record<string, unknown>) => Record<string, unknown>, identity: Record<string, unknown> = {}): OidcAuthenticator {
+    const config = identityConfigSchema.parse({
+      public_base_url: BASE_URL,
+      issuers: [{ issuer: idp.issuer, token_format: 'opaque', introspection: { client_id: idp.clients.gateway.client_id, client_secret_env: 'GW_SECRET' } }],
+      ...identity,
+    });
+    const rewriting: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (!String(input instanceof Request ? input.url : input).endsWith('/token/introspection')) return res;
+      const answer = (await res.json()) as Record<string, unknown>;
+      return new Response(JSON.stringify(rewrite(answer)), { status: res.status, headers: { 'content-type': 'application/json' } });
+    };
+    return oidcAuthenticator(config, { env: { GW_SECRET: idp.clients.gateway.client_secret }, now: () => Date.now() + clock, log: () => {}, fetch: rewriting });
+  }
+  const opaque = async () => (await idp.mintToken({ resource: OPAQUE })).access_token;
+  const outcomeAt = async (a: OidcAuthenticator, token: string) => {
+    try {
+      return `accepted ${(await a.authenticate(new Request(OPAQUE, { method: 'POST', headers: { authorization: `Bearer ${token}` } }), 'opaque')).principal}`;
+    } catch (err) {
+      if (!(err instanceof AuthError)) throw err;
+      return `${err.status} ${/error_description="([^"]*)"/.exec(err.wwwAuthenticate ?? '')?.[1]}`;
+    }
+  };
+
+  it('the real answer: a service named by its client id', async () => {
+    clock = 0;
+    expect(await outcomeAt(authenticatorRewriting((x) => x), await opaque())).toBe(`accepted ${JSON.stringify(['service', idp.issuer, 'test-caller'])}`);
+  });
+  it('no sub and no client id: refused', async () => {
+    const a = authenticatorRewriting(({ sub: _s, client_id: _c, azp: _a, ...rest }) => rest);
+    expect(await outcomeAt(a, await opaque())).toBe('401 token names no subject (sub) and no client (client_id, azp)');
+  });
+  it('a numeric sub is a user', async () => {
+    const a = authenticatorRewriting((x) => ({ ...x, sub: 31337 }));
+    expect(await outcomeAt(a, await opaque())).toBe(`accepted ${JSON.stringify(['user', idp.issuer, '31337'])}`);
+  });
+  it('iat in the future, or not a number: refused', async () => {
+    const future = authenticatorRewriting((x) => ({ ...x, iat: Math.floor(Date.now() / 1000) + 3600 }));
+    expect(await outcomeAt(future, await opaque())).toBe('401 token issued-at time (iat) is in the future');
+    const text = authenticatorRewriting((x) => ({ ...x, iat: 'now' }));
+    expect(await outcomeAt(text, await opaque())).toBe('401 token issued-at time (iat) is invalid');
+  });
+  it('maximum token age applies to cached introspection results too', async () => {
+    clock = 0;
+    const a = authenticatorRewriting((x) => x, { max_token_age_seconds: 120, clock_skew_seconds: 0 });
+    const token = await opaque();
+    expect(await outcomeAt(a, token)).toMatch(/^accepted /);
+    clock += 60_000;
+    expect(await outcomeAt(a, token)).toMatch(/^accepted /);
+    clock += 70_000;
+    expect(await outcomeAt(a, token)).toBe('401 token is older than the maximum token age (iat)');
+    clock = 0;
   });
 });
