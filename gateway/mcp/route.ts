@@ -97,7 +97,10 @@ function answerUpstreamFor(deps: McpDeps, c: Context<Env>): (message: unknown) =
     const headers = { ...forwardedHeaders(c.req.raw.headers, target), 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     deps.upstreams
       .send(target, 'POST', headers, JSON.stringify(message), new AbortController().signal)
-      .then((res) => res.body.dump())
+      .then((res) => {
+        res.endDeadline();
+        return res.body.dump();
+      })
       .catch((err: Error) => deps.log(`could not answer the upstream on the client's behalf on '${target.name}': ${err.message}`));
   };
 }
