@@ -177,6 +177,8 @@ async function relayJson(up: UpstreamResponse, ctx: RelayContext): Promise<Respo
   const text = await readCapped(up, ctx);
   const message = parseMessage(ctx, text, 'answered with a body that is not JSON');
   if (answersAnother(ctx, message)) throw badResponse(ctx.ex, 'answered with the id of another request');
+  // A JSON body is the whole answer: for a request, it must be that request's answer.
+  if (ctx.ex.request !== undefined && message.kind !== 'response') throw badResponse(ctx.ex, 'answered with a message that is not the answer to this request');
   const out = await screenOne(ctx, message, text.length);
   if (out === null) throw badResponse(ctx.ex, 'answered with a message that is not the answer to this request');
   return new Response(out, { status: up.status, headers: answerHeaders(up, 'application/json') });

@@ -165,6 +165,8 @@ describe('a hostile upstream, through the gateway', () => {
       ['418-text', 502, -32062],
       ['500-foreign-json', 502, -32062],
       ['wrong-id-json', 502, -32062],
+      ['notification-as-answer', 502, -32062],
+      ['request-as-answer', 502, -32062],
       ['deep', 502, -32062],
       ['lone-surrogate', 502, -32062],
     ])('%s: %i / %i, nothing of the upstream in it', async (mode, status, code) => {
