@@ -49,6 +49,8 @@ function scan(text: string, maxDepth: number): Scan {
   let surrogateEscape = false;
   let digits = 0;
   const n = text.length;
+  // Next backslash at or after the current string; -1 once there are none (most texts).
+  let slash = text.indexOf('\\');
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
@@ -62,8 +64,8 @@ function scan(text: string, maxDepth: number): Scan {
         while (text.charCodeAt(end - 1 - slashes) === BACKSLASH) slashes++;
         if (slashes % 2 === 0) break;
       }
-      if (!surrogateEscape) {
-        const slash = text.indexOf('\\', i + 1);
+      if (slash >= 0 && !surrogateEscape) {
+        if (slash < i) slash = text.indexOf('\\', i);
         if (slash >= 0 && slash < end) surrogateEscape = hasSurrogateEscape(text, slash, end);
       }
       i = end;

@@ -181,6 +181,8 @@ async function relayJson(up: UpstreamResponse, ctx: RelayContext): Promise<Respo
   if (text.trim() === '' && ctx.ex.request === undefined) return new Response(null, { status: up.status, headers: answerHeaders(up, undefined) });
   const message = parseMessage(ctx, text, 'answered with a body that is not JSON');
   if (answersAnother(ctx, message)) throw badResponse(ctx.ex, 'answered with the id of another request');
+  // A JSON body is the whole answer: for a request, it must be that request's answer.
+  if (ctx.ex.request !== undefined && message.kind !== 'response') throw badResponse(ctx.ex, 'answered with a message that is not the answer to this request');
   const out = await screenOne(ctx, message, text.length);
   if (out === null) throw badResponse(ctx.ex, 'answered with a message that is not the answer to this request');
   return new Response(out, { status: up.status, headers: answerHeaders(up, 'application/json') });
@@ -268,6 +270,9 @@ function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
               : err instanceof SseError ? badResponse(ctx.ex, err.message)
                 : badResponse(ctx.ex, 'broke off its stream');
             controller.enqueue(encoder.encode(formatEvent({ data: JSON.stringify(failure.body(ctx.ex.request.id)) })));
+            // Answered with the gateway's error: the id is free again. (A client that left keeps it
+            // pending: the answer may still come on a resumed stream.)
+            await release(ctx);
           }
         }
         controller.close();
@@ -282,7 +287,22 @@ function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
   return new Response(stream, { status: up.status, headers: { ...answerHeaders(up, 'text/event-stream'), 'cache-control': 'no-cache' } });
 }
 
+/** Frees the id of a request that will get no answer from the upstream (it got the gateway's error). */
+async function release(ctx: RelayContext): Promise<void> {
+  const { ex } = ctx;
+  if (ex.sessionId && ex.request) await ctx.sessions.takeClientRequest(ex.target, ex.sessionId, ex.request.id);
+}
+
 export async function relay(up: UpstreamResponse, ctx: RelayContext): Promise<Response> {
+  try {
+    return await relayAnswer(up, ctx);
+  } catch (err) {
+    if (!(err instanceof ClientGone)) await release(ctx);
+    throw err;
+  }
+}
+
+async function relayAnswer(up: UpstreamResponse, ctx: RelayContext): Promise<Response> {
   if (up.badSessionId) {
     up.endDeadline();
     await up.body.dump();

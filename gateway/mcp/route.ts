@@ -97,7 +97,10 @@ function answerUpstreamFor(deps: McpDeps, c: Context<Env>): (message: unknown) =
     const headers = { ...forwardedHeaders(c.req.raw.headers, target), 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     deps.upstreams
       .send(target, 'POST', headers, JSON.stringify(message), new AbortController().signal)
-      .then((res) => res.body.dump())
+      .then((res) => {
+        res.endDeadline();
+        return res.body.dump();
+      })
       .catch((err: Error) => deps.log(`could not answer the upstream on the client's behalf on '${target.name}': ${err.message}`));
   };
 }
@@ -278,7 +281,8 @@ export function mcpRoutes(deps: McpDeps): Hono<Env> {
   }));
   app.use('/mcp/:target', admit(deps));
   app.post('/mcp/:target', limitBody(deps.limits.maxBodyBytes), guarded(deps, (c) => post(deps, c)));
-  app.get('/mcp/:target', guarded(deps, (c) => sessionRequest(deps, c, 'GET')));
+  // Hono routes HEAD to GET handlers; a HEAD must not open an upstream stream.
+  app.get('/mcp/:target', guarded(deps, (c) => (c.req.method === 'HEAD' ? Promise.resolve(methodNotAllowed()) : sessionRequest(deps, c, 'GET'))));
   app.delete('/mcp/:target', guarded(deps, (c) => sessionRequest(deps, c, 'DELETE')));
   app.all('/mcp/:target', methodNotAllowed);
   return app;

@@ -78,14 +78,14 @@ export class SseReader {
       this.#afterCR = false;
       if (text.charCodeAt(0) === 0x0a) start = 1;
     }
+    // Next \n and \r at or after `start`, found with indexOf (native speed on long data lines)
+    // and searched again only once passed, so a text without \r is scanned for it once.
+    let lf = -2;
+    let cr = -2;
     while (start < n) {
-      // Next line end: \n, \r or \r\n.
-      let end = start;
-      while (end < n) {
-        const c = text.charCodeAt(end);
-        if (c === 0x0a || c === 0x0d) break;
-        end++;
-      }
+      if (lf !== -1 && lf < start) lf = text.indexOf('\n', start);
+      if (cr !== -1 && cr < start) cr = text.indexOf('\r', start);
+      let end = lf < 0 ? (cr < 0 ? n : cr) : cr < 0 || lf < cr ? lf : cr;
       if (end === n) {
         this.#line += text.slice(start);
         this.#grow(n - start);

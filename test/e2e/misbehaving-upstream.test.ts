@@ -160,9 +160,13 @@ describe('a hostile upstream, through the gateway', () => {
       ['500-empty', 502, -32062],
       ['503-html', 502, -32062],
       ['400-empty', 400, -32062],
+      ['404-empty', 404, -32062],
+      ['405-empty', 405, -32062],
       ['418-text', 502, -32062],
       ['500-foreign-json', 502, -32062],
       ['wrong-id-json', 502, -32062],
+      ['notification-as-answer', 502, -32062],
+      ['request-as-answer', 502, -32062],
       ['deep', 502, -32062],
       ['lone-surrogate', 502, -32062],
     ])('%s: %i / %i, nothing of the upstream in it', async (mode, status, code) => {
@@ -172,6 +176,32 @@ describe('a hostile upstream, through the gateway', () => {
       expect(res.headers.get('location')).toBeNull();
       expect(res.messages[0]).toMatchObject({ jsonrpc: '2.0', id: 41, error: { code } });
       expectNoLeak(res, EMAIL);
+    });
+    it('turns an empty 404 on a session into -32001 (initialize again) and forgets the session', async () => {
+      const init = await fetch(gw.endpoint(), {
+        method: 'POST', headers: H,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'r', version: '1' } } }),
+      });
+      await init.text();
+      const session = { 'mcp-session-id': SESSION, 'mcp-protocol-version': '2025-11-25' };
+      const res = await callMode(gw, '404-empty', 'legacy', 12, session);
+      expect(res.status).toBe(404);
+      expect(res.messages[0]).toMatchObject({ id: 12, error: { code: -32001 } });
+      const again = await callMode(gw, 'plain', 'legacy', 13, session);
+      expect(again.status).toBe(404);
+      expect(again.messages[0].error.code).toBe(-32001);
+    });
+    it('frees the id of a request the upstream failed, so it can be used again on the session', async () => {
+      const init = await fetch(gw.endpoint(), {
+        method: 'POST', headers: H,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'r', version: '1' } } }),
+      });
+      await init.text();
+      const session = { 'mcp-session-id': SESSION, 'mcp-protocol-version': '2025-11-25' };
+      for (const mode of ['wrong-id-json', 'truncated', 'plain']) {
+        const res = await callMode(gw, mode, 'legacy', 'reused', session);
+        expect(res.messages.at(-1).error?.code ?? 0, mode).not.toBe(-32600);
+      }
     });
     it('masks an upstream JSON-RPC error that came with HTTP 500, keeping its code', async () => {
       const res = await callMode(gw, '500-json-rpc-error');
@@ -202,6 +232,31 @@ describe('a hostile upstream, through the gateway', () => {
       expect(res.messages.at(-1)).toMatchObject({ id: 7, error: { code: -32062, message: expect.stringContaining('more than 262144 bytes') } });
       expect(res.text.length).toBeLessThan(300 * 1024);
     });
+  });
+
+  describe('held-open GET streams do not starve calls', () => {
+    it('answers a call while 300 GET streams to the same target are open (more than any pool cap it once had)', async () => {
+      const session = { accept: 'text/event-stream', 'mcp-session-id': SESSION, 'mcp-protocol-version': '2025-11-25' };
+      const init = await fetch(gw.endpoint(), {
+        method: 'POST', headers: H,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'r', version: '1' } } }),
+      });
+      await init.text();
+      const aborts: AbortController[] = [];
+      try {
+        const streams = await Promise.all(Array.from({ length: 300 }, () => {
+          const abort = new AbortController();
+          aborts.push(abort);
+          return fetch(gw.endpoint(), { method: 'GET', headers: session, signal: abort.signal });
+        }));
+        expect(streams.every((s) => s.status === 200)).toBe(true);
+        const res = await callMode(gw, 'plain-call', 'stateless', 99);
+        expect(res.status).toBe(200);
+        expect(res.messages[0]).toMatchObject({ id: 99, result: { content: [{ text: 'plain' }] } });
+      } finally {
+        for (const a of aborts) a.abort();
+      }
+    }, 30_000);
   });
 
   describe("a call's mask covers its whole exchange", () => {

@@ -104,6 +104,14 @@ describe('odd client input', () => {
     expect((await res.json()).error.code).toBe(code);
   });
 
+  it('HEAD on an MCP endpoint is 405 and opens no upstream stream', async () => {
+    const before = upstream.received.length;
+    const res = await fetch(gw.endpoint(), { method: 'HEAD' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toContain('POST');
+    expect(upstream.received.length).toBe(before);
+  });
+
   it.each([
     ['a request line that is not HTTP', 'HELLO\r\n\r\n', 400],
     ['both Content-Length and chunked', 'POST /mcp/fixture HTTP/1.1\r\nhost: localhost\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n', 400],
