@@ -40,6 +40,9 @@ const HEX16 = /^[0-9a-f]{16}\]$/;
 
 type NodeKind = 'object' | 'array' | 'string' | 'number' | 'boolean';
 
+type Match = [number, number, Rule, string, string, boolean];
+const NO_MATCHES: readonly Match[] = Object.freeze([]) as readonly Match[];
+
 const kindOf = (v: unknown): string => (Array.isArray(v) ? 'array' : typeof v === 'object' && v !== null ? 'object' : '');
 
 const isPlain = (v: unknown): v is Record<string, unknown> =>
@@ -178,6 +181,10 @@ class Walker {
   /** Kind of the message's structuredContent ('' if none), and whether the JSON text being walked has it too. */
   #scKind = '';
   #mirrorArmed = false;
+  /** Scratch for detector spans (reused: scanning is not reentrant). */
+  readonly #spans: number[] = [];
+  /** Short strings scanned clean during this call. */
+  readonly #clean = new Set<string>();
   /** Values key and path rules masked, to be masked wherever else they appear in the message. */
   readonly recur = new Recurrences();
 
@@ -372,7 +379,7 @@ class Walker {
       const edits = new Map<number, string>();
       const get = (k: number) => edits.get(k) ?? texts[k]!;
       // Later matches first, so earlier offsets stay valid within a block.
-      const matches = this.#matches(joined).reverse();
+      const matches = [...this.#matches(joined)].reverse();
       for (const [ms, me, rule, text, canon, recur] of matches) {
         const first = starts.findIndex((st, k) => ms >= st && ms < starts[k + 1]!);
         const last = starts.findIndex((st, k) => me > st && me <= starts[k + 1]!);
@@ -693,18 +700,19 @@ class Walker {
    * invisible and lookalike characters as a person reads them). A match that is exactly an output
    * of its own rule is left alone (idempotence); anything else shaped like a marker is masked.
    */
-  #matches(s: string): [number, number, Rule, string, string, boolean][] {
+  #matches(s: string): readonly Match[] {
     const plan = this.#plan;
-    if (s.length < plan.minScanLength) return [];
+    if (s.length < plan.minScanLength) return NO_MATCHES;
     const folded = foldText(s);
     const t = folded === null ? s : folded.text;
-    const spans: number[] = [];
+    const spans = this.#spans;
+    spans.length = 0;
     plan.findSpans(t, spans);
-    if (spans.length === 0) return [];
+    if (spans.length === 0) return NO_MATCHES;
     const order: number[] = [];
     for (let i = 0; i < spans.length; i += 3) order.push(i);
     if (order.length > 1) order.sort((x, y) => spans[x]! - spans[y]! || spans[y + 1]! - spans[x + 1]! || spans[x + 2]! - spans[y + 2]!);
-    const found: [number, number, Rule, string, string, boolean][] = [];
+    const found: Match[] = [];
     let k = 0;
     while (k < order.length) {
       const at = order[k]!;
@@ -728,8 +736,15 @@ class Walker {
 
   /** Detectors (and selected names) over free text: each match replaced per its rule's style. */
   scan(s: string): string {
+    // Short strings repeat within a message (statuses, currencies, names): each is scanned once per
+    // call. Only strings found clean are remembered, and only for this call.
+    const short = s.length <= 64;
+    if (short && this.#clean.has(s)) return s;
     const found = this.#matches(s);
-    if (found.length === 0) return s;
+    if (found.length === 0) {
+      if (short && this.#clean.size < 16384) this.#clean.add(s);
+      return s;
+    }
     let out = '';
     let pos = 0;
     for (const [start, end, rule, text, canon, recur] of found) {

@@ -61,6 +61,12 @@ export interface Detector {
   find(s: string, out: number[], tag: number, present?: ReadonlySet<string> | null): void;
   /** Literals every match contains: the plan looks for all detectors' anchors in one pass and passes `present`. */
   readonly anchors?: readonly string[];
+  /**
+   * A regex source every text this detector can match in also matches (a necessary condition).
+   * The plan joins every detector's hint and anchors into one test, so a string none of them can
+   * match costs one regex pass. Detectors with neither always run.
+   */
+  readonly hint?: string;
   /** The form a match is hashed in, so equal values hash equally whatever their formatting. */
   canon(match: string): string;
   /**
@@ -176,6 +182,7 @@ const PEM_END = /-----END ([A-Z0-9]+ ){0,3}PRIVATE KEY( BLOCK)?-----/g;
 const PEM_BODY = /[A-Za-z0-9+/=\s\\:,.-]*/y;
 
 const privateKey: Detector = {
+  hint: '-----BEGIN ',
   name: 'private_key',
   minLength: 32,
   find(s, out, tag) {
@@ -221,6 +228,7 @@ const privateKey: Detector = {
 const JWT_BODY = /eyJ[A-Za-z0-9_-]{12,}(?:\.[A-Za-z0-9_-]*){2}(?:(?:\.[A-Za-z0-9_-]*){2})?/y;
 
 const jwt: Detector = {
+  hint: 'eyJ',
   name: 'jwt',
   minLength: 20,
   find(s, out, tag) {
@@ -254,10 +262,12 @@ const awsSecret = regexDetector('aws_access_key', 40, null, AWS_SECRET, 1);
 const AWS_SECRET_HINT = /secret_?(?:access_?)?key/i;
 
 const awsAccessKey: Detector = {
+  hint: '(?i:secret_?(?:access_?)?key)',
   name: 'aws_access_key',
   minLength: 20,
+  anchors: awsKeyId.anchors!, // the key id's; the secret's assignment has its own hint below
   find(s, out, tag, present) {
-    awsKeyId.find(s, out, tag); // its anchors are not among the plan's (this wrapper has none)
+    awsKeyId.find(s, out, tag, present);
     if (s.length >= 40 && AWS_SECRET_HINT.test(s)) awsSecret.find(s, out, tag);
   },
   canon: identity,
@@ -312,6 +322,7 @@ function looksLikeCredential(t: string): boolean {
 }
 
 const bearerToken: Detector = {
+  hint: '(?i:bearer|authorization)',
   name: 'bearer_token',
   minLength: 22,
   find(s, out, tag) {
@@ -345,6 +356,7 @@ const bearerToken: Detector = {
 const PORT_PATH = /^[0-9]{1,5}\//;
 
 const urlPassword: Detector = {
+  hint: '://',
   name: 'url_password',
   minLength: 10,
   find(s, out, tag) {
@@ -380,6 +392,7 @@ const CONN_PASSWORD =
 const CONN_HINT = /pass|pwd/i;
 
 const connectionStringPassword: Detector = {
+  hint: '=',
   name: 'connection_string_password',
   minLength: 6,
   find(s, out, tag) {
@@ -476,6 +489,7 @@ function inUrlUserinfo(s: string, a: number): boolean {
 }
 
 const email: Detector = {
+  hint: '@',
   name: 'email',
   minLength: 6,
   find(s, out, tag) {
@@ -687,6 +701,7 @@ const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}/g;
 const cardGroups: number[] = [];
 
 const creditCard: Detector = {
+  hint: '[0-9](?:[ .-]?[0-9]){12}',
   name: 'credit_card',
   minLength: 13,
   find(s, out, tag) {
@@ -716,6 +731,7 @@ const creditCard: Detector = {
 };
 
 const iban: Detector = {
+  hint: '[A-Z]{2}[0-9]{2}',
   name: 'iban',
   minLength: 15,
   find(s, out, tag) {
@@ -745,6 +761,7 @@ const DESCRIBES = /(?:^|[_.-])(?:type|url|uri|endpoint|expires?|expiry|expiratio
 const PASSWORDISH = /secret|passw|passphrase|pwd|private[_.-]?key|credential/;
 
 const genericSecret: Detector = {
+  hint: '(?!)',
   name: 'generic_secret',
   minLength: Infinity,
   find() {},

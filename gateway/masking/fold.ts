@@ -20,6 +20,7 @@ const CF = /^\p{Cf}$/u;
 const ZS = /^[\p{Zs}]$/u;
 const ND = /^\p{Nd}$/u;
 const MARKS = /\p{M}/gu;
+const MARK = /^\p{M}$/u;
 
 /** Non-ASCII code point → the ASCII it imitates (lowercase), from the UTS #39 data. */
 const LATIN = new Map<number, string>();
@@ -38,7 +39,7 @@ function foldCodePoint(cp: number): string {
   let out = memo.get(cp);
   if (out !== undefined) return out;
   const ch = String.fromCodePoint(cp);
-  if (CF.test(ch) || cp === 0x034f || (cp >= 0xfe00 && cp <= 0xfe0f)) out = '';
+  if (CF.test(ch) || MARK.test(ch)) out = ''; // invisible, or a mark over the letter before it
   else if (ZS.test(ch)) out = ' ';
   else if (cp === 0x2028 || cp === 0x2029 || cp === 0x85) out = '\n';
   else if (ND.test(ch)) {

@@ -80,8 +80,8 @@ const MAX_KEEP = 64;
 const MIN_HASH_KEY_BYTES = 16;
 const NONE: Set<string> = new Set();
 const SHORT_NAME = /^[A-Za-z_$][A-Za-z0-9_.$-]{0,23}$/;
-/** Text that may hold a selected name's value: a separator after a letter, a line break (tables), a flag. */
-const KEYED_HINT = /[A-Za-z0-9_"'`\]][ \t]*[:=]|\n|(?:^|\s)--?[A-Za-z]/;
+/** Text that may hold a selected name's value: a separator, a line break (tables), a flag. */
+const KEYED_HINT = /[:=\n]|--| -/;
 const DEFAULT_MAX_DEPTH = 64;
 /** Key names cached per plan (only names without detector matches, so no secret is retained). */
 const KEY_CACHE_LIMIT = 4096;
@@ -178,6 +178,8 @@ export class MaskPlan {
   /** Every anchor of every anchored detector, as one regex (one pass instead of an indexOf per anchor). */
   readonly #anchors: RegExp | null;
   readonly #anchorMin: number;
+  /** Any detector could match here (every detector's hint and anchors in one regex), or null: always run them. */
+  readonly #hint: RegExp | null;
   /** @internal Rule of the credit_card detector (JSON numbers are checked too), or null. */
   readonly cardRule: Rule | null;
   /** @internal */ readonly hashKey: KeyObject | null;
@@ -207,6 +209,10 @@ export class MaskPlan {
     const literals = [...new Set(anchored.flatMap((d) => d.det.anchors!))].sort((a, b) => b.length - a.length);
     this.#anchors = literals.length === 0 ? null : new RegExp(literals.map((a) => a.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'g');
     this.#anchorMin = Math.min(...anchored.map((d) => d.det.minLength));
+    const escape = (a: string) => a.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    this.#hint = parts.detectors.every((d) => d.det.hint !== undefined || d.det.anchors !== undefined)
+      ? new RegExp(parts.detectors.flatMap((d) => [...(d.det.hint === undefined ? [] : [d.det.hint]), ...(d.det.anchors ?? []).map(escape)]).join('|'))
+      : null;
     this.keyedDetectors = parts.detectors.flatMap((d, i) => (d.det.keyed === undefined ? [] : [i]));
     const textKeys = parts.keyRules.length > 0 || this.keyedDetectors.length > 0;
     this.minScanLength = Math.min(textKeys ? 3 : Infinity, ...parts.detectors.map((d) => d.det.minLength));
@@ -252,7 +258,9 @@ export class MaskPlan {
     const ds = this.detectors;
     let present: Set<string> | null = null;
     const re = this.#anchors;
-    if (re !== null && s.length >= this.#anchorMin) {
+    // One regex says whether any detector could match; if none can, only names in text remain.
+    const detect = this.#hint === null || this.#hint.test(s);
+    if (detect && re !== null && s.length >= this.#anchorMin) {
       present = NONE;
       re.lastIndex = 0;
       let m: RegExpExecArray | null;
@@ -263,9 +271,11 @@ export class MaskPlan {
         re.lastIndex = m.index + 1;
       }
     }
-    for (let i = 0; i < ds.length; i++) {
-      const d = ds[i]!.det;
-      if (s.length >= d.minLength) d.find(s, out, i, present);
+    if (detect) {
+      for (let i = 0; i < ds.length; i++) {
+        const d = ds[i]!.det;
+        if (s.length >= d.minLength) d.find(s, out, i, present);
+      }
     }
     if ((this.keyRules.length > 0 || this.keyedDetectors.length > 0) && KEYED_HINT.test(s)) {
       findKeyedValues(s, this.#lookup, out);
