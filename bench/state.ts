@@ -266,20 +266,22 @@ export async function runScaleBench(opts: StateBenchOptions): Promise<{ rows: Ro
     const names = ['one', 'two'] as const;
     for (const n of names) await sides[n].load.open(opts.concurrency);
     for (const n of names) await drive(sides[n].load, opts.warmupSeconds * 1000, opts.concurrency, null);
-    const totals = { one: { ...fresh(), cpuMs: 0 }, two: { ...fresh(), cpuMs: 0 } };
+    const totals = { one: { ...fresh(), cpuMs: 0, primaryMs: 0 }, two: { ...fresh(), cpuMs: 0, primaryMs: 0 } };
     const roundMs = (opts.seconds * 1000) / opts.rounds;
     for (let round = 0; round < opts.rounds; round++) {
       for (const n of round % 2 === 0 ? names : [...names].reverse()) {
         const pids = pidsOf(sides[n].gw);
         const before = pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+        const primaryBefore = cpuMsOf(pids[0]!);
         const seg = await drive(sides[n].load, roundMs, opts.concurrency, totals[n].samples);
         totals[n].cpuMs += pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0) - before;
+        totals[n].primaryMs += cpuMsOf(pids[0]!) - primaryBefore;
         totals[n].completed += seg.completed;
         totals[n].elapsedMs += seg.elapsedMs;
       }
       opts.log(`scale bench: round ${round + 1}/${opts.rounds}: ${names.map((n) => `${n === 'one' ? 1 : 2} worker(s) ${((totals[n].completed / totals[n].elapsedMs) * 1000).toFixed(0)} req/s`).join(', ')}`);
     }
-    const result = Object.fromEntries(names.map((n) => [n, { ...sideSummary(totals[n]), cpu_ms_per_1000_calls: (totals[n].cpuMs / totals[n].completed) * 1000, processes: pidsOf(sides[n].gw).length }]));
+    const result = Object.fromEntries(names.map((n) => [n, { ...sideSummary(totals[n]), cpu_ms_per_1000_calls: (totals[n].cpuMs / totals[n].completed) * 1000, primary_cpu_ms_per_1000_calls: n === 'two' ? (totals[n].primaryMs / totals[n].completed) * 1000 : 0, processes: pidsOf(sides[n].gw).length }]));
     const [O, T] = [result.one!, result.two!];
     const S = 'scale';
     const c = `c=${opts.concurrency}`;
@@ -290,6 +292,7 @@ export async function runScaleBench(opts: StateBenchOptions): Promise<{ rows: Ro
         row(S, 'rps_ratio', 'throughput 2 workers / 1 worker', T.rps / O.rps, 'x'),
         row(S, 'one_worker_cpu_ms_per_1000', 'gateway CPU per 1000 calls, 1 worker', O.cpu_ms_per_1000_calls, 'ms'),
         row(S, 'two_workers_cpu_ms_per_1000', 'gateway CPU per 1000 calls, 2 workers (+ primary)', T.cpu_ms_per_1000_calls, 'ms'),
+        row(S, 'primary_cpu_ms_per_1000', 'cluster primary CPU per 1000 calls (in the 2-worker total)', T.primary_cpu_ms_per_1000_calls, 'ms'),
         row(S, 'cpu_ratio', 'gateway CPU per call, 2 workers / 1 worker', T.cpu_ms_per_1000_calls / O.cpu_ms_per_1000_calls, 'x'),
       ],
       data: {

@@ -58,6 +58,11 @@ const stateSchema = z
         command_timeout_ms: z.number().int().min(10).max(60_000).default(1000),
         /** Time allowed for the connection at start; past it the gateway refuses to start. */
         connect_timeout_ms: z.number().int().min(100).max(120_000).default(5000),
+        /**
+         * Share introspection results (opaque tokens) between replicas. Off by default: whoever can
+         * write to Redis could then make any token look active, as anyone; see docs/state.md.
+         */
+        share_introspection: z.boolean().default(false),
       })
       .strict()
       .refine((r) => (r.url === undefined) !== (r.cluster === undefined), 'give exactly one of url or cluster')

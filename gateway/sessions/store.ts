@@ -157,8 +157,7 @@ export class MemorySessionStore implements SessionStore {
     const requests = this.#live(target, sessionId)?.clientRequests;
     if (requests === undefined) throw sessionGone();
     if (requests.has(key)) return false;
-    // A stored copy: the caller's object must not change what the session remembers.
-    setCapped(requests, key, structuredClone(pending), SESSION_LIMITS.clientRequests);
+    setCapped(requests, key, pending, SESSION_LIMITS.clientRequests);
     return true;
   }
 

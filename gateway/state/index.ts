@@ -26,7 +26,7 @@ export interface SharedState {
   /** One line for the start-up log. */
   description: string;
   sessions: SessionStore;
-  /** Introspection results, shared; undefined keeps the identity module's per-process cache. */
+  /** Introspection results, shared when configured; undefined keeps the identity module's per-process cache. */
   introspectionCache: TokenCache | undefined;
   health(): Promise<StateHealth>;
   close(): Promise<void>;
@@ -59,7 +59,7 @@ export async function openState(config: LoadedConfig, log: (message: string) => 
     backend: 'redis',
     description: `state: ${describeRedis(where)}, keys under '${state.redis.key_prefix}', sessions idle out after ${state.session_idle_seconds} s`,
     sessions: new RedisSessionStore(redis, keys, idleMs, log),
-    introspectionCache: new RedisTokenCache(redis, keys),
+    introspectionCache: state.redis.share_introspection ? new RedisTokenCache(redis, keys) : undefined,
     health: async () => ({ backend: 'redis', ...(await pingRedis(redis)) }),
     close: async () => {
       await redis.quit().catch(() => redis.disconnect());

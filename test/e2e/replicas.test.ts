@@ -275,11 +275,18 @@ describe('a replica killed mid-session', () => {
       expect((await session.client.callTool('echo', { text: 'before' })).content[0].text).toBe('before');
       expect((await session.client.callTool('ask_user', { question: 'q' })).content[0].text).toBe('answer: forty-two');
       await a.kill();
+      const killedAt = served.length;
       // Every message from now on reaches B; the session is the one A may have created.
       const sessionId = session.sessionId();
       for (let i = 0; i < 3; i++) expect((await session.client.callTool('echo', { text: `after ${i}` })).content[0].text).toBe(`after ${i}`);
+      // The GET stream died with A; the client opens another, through B. Until it has, a server
+      // that sends its requests on that stream (the SDK v2 server does) has nowhere to send them
+      // (without an event store the upstream drops them), so wait for it as any client must.
+      for (let i = 0; i < 100 && !served.slice(killedAt).some((s) => s.method === 'GET' && s.replica === 1); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(served.slice(killedAt).some((s) => s.method === 'GET' && s.replica === 1)).toBe(true);
       expect((await session.client.callTool('ask_user', { question: 'q' })).content[0].text).toBe('answer: forty-two');
       expect((await session.client.callTool('sample', { prompt: 'hi' })).content[0].text).toBe('sampled: sampled hi');
+
       expect(session.sessionId()).toBe(sessionId);
       const afterKill = served.slice(served.findLastIndex((s) => s.replica === 0) + 1);
       expect(afterKill.length).toBeGreaterThan(4);

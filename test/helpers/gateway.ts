@@ -1,4 +1,5 @@
 // Starts a real gateway for a test: real bundle, real upstreams, free port, closed afterwards.
+import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -49,10 +50,15 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const targets = Object.fromEntries(
     Object.entries(options.targets).map(([name, t]) => [name, typeof t === 'string' ? { url: t } : t]),
   );
+  // PORTCULLIS_TEST_REDIS_URL runs every test gateway on Redis state (fresh key prefix each), so
+  // the whole suite can be run against the shared store: see docs/state.md.
+  const redisUrl = process.env.PORTCULLIS_TEST_REDIS_URL;
+  const state = redisUrl ? { state: { backend: 'redis', redis: { url: redisUrl, key_prefix: `test:${randomUUID()}:` } } } : {};
   const doc = {
     listen: { host: '127.0.0.1', port: 0 },
     policy: { bundle },
     targets,
+    ...state,
     ...options.config,
   };
   const config = validateConfig(doc, join(tmpdir(), 'portcullis-test.yaml'), options.env ?? {});

@@ -74,11 +74,13 @@ function describe(body: unknown): string {
 /**
  * A fetch for SDK transports: every request goes to the next replica in turn, whatever URL the
  * transport holds. A replica that refuses the connection is marked down and the request goes to
- * the next (what a load balancer's health check does, sooner).
+ * the next (what a load balancer's health check does, sooner); other connection failures are
+ * retried once on the next replica.
  */
 export function alternatingFetch(replicas: string[], served: Served[]): typeof fetch {
   let next = 0;
   const down = new Set<number>();
+  const failures: string[] = [];
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     for (let attempt = 0; attempt < replicas.length; attempt++) {
@@ -93,9 +95,13 @@ export function alternatingFetch(replicas: string[], served: Served[]): typeof f
         return response;
       } catch (err) {
         if (init?.signal?.aborted) throw err;
-        down.add(replica);
+        // Refused: the replica is gone. Anything else (a reset keep-alive socket, say): try the
+        // next replica this once, as a balancer retries a request its backend dropped.
+        const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+        if (code === 'ECONNREFUSED') down.add(replica);
+        failures.push(`${replicas[replica]}: ${code ?? (err as Error).message}`);
       }
     }
-    throw new TypeError('fetch failed: no replica is up');
+    throw new TypeError(`fetch failed on every replica: ${failures.slice(-replicas.length).join('; ')}`);
   };
 }

@@ -23,7 +23,7 @@ describe('state configuration', () => {
 
   it('fills Redis defaults and reads the ACL user and password from the environment', () => {
     const config = validateConfig({ ...minimal, state: { backend: 'redis', redis: { url: 'rediss://redis.internal:6380/2', username_env: 'RU', password_env: 'RP' } } }, '/x.yaml', { RU: 'gw', RP: 's3cret' });
-    expect(config.state.redis).toEqual({ url: 'rediss://redis.internal:6380/2', username_env: 'RU', password_env: 'RP', key_prefix: 'portcullis:', command_timeout_ms: 1000, connect_timeout_ms: 5000 });
+    expect(config.state.redis).toEqual({ url: 'rediss://redis.internal:6380/2', username_env: 'RU', password_env: 'RP', key_prefix: 'portcullis:', command_timeout_ms: 1000, connect_timeout_ms: 5000, share_introspection: false });
     expect(config.redisAuth).toEqual({ username: 'gw', password: 's3cret' });
   });
 

@@ -97,14 +97,15 @@ describe.each(stores)('$name (session store contract)', ({ make }) => {
     expect(await store.takeClientRequest('t', 's', 7)).toEqual(pending('d'));
   });
 
-  it('keeps what an answer requires exactly (mask, mode, inspect_response), as a copy', async () => {
+  it('keeps what an answer requires exactly (mask, mode, inspect_response)', async () => {
     const store = make();
     await store.create('t', 's', record('alice'));
-    const mine = pending('echo');
-    await store.rememberClientRequest('t', 's', 'req-1', mine);
-    mine.mask!.instructions.length = 0;
-    mine.inspectResponse = false;
+    await store.rememberClientRequest('t', 's', 'req-1', pending('echo'));
+    await store.rememberClientRequest('t', 's', 'req-2', { method: 'prompts/get', name: 'greet', inspectResponse: false, mask: undefined });
     expect(await store.takeClientRequest('t', 's', 'req-1')).toEqual(pending('echo'));
+    const plain = await store.takeClientRequest('t', 's', 'req-2');
+    expect(plain).toMatchObject({ method: 'prompts/get', name: 'greet', inspectResponse: false });
+    expect(plain?.mask).toBeUndefined();
   });
 
   it('refuses to remember a client request for a session that is gone: 404 -32001', async () => {

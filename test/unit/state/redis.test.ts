@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis, RedisSessionStore, StateError, StateKeys, type RedisClient } from '../../../gateway/state/index.ts';
+import { connectRedis, RedisSessionStore, RedisTokenCache, StateError, StateKeys, type RedisClient } from '../../../gateway/state/index.ts';
 import { startRedis, type TestRedis } from '../../helpers/redis.ts';
 
 const record = { target: 't', protocolVersion: '2025-11-25', principal: 'alice', createdAt: 1 };
@@ -194,6 +194,36 @@ describe('Redis failures', () => {
       expect(await store.takeClientRequest('t', 's', 'r1')).toEqual(pending);
       expect(await store.takeServerRequest('t', 's', 5)).toBe('elicitation/create');
     } finally {
+      await client.quit().catch(() => {});
+      await redis.close();
+    }
+  });
+});
+
+describe('shared introspection cache', () => {
+  it('keeps a result no longer than its TTL, under the token hash only, and fails open when Redis is down', async () => {
+    const redis = await startRedis();
+    const client = await connect(redis.url);
+    const admin = new Redis(redis.url);
+    const prefix = `intro:${randomUUID()}:`;
+    const cache = new RedisTokenCache(client, new StateKeys(prefix));
+    try {
+      const result = { active: true as const, claims: { sub: 'alice', scope: 'mcp:tools' } };
+      await cache.set('hash-1', result, 30);
+      await cache.set('hash-0', { active: false }, 0.0001); // under a millisecond: not kept
+      expect(await cache.get('hash-1')).toEqual(result);
+      expect(await cache.get('hash-0')).toBeUndefined();
+      expect(await cache.get('unknown')).toBeUndefined();
+      expect(await admin.keys(`${prefix}*`)).toEqual([`${prefix}introspection:hash-1`]);
+      const ttl = await admin.pttl(`${prefix}introspection:hash-1`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(30_000);
+      await redis.stop();
+      // A cache miss, never an error: the token is introspected again.
+      expect(await cache.get('hash-1')).toBeUndefined();
+      await expect(cache.set('hash-2', result, 30)).resolves.toBeUndefined();
+    } finally {
+      admin.disconnect();
       await client.quit().catch(() => {});
       await redis.close();
     }
