@@ -1,4 +1,4 @@
-// Entry point: `portcullis --config <file>` (or PORTCULLIS_CONFIG). Refuses to start, and says
+// Entry point: `portcullis --config <file>` (or PORTCULLIS_CONFIG); `portcullis policy …` for the policy CLI. Refuses to start, and says
 // why, when the configuration or the policy bundle cannot be used.
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
@@ -8,12 +8,16 @@ import { createGateway, type GatewayOptions } from './app.ts';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.ts';
 import { BundleError } from './policy/bundle.ts';
 import type { PolicyInfo } from './policy/engine.ts';
+import type { PolicyRuntime } from './policy/index.ts';
 
 export interface RunningGateway {
   /** Base URL, e.g. http://127.0.0.1:8080 */
   url: string;
   port: number;
+  /** The policy that served at start. */
   policy: PolicyInfo;
+  /** The live policy (it may have been swapped since). */
+  policies: PolicyRuntime;
   close(): Promise<void>;
 }
 
@@ -29,6 +33,7 @@ export async function startGateway(config: LoadedConfig, options: GatewayOptions
     url: `http://${host}:${port}`,
     port,
     policy: gateway.policy.info,
+    policies: gateway.policies,
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -55,6 +60,11 @@ async function serveFromArgs(argv: string[]): Promise<void> {
 
 /** The `portcullis` command: exits 1 with the reason when it cannot start. */
 export async function runCli(argv: string[]): Promise<void> {
+  // Subcommands: `portcullis policy verify …` (gateway/policy/cli.ts).
+  if (argv[0] === 'policy') {
+    const { policyCli } = await import('./policy/cli.ts');
+    process.exit(await policyCli(argv.slice(1)));
+  }
   await serveFromArgs(argv).catch((err: unknown) => {
     if (err instanceof ConfigError || err instanceof BundleError) {
       console.error(`portcullis: refusing to start: ${err.message}`);

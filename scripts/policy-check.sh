@@ -15,6 +15,7 @@
 #                                    (default and minimum 90)
 # Directories are checked in parallel; every step runs for every directory, and the exit status
 # is non-zero if any failed.
+# opa test runs with --timeout 120s: its 5 s default fails coverage runs on a loaded shared machine.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -55,7 +56,7 @@ trap 'rm -rf "$work"' EXIT
 # coverage DIR: runs the tests with coverage and checks the policy files' line coverage.
 coverage() {
   local json
-  json="$("$OPA_BIN" test --coverage --format json "$1")" || {
+  json="$("$OPA_BIN" test --timeout 120s --coverage --format json "$1")" || {
     echo "opa test --coverage failed (see opa test above)"
     return 1
   }
@@ -124,7 +125,7 @@ check_dir() {
       step "only builtins the gateway can run" \
         "$OPA_BIN" check --strict --capabilities "$capabilities" --ignore '*_test.rego' --ignore '.*' "$dir"
       step "regal lint" "$REGAL_BIN" lint --no-color --config-file "$regal_config" "$dir"
-      step "opa test" "$OPA_BIN" test "$dir"
+      step "opa test" "$OPA_BIN" test --timeout 120s "$dir"
       SHOW_LAST=1 step "coverage" coverage "$dir"
     fi
   } >"$report"

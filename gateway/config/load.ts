@@ -1,8 +1,9 @@
 // Loads and validates the configuration file. Every error names the key and what is wrong.
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { missingIdentitySecrets, missingUpstreamSecrets } from '../identity/index.ts';
+import { policyKeyProblems, resolvePolicyPaths } from '../policy/config.ts';
 import { configSchema, type Config } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -41,11 +42,12 @@ export function validateConfig(doc: unknown, file: string, env: NodeJS.ProcessEn
     if (Buffer.byteLength(key) < 16) problems.push(`masking.hash_key_env: environment variable ${keyEnv} must hold at least 16 bytes`);
     else maskHashKey = Buffer.from(key);
   }
+  const policy = resolvePolicyPaths(config.policy, dirname(file));
+  problems.push(...policyKeyProblems(policy, env));
   if (problems.length > 0) throw new ConfigError(file, problems);
-  const base = dirname(file);
   return {
     ...config,
-    policy: { ...config.policy, bundle: isAbsolute(config.policy.bundle) ? config.policy.bundle : resolve(base, config.policy.bundle) },
+    policy,
     file,
     env,
     maskHashKey,
