@@ -3,10 +3,11 @@
 //  - a hot swap: decision latency before, during and after `holder.activate` of a new bundle on
 //    the same thread, the longest gap between decisions while it loads, and how long it takes;
 //  - memory held by a second engine (what a candidate, or the previous snapshot kept for answers
-//    in flight, costs).
+//    in flight, costs), measured in a fresh child process (bench/policy-memory.ts).
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { PolicyHolder } from '../gateway/policy/holder.ts';
 import type { PolicyQuery } from '../gateway/policy/input.ts';
 import { candidateObserver } from '../gateway/policy/observe.ts';
@@ -15,11 +16,6 @@ import { bundleFor, EXAMPLE_POLICY, FIXTURE_POLICY } from '../test/helpers/gatew
 import { row, Samples, summarize, type Row } from './stats.ts';
 
 const LIMITS = { maxInputBytes: 16 * 1024, maxResultBytes: 64 * 1024 };
-
-function gc(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
 
 const us = (ns: number) => ns / 1000;
 
@@ -68,7 +64,8 @@ export async function runPolicyLifecycleBench(opts: { iterations: number; query:
   // decisions so the load progresses, and record the longest gap between two decisions.
   let maxGapNs = 0;
   let swapMs = 0;
-  const swaps = 5;
+  // An even number, so the policy after the swaps is the one before them.
+  const swaps = 6;
   for (let n = 0; n < swaps; n++) {
     const started = performance.now();
     let settled = false;
@@ -91,26 +88,14 @@ export async function runPolicyLifecycleBench(opts: { iterations: number; query:
   for (let i = 0; i < 20_000; i++) time(decideNow, phases.after);
   const ph = { before: summarize(phases.before.values()), during: summarize(phases.during.values()), after: summarize(phases.after.values()) };
 
-  // --- memory of a second engine ------------------------------------------------------------
-  const collect = gc();
-  const measure = () => {
-    collect();
-    collect();
-    const m = process.memoryUsage();
-    return { rss: m.rss, heap: m.heapUsed, external: m.external + m.arrayBuffers };
-  };
-  const held: PolicyHolder[] = [];
-  const base = measure();
-  const N = 8;
-  for (let i = 0; i < N; i++) {
-    const h = new PolicyHolder({ name: `m${i}`, source: 'bench', limits: LIMITS, log: quiet });
-    await h.activate(example, 'example');
-    held.push(h);
-  }
-  const loaded = measure();
-  const perEngineMb = (loaded.rss - base.rss) / N / 1024 / 1024;
-  const perEngineExternalMb = (loaded.external - base.external) / N / 1024 / 1024;
-  if (held.some((h) => h.active === undefined)) throw new Error('policy lifecycle bench: an engine did not load');
+  // --- memory of a second engine (in a fresh process: nothing compiled there before) ------
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./policy-memory.ts', import.meta.url)), await bundleFor(EXAMPLE_POLICY), await bundleFor(FIXTURE_POLICY)]);
+  const mem = JSON.parse(stdout) as Record<'base' | 'one' | 'two' | 'three', { rss: number; heap: number; external: number }>;
+  const mb = (b: number) => b / 1024 / 1024;
+  const firstEngineMb = mb(mem.one.rss - mem.base.rss);
+  const secondEngineMb = mb(mem.two.rss - mem.one.rss);
+  const sameBytesAgainMb = mb(mem.three.rss - mem.two.rss);
+  const secondEngineHeapMb = mb(mem.two.heap + mem.two.external - mem.one.heap - mem.one.external);
 
   const rows = [
     row(S, 'observe_plain_p50_us', 'decide via holder, no candidate, p50', us(o.plain!.p50), 'µs'),
@@ -123,10 +108,12 @@ export async function runPolicyLifecycleBench(opts: { iterations: number; query:
     row(S, 'swap_after_p50_us', 'decision after swaps p50', us(ph.after.p50), 'µs'),
     row(S, 'swap_max_gap_ms', 'longest stall between decisions during a swap', maxGapNs / 1e6, 'ms'),
     row(S, 'swap_ms', 'one swap: verify, load, smoke, activate (mean)', swapMs / swaps, 'ms'),
-    row(S, 'engine_rss_mb', 'memory per extra engine (RSS)', perEngineMb, 'MB'),
-    row(S, 'engine_external_mb', 'memory per extra engine (external + ArrayBuffers: WASM memory)', perEngineExternalMb, 'MB'),
+    row(S, 'engine_first_rss_mb', 'memory of the first engine (RSS, fresh process)', firstEngineMb, 'MB'),
+    row(S, 'engine_second_rss_mb', 'memory added by a second, different engine (RSS)', secondEngineMb, 'MB'),
+    row(S, 'engine_second_js_mb', 'of which JS heap + external', secondEngineHeapMb, 'MB'),
+    row(S, 'engine_same_bytes_rss_mb', 'a third engine of the same bytes (V8 shares compiled code)', sameBytesAgainMb, 'MB'),
   ];
-  opts.log(`policy lifecycle: observe-only +${observeCost.toFixed(2)} µs/call; swap ${(swapMs / swaps).toFixed(1)} ms, max stall ${(maxGapNs / 1e6).toFixed(1)} ms; +${perEngineMb.toFixed(1)} MB RSS per engine`);
+  opts.log(`policy lifecycle: observe-only +${observeCost.toFixed(2)} µs/call; swap ${(swapMs / swaps).toFixed(1)} ms, max stall ${(maxGapNs / 1e6).toFixed(1)} ms; second engine +${secondEngineMb.toFixed(1)} MB RSS`);
   return {
     rows,
     data: {
@@ -136,7 +123,7 @@ export async function runPolicyLifecycleBench(opts: { iterations: number; query:
       swap_max_gap_ms: maxGapNs / 1e6,
       swap_mean_ms: swapMs / swaps,
       swaps,
-      memory_per_engine_mb: { rss: perEngineMb, external: perEngineExternalMb, engines: N },
+      memory_mb: { first_engine_rss: firstEngineMb, second_engine_rss: secondEngineMb, second_engine_js: secondEngineHeapMb, same_bytes_again_rss: sameBytesAgainMb, raw: mem },
     },
   };
 }

@@ -153,6 +153,8 @@ export class Downloader {
     const loop = async () => {
       if (this.#stopped) return;
       const update = await this.once();
+      // A poll cut short by stop() is not a failure to report.
+      if (this.#stopped) return;
       this.#failures = update.kind === 'error' ? this.#failures + 1 : 0;
       try {
         await onUpdate(update);

@@ -103,6 +103,8 @@ export class ServiceSource implements PolicySource {
   readonly downloader: Downloader;
   /** ETag of the bundle that serves, as the service named it. */
   #activeEtag: string | null = null;
+  #firstPoll: NodeJS.Timeout | undefined;
+  #stopped = false;
 
   constructor(
     private readonly holder: PolicyHolder,
@@ -136,10 +138,15 @@ export class ServiceSource implements PolicySource {
         const last = this.holder.status().last_error;
         throw new BundleError('unreadable', `policy ${this.holder.name}: no bundle from ${this.options.url}${last ? ` (${last.code}: ${last.message})` : ''}`);
       }
-      setTimeout(() => this.downloader.start((u) => this.handle(u)), this.downloader.nextDelayMs(false)).unref();
+      this.#firstPoll = setTimeout(() => this.#poll(), this.downloader.nextDelayMs(false));
+      this.#firstPoll.unref();
     } else {
-      this.downloader.start((u) => this.handle(u));
+      this.#poll();
     }
+  }
+
+  #poll(): void {
+    if (!this.#stopped) this.downloader.start((u) => this.handle(u));
   }
 
   /** Acts on one poll's result (public so tests and `portcullis` can drive a poll by hand). */
@@ -187,6 +194,8 @@ export class ServiceSource implements PolicySource {
   }
 
   stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#firstPoll);
     this.downloader.stop();
   }
 }
