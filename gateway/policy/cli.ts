@@ -4,7 +4,7 @@
 // prints a diff, and exits non-zero on drift.
 //
 //   portcullis policy verify --gateway <url> [--gateway <url> …] (--bundle <file> | --source <dir>)
-//                            [--key-id <id>] [--status-key <pem> | --status-secret-env <VAR>] [--status-alg <alg>]
+//                            [--key-id <id>] [--status-key <pem> | --status-secret-env <VAR>] [--status-alg <alg>] [--max-age <s>]
 //
 // Exit codes: 0 every replica enforces the expected bundle; 1 drift; 2 usage error or a gateway
 // that could not be checked (unreachable, bad status, bad signature): unproven is not proven.
@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseBundle, readBundleBytes } from './bundle.ts';
 import type { PolicyStatus } from './status.ts';
-import { verifyStatus } from './status.ts';
+import { DEFAULT_STATUS_MAX_AGE_SECONDS, verifyStatus } from './status.ts';
 import { publicKeyFromPem, SIGNING_ALGORITHMS, type SigningAlgorithm } from './verify.ts';
 
 const USAGE = `usage: portcullis policy verify --gateway <url> [--gateway <url> ...] (--bundle <file> | --source <dir>)
@@ -26,7 +26,8 @@ const USAGE = `usage: portcullis policy verify --gateway <url> [--gateway <url> 
   --key-id ID              the signing key id the live bundle must have been verified with
   --status-key PEM         verify /status/signed with this public key (or certificate) file
   --status-secret-env VAR  verify /status/signed with the HMAC secret in VAR
-  --status-alg ALG         algorithm of the status signature (default RS256, or HS256 with a secret)`;
+  --status-alg ALG         algorithm of the status signature (default RS256, or HS256 with a secret)
+  --max-age SECONDS        refuse a signed status issued longer ago than this (default 300)`;
 
 export interface Expected {
   revision: string;
@@ -109,6 +110,7 @@ async function expectedFrom(values: { bundle?: string; source?: string; 'key-id'
 interface StatusKey {
   key: Parameters<typeof verifyStatus>[1];
   algorithm: SigningAlgorithm;
+  maxAgeSeconds: number;
 }
 
 async function fetchStatus(gateway: string, key: StatusKey | undefined): Promise<Record<string, unknown>> {
@@ -116,21 +118,23 @@ async function fetchStatus(gateway: string, key: StatusKey | undefined): Promise
   const res = await fetch(`${base}${key ? '/status/signed' : '/status'}`, { signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`${res.url} answered ${res.status}${key && res.status === 404 ? ' (is policy.status_signing configured?)' : ''}`);
   if (key === undefined) return (await res.json()) as Record<string, unknown>;
-  return verifyStatus(await res.text(), key.key, key.algorithm).catch((err: Error) => {
+  return verifyStatus(await res.text(), key.key, key.algorithm, key.maxAgeSeconds).catch((err: Error) => {
     throw new Error(`the signed status of ${gateway} does not verify: ${err.message}`);
   });
 }
 
-function statusKey(values: { 'status-key'?: string; 'status-secret-env'?: string; 'status-alg'?: string }, env: NodeJS.ProcessEnv): StatusKey | undefined {
+function statusKey(values: { 'status-key'?: string; 'status-secret-env'?: string; 'status-alg'?: string; 'max-age'?: string }, env: NodeJS.ProcessEnv): StatusKey | undefined {
   const alg = values['status-alg'];
+  const maxAgeSeconds = values['max-age'] === undefined ? DEFAULT_STATUS_MAX_AGE_SECONDS : Number(values['max-age']);
+  if (!Number.isFinite(maxAgeSeconds) || maxAgeSeconds <= 0) throw new UsageError(`--max-age: expected a positive number of seconds, got ${values['max-age']}`);
   if (alg !== undefined && !(SIGNING_ALGORITHMS as readonly string[]).includes(alg)) throw new UsageError(`--status-alg: unknown algorithm ${alg}`);
   if (values['status-key'] !== undefined) {
-    return { key: publicKeyFromPem(readFileSync(values['status-key'], 'utf8'), '--status-key'), algorithm: (alg ?? 'RS256') as SigningAlgorithm };
+    return { key: publicKeyFromPem(readFileSync(values['status-key'], 'utf8'), '--status-key'), algorithm: (alg ?? 'RS256') as SigningAlgorithm, maxAgeSeconds };
   }
   const name = values['status-secret-env'];
   if (name !== undefined) {
     if (!env[name]) throw new UsageError(`--status-secret-env: environment variable ${name} is not set`);
-    return { key: Buffer.from(env[name] as string), algorithm: (alg ?? 'HS256') as SigningAlgorithm };
+    return { key: Buffer.from(env[name] as string), algorithm: (alg ?? 'HS256') as SigningAlgorithm, maxAgeSeconds };
   }
   return undefined;
 }
@@ -141,7 +145,8 @@ export async function verifyCommand(argv: string[], out: (line: string) => void 
     args: argv,
     options: {
       gateway: { type: 'string', multiple: true }, bundle: { type: 'string' }, source: { type: 'string' }, 'key-id': { type: 'string' },
-      'status-key': { type: 'string' }, 'status-secret-env': { type: 'string' }, 'status-alg': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'status-key': { type: 'string' }, 'status-secret-env': { type: 'string' }, 'status-alg': { type: 'string' }, 'max-age': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });

@@ -25,8 +25,6 @@ const service = z
     /** Ask the service to hold each request this long when nothing changed (`Prefer: wait=`). */
     long_polling_timeout_seconds: z.number().int().min(1).optional(),
     request_timeout_ms: z.number().int().positive().default(30_000),
-    /** Where the last activated bundle is saved and read at startup (before any network call). */
-    persist_dir: z.string().min(1).optional(),
   })
   .strict()
   .refine((s) => s.max_delay_seconds >= s.min_delay_seconds, { message: 'max_delay_seconds must be at least min_delay_seconds', path: ['max_delay_seconds'] });
@@ -38,6 +36,11 @@ const sourceFields = {
   service: service.optional(),
   /** Re-read the file when it changes (file source only). */
   watch: z.boolean().default(true),
+  /**
+   * Where the last activated bundle is saved (temp file + rename) and read at startup: before
+   * any network call for a service; when the file cannot be used, for a file source.
+   */
+  persist_dir: z.string().min(1).optional(),
 };
 
 const oneSource = (s: { bundle?: string; service?: unknown }) => (s.bundle === undefined) !== (s.service === undefined);
@@ -109,10 +112,25 @@ export const policyConfigSchema = z
     status_signing: statusSigning.optional(),
   })
   .strict()
-  .refine(oneSource, ONE_SOURCE);
+  .refine(oneSource, ONE_SOURCE)
+  .superRefine((p, ctx) => {
+    // Unsigned bundles over plain http would let anyone on the path replace the policy.
+    for (const [where, s] of [['service', p.service], ['candidate', p.candidate?.service]] as const) {
+      if (s !== undefined && p.signing === undefined && !allowsPlainHttp(s.url)) {
+        ctx.addIssue({ code: 'custom', path: where === 'service' ? ['service', 'url'] : ['candidate', 'service', 'url'], message: 'a plain http bundle service (other than loopback) needs policy.signing: anyone on the path could replace the policy' });
+      }
+    }
+  });
+
+function allowsPlainHttp(url: string): boolean {
+  const u = new URL(url);
+  if (u.protocol === 'https:') return true;
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
 
 export type PolicyConfig = z.infer<typeof policyConfigSchema>;
-export type PolicySourceConfig = Pick<PolicyConfig, 'bundle' | 'service' | 'watch'>;
+export type PolicySourceConfig = Pick<PolicyConfig, 'bundle' | 'service' | 'watch' | 'persist_dir'>;
 
 const under = (base: string, path: string | undefined) => (path === undefined || isAbsolute(path) ? path : resolve(base, path));
 
@@ -121,7 +139,7 @@ export function resolvePolicyPaths(policy: PolicyConfig, base: string): PolicyCo
   const source = <T extends PolicySourceConfig>(s: T): T => ({
     ...s,
     bundle: under(base, s.bundle),
-    service: s.service && { ...s.service, persist_dir: under(base, s.service.persist_dir) },
+    persist_dir: under(base, s.persist_dir),
   });
   const keys = policy.signing && Object.fromEntries(Object.entries(policy.signing.keys).map(([id, k]) => [id, { ...k, public_key_file: under(base, k.public_key_file) }]));
   return {

@@ -3,6 +3,7 @@
 // A bundle that fails any step is reported and the last good snapshot keeps serving. Loads run
 // one at a time; a load that a newer one has overtaken is dropped before it starts, and a
 // sequence guard stops an older load from ever replacing a newer snapshot.
+import { createHash } from 'node:crypto';
 import { BundleError, checkPin, parseBundle, type ParseOptions } from './bundle.ts';
 import type { Decision } from './decision.ts';
 import { PolicyEngine, type PolicyInfo } from './engine.ts';
@@ -125,12 +126,14 @@ export class PolicyHolder {
     const run = async (): Promise<Activation> => {
       if (sequence < this.#requested) return { result: 'superseded', snapshot: this.#current };
       const before = this.#current;
+      // The very bytes that serve (a touched file, a service that ignores If-None-Match): they
+      // were verified and loaded already, so nothing is loaded again.
+      if (before !== undefined && createHash('sha256').update(bytes).digest('hex') === before.info.sha256) {
+        this.#status.activated(before.info);
+        return { result: 'unchanged', snapshot: before };
+      }
       try {
         const snapshot = await prepareSnapshot(bytes, source, this.#options, sequence);
-        if (before !== undefined && snapshot.info.sha256 === before.info.sha256) {
-          this.#status.activated(before.info);
-          return { result: 'unchanged', snapshot: before };
-        }
         // The guard: only a newer load may replace what serves (loads are serial, so this holds
         // by construction; it stays as the invariant's check).
         if (this.#current !== undefined && this.#current.sequence > sequence) return { result: 'superseded', snapshot: this.#current };

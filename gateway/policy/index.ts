@@ -58,7 +58,7 @@ export interface PolicyRuntimeOptions {
 }
 
 function sourceFor(holder: PolicyHolder, s: PolicySourceConfig, env: NodeJS.ProcessEnv): PolicySource {
-  if (s.bundle !== undefined) return new FileSource(holder, s.bundle, { watch: s.watch });
+  if (s.bundle !== undefined) return new FileSource(holder, s.bundle, { watch: s.watch, persistDir: s.persist_dir });
   const svc = s.service!;
   const bearerEnv = svc.bearer_env;
   return new ServiceSource(holder, {
@@ -68,7 +68,7 @@ function sourceFor(holder: PolicyHolder, s: PolicySourceConfig, env: NodeJS.Proc
     maxDelaySeconds: svc.max_delay_seconds,
     longPollingSeconds: svc.long_polling_timeout_seconds,
     requestTimeoutMs: svc.request_timeout_ms,
-    persistDir: svc.persist_dir,
+    persistDir: s.persist_dir,
   });
 }
 

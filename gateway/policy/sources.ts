@@ -1,7 +1,8 @@
 // Where bundles come from, and how each source feeds a PolicyHolder: a file that is watched and
 // re-read when it changes (debounced), or an OPA bundle service polled by download.ts, whose last
 // activated bundle is saved on disk (temp file + rename) and loaded at startup before any network
-// call. Sources only read and report; the holder decides what serves.
+// call; a watched file's last activated bundle can be saved the same way and is used at startup
+// when the file itself cannot be. Sources only read and report; the holder decides what serves.
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -17,6 +18,35 @@ export interface PolicySource {
 }
 
 export const DEFAULT_WATCH_DEBOUNCE_MS = 250;
+
+/** The last activated bundle on disk (and its ETag), written by temp file + rename. */
+class SavedCopy {
+  readonly bundle: string;
+  readonly etag: string;
+  constructor(dir: string, name: string) {
+    this.bundle = join(dir, `${name}.tar.gz`);
+    this.etag = join(dir, `${name}.etag`);
+  }
+
+  async read(): Promise<{ bytes: Buffer; etag: string | null } | undefined> {
+    const bytes = await readFile(this.bundle).catch(() => undefined);
+    if (bytes === undefined) return undefined;
+    return { bytes, etag: (await readFile(this.etag, 'utf8').catch(() => '')) || null };
+  }
+
+  async write(holder: PolicyHolder, bytes: Buffer, etag: string | null): Promise<void> {
+    try {
+      await mkdir(dirname(this.bundle), { recursive: true });
+      for (const [path, content] of [[this.bundle, bytes], [this.etag, etag ?? '']] as const) {
+        const partial = `${path}.${process.pid}.tmp`;
+        await writeFile(partial, content);
+        await rename(partial, path);
+      }
+    } catch (err) {
+      holder.tracker.failed('persist_failed', `cannot save the bundle to ${this.bundle}: ${(err as Error).message}`);
+    }
+  }
+}
 
 /** Throws the activation's error when nothing serves: the gateway refuses to start then. */
 function mustServe(holder: PolicyHolder, activation: Activation): void {
@@ -35,11 +65,24 @@ export class FileSource implements PolicySource {
   constructor(
     private readonly holder: PolicyHolder,
     private readonly path: string,
-    private readonly options: { watch?: boolean; debounceMs?: number } = {},
-  ) {}
+    private readonly options: { watch?: boolean; debounceMs?: number; persistDir?: string } = {},
+  ) {
+    this.#saved = options.persistDir === undefined ? undefined : new SavedCopy(options.persistDir, holder.name);
+  }
+
+  readonly #saved: SavedCopy | undefined;
 
   async start(): Promise<void> {
     const activation = await this.#load();
+    if (this.holder.active === undefined && this.#saved !== undefined) {
+      // The file cannot be used; the last bundle that served from it can (the error stays on the status).
+      const saved = await this.#saved.read();
+      if (saved !== undefined) {
+        const error = activation.error;
+        await this.holder.activate(saved.bytes, `${this.#saved.bundle} (saved copy of ${this.path})`);
+        if (error !== undefined && this.holder.active !== undefined) this.holder.tracker.failed(error.code, error.message);
+      }
+    }
     mustServe(this.holder, activation);
     if (this.options.watch === false) return;
     // Watch the directory: editors and deploy tools replace the file by rename, which a watch on
@@ -83,7 +126,9 @@ export class FileSource implements PolicySource {
       return { result: 'failed', snapshot: this.holder.active, error };
     }
     this.holder.tracker.checkSucceeded();
-    return this.holder.activate(bytes, this.path);
+    const activation = await this.holder.activate(bytes, this.path);
+    if (activation.result === 'activated') await this.#saved?.write(this.holder, bytes, null);
+    return activation;
   }
 
   stop(): void {
@@ -103,6 +148,7 @@ export class ServiceSource implements PolicySource {
   readonly downloader: Downloader;
   /** ETag of the bundle that serves, as the service named it. */
   #activeEtag: string | null = null;
+  readonly #saved: SavedCopy | undefined;
   #firstPoll: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -111,24 +157,16 @@ export class ServiceSource implements PolicySource {
     private readonly options: ServiceSourceOptions,
   ) {
     this.downloader = new Downloader(options);
-  }
-
-  get #persisted(): { bundle: string; etag: string } | undefined {
-    const dir = this.options.persistDir;
-    if (dir === undefined) return undefined;
-    return { bundle: join(dir, `${this.holder.name}.tar.gz`), etag: join(dir, `${this.holder.name}.etag`) };
+    this.#saved = options.persistDir === undefined ? undefined : new SavedCopy(options.persistDir, holder.name);
   }
 
   async start(): Promise<void> {
-    const persisted = this.#persisted;
-    if (persisted !== undefined) {
-      const bytes = await readFile(persisted.bundle).catch(() => undefined);
-      if (bytes !== undefined) {
-        const activation = await this.holder.activate(bytes, `${persisted.bundle} (saved copy of ${this.options.url})`);
-        if (activation.result === 'activated') {
-          this.#activeEtag = (await readFile(persisted.etag, 'utf8').catch(() => '')) || null;
-          this.downloader.etag = this.#activeEtag;
-        }
+    const saved = await this.#saved?.read();
+    if (saved !== undefined) {
+      const activation = await this.holder.activate(saved.bytes, `${this.#saved!.bundle} (saved copy of ${this.options.url})`);
+      if (activation.result === 'activated') {
+        this.#activeEtag = saved.etag;
+        this.downloader.etag = saved.etag;
       }
     }
     if (this.holder.active === undefined) {
@@ -174,23 +212,7 @@ export class ServiceSource implements PolicySource {
     }
     this.#activeEtag = update.etag;
     this.downloader.etag = update.etag;
-    if (activation.result === 'activated') await this.#persist(update.bytes, update.etag);
-  }
-
-  async #persist(bytes: Buffer, etag: string | null): Promise<void> {
-    const persisted = this.#persisted;
-    if (persisted === undefined) return;
-    try {
-      await mkdir(dirname(persisted.bundle), { recursive: true });
-      const partial = `${persisted.bundle}.${process.pid}.tmp`;
-      await writeFile(partial, bytes);
-      await rename(partial, persisted.bundle);
-      const partialEtag = `${persisted.etag}.${process.pid}.tmp`;
-      await writeFile(partialEtag, etag ?? '');
-      await rename(partialEtag, persisted.etag);
-    } catch (err) {
-      this.holder.tracker.failed('persist_failed', `cannot save the bundle to ${persisted.bundle}: ${(err as Error).message}`);
-    }
+    if (activation.result === 'activated') await this.#saved?.write(this.holder, update.bytes, update.etag);
   }
 
   stop(): void {

@@ -111,9 +111,23 @@ export async function signStatus(body: Record<string, unknown>, signing: StatusS
   return new CompactSign(payload).setProtectedHeader({ alg: signing.algorithm, kid: signing.keyId, typ: STATUS_JWS_TYPE }).sign(signing.key);
 }
 
-/** Verifies a signed status (the CLI's side); returns the status body. */
-export async function verifyStatus(jws: string, key: Parameters<typeof compactVerify>[1], algorithm: SigningAlgorithm): Promise<Record<string, unknown>> {
+/** A signed status older than this is refused: a replayed old answer must not pass for today's. */
+export const DEFAULT_STATUS_MAX_AGE_SECONDS = 300;
+
+/** Verifies a signed status (the CLI's side): signature, type and freshness; returns the body. */
+export async function verifyStatus(
+  jws: string,
+  key: Parameters<typeof compactVerify>[1],
+  algorithm: SigningAlgorithm,
+  maxAgeSeconds: number = DEFAULT_STATUS_MAX_AGE_SECONDS,
+): Promise<Record<string, unknown>> {
   const result: CompactVerifyResult = await compactVerify(jws.trim(), key as Uint8Array, { algorithms: [algorithm] });
   if (result.protectedHeader.typ !== STATUS_JWS_TYPE) throw new Error(`signed status has typ ${String(result.protectedHeader.typ)}, expected ${STATUS_JWS_TYPE}`);
-  return JSON.parse(new TextDecoder().decode(result.payload)) as Record<string, unknown>;
+  const body = JSON.parse(new TextDecoder().decode(result.payload)) as Record<string, unknown>;
+  const age = Date.now() / 1000 - Number(body.iat);
+  // A little clock skew is allowed into the future, none beyond the maximum age into the past.
+  if (!Number.isFinite(age) || age > maxAgeSeconds || age < -60) {
+    throw new Error(`signed status was issued ${Number.isFinite(age) ? `${Math.round(age)} s ago` : 'at no valid time'} (at most ${maxAgeSeconds} s accepted)`);
+  }
+  return body;
 }

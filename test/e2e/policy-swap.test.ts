@@ -158,7 +158,8 @@ describe('an OPA bundle service, with signed bundles', () => {
 
   const serviceConfig = (extra: Record<string, unknown> = {}) => ({
     policy: {
-      service: { url: server.url, resource: 'bundles/portcullis.tar.gz', bearer_env: 'BUNDLE_TOKEN', min_delay_seconds: 0.05, max_delay_seconds: 0.1, request_timeout_ms: 1000, persist_dir: persistDir, ...extra },
+      service: { url: server.url, resource: 'bundles/portcullis.tar.gz', bearer_env: 'BUNDLE_TOKEN', min_delay_seconds: 0.05, max_delay_seconds: 0.1, request_timeout_ms: 1000, ...extra },
+      persist_dir: persistDir,
       signing: { keys: { ci: { algorithm: 'RS256', public_key_file: keyFile } } },
     },
   });
@@ -272,7 +273,7 @@ describe('an OPA bundle service, with signed bundles', () => {
     server.serve(signedFixture);
     const lp = await startTestGateway({
       targets: { fixture: upstream.url },
-      config: serviceConfig({ min_delay_seconds: 60, max_delay_seconds: 60, long_polling_timeout_seconds: 20, persist_dir: join(dir, 'persist-lp') }),
+      config: { policy: { ...serviceConfig({ min_delay_seconds: 60, max_delay_seconds: 60, long_polling_timeout_seconds: 20 }).policy, persist_dir: join(dir, 'persist-lp') } },
       env: { BUNDLE_TOKEN: TOKEN },
     });
     try {

@@ -108,6 +108,21 @@ describe('portcullis policy verify', () => {
     expect((await fetch(`${(await startlessUrl())}/status/signed`)).status).toBe(404);
   });
 
+  it('a signed status that is stale (replayed), of another type, or tampered is refused', async () => {
+    const { CompactSign } = await import('jose');
+    const key = Buffer.from(STATUS_SECRET);
+    const sign = (body: Record<string, unknown>, typ = 'portcullis-status+jws') => new CompactSign(Buffer.from(JSON.stringify(body))).setProtectedHeader({ alg: 'HS256', typ }).sign(key);
+    const now = Math.floor(Date.now() / 1000);
+    await expect(verifyStatus(await sign({ policy: {}, iat: now - 3600 }), key, 'HS256')).rejects.toThrow(/issued 36\d\d s ago \(at most 300 s accepted\)/);
+    await expect(verifyStatus(await sign({ policy: {} }), key, 'HS256')).rejects.toThrow(/at no valid time/);
+    await expect(verifyStatus(await sign({ policy: {}, iat: now }, 'JWT'), key, 'HS256')).rejects.toThrow(/typ JWT/);
+    const good = await sign({ policy: {}, iat: now });
+    const [h, , sig] = good.split('.');
+    const forged = `${h}.${Buffer.from(JSON.stringify({ policy: { revision: 'forged' }, iat: now })).toString('base64url')}.${sig}`;
+    await expect(verifyStatus(forged, key, 'HS256')).rejects.toThrow(/signature verification failed/);
+    await expect(verifyStatus(good, key, 'HS256')).resolves.toMatchObject({ iat: now });
+  });
+
   it('a gateway that cannot be checked is exit 2, never a pass', async () => {
     const { code, out } = await cli('verify', '--gateway', 'http://127.0.0.1:1', '--source', FIXTURE_POLICY);
     expect(code).toBe(2);

@@ -34,11 +34,11 @@ function problems(policy: Record<string, unknown>, env: NodeJS.ProcessEnv = {}):
 
 describe('policy configuration', () => {
   it('a service source: URL joined with the resource, defaults as OPA has them, paths resolved', () => {
-    const config = validateConfig({ policy: { service: { url: 'https://bundles.example.com/', resource: '/bundles/p.tar.gz', persist_dir: 'state' } }, targets }, join(dir, 'gateway.yaml'), {});
+    const config = validateConfig({ policy: { service: { url: 'https://bundles.example.com/', resource: '/bundles/p.tar.gz' }, persist_dir: 'state' }, targets }, join(dir, 'gateway.yaml'), {});
     const service = config.policy.service!;
     expect(bundleUrl(service)).toBe('https://bundles.example.com/bundles/p.tar.gz');
     expect([service.min_delay_seconds, service.max_delay_seconds, service.request_timeout_ms]).toEqual([60, 120, 30000]);
-    expect(service.persist_dir).toBe(join(dir, 'state'));
+    expect(config.policy.persist_dir).toBe(join(dir, 'state'));
     expect(config.policy.bundle).toBeUndefined();
   });
 
@@ -93,6 +93,14 @@ describe('policy configuration', () => {
   ])('refuses to start with %s', (_, signing, env, prefix) => {
     const found = problems({ bundle: 'b', signing }, env);
     expect(found.some((p) => p.startsWith(prefix)), found.join('\n')).toBe(true);
+  });
+
+  it('a plain http bundle service needs signatures (else anyone on the path could swap the policy)', () => {
+    expect(problems({ service: { url: 'http://bundles.internal' } })).toContain('policy.service.url: a plain http bundle service (other than loopback) needs policy.signing: anyone on the path could replace the policy');
+    expect(problems({ bundle: 'b', candidate: { service: { url: 'http://bundles.internal' } } }).some((p) => p.startsWith('policy.candidate.service.url: a plain http'))).toBe(true);
+    expect(problems({ service: { url: 'http://127.0.0.1:8181' } })).toEqual([]);
+    expect(problems({ service: { url: 'https://bundles.example.com' } })).toEqual([]);
+    expect(problems({ service: { url: 'http://bundles.internal' }, signing: { keys: { k: { algorithm: 'HS256', secret_env: 'S' } } } }, { S: SECRET })).toEqual([]);
   });
 
   it('an unset bearer variable is named', () => {
