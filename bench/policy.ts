@@ -15,6 +15,7 @@ import { ENTRYPOINT, PolicyEngine } from '../gateway/policy/engine.ts';
 import { configSchema } from '../gateway/config/schema.ts';
 import { serializeInput, type InputLimits, type PolicyQuery, type Subject } from '../gateway/policy/input.ts';
 import { bundleFor, EXAMPLE_POLICY, FIXTURE_POLICY } from '../test/helpers/gateway.ts';
+import { runPolicyLifecycleBench } from './policy-lifecycle.ts';
 import { row, Samples, summarize, type Row, type Summary } from './stats.ts';
 
 export interface PolicyBenchOptions {
@@ -179,9 +180,13 @@ export async function runPolicyBench(opts: PolicyBenchOptions): Promise<PolicyBe
     row(S, 'evaluate_preencoded_p50_us', 'evaluate(pre-encoded bytes) p50, floor', stats.evaluate_preencoded!.p50, 'µs'),
     row(S, 'serialize_input_p50_us', 'serializeInput alone p50', stats.serialize_input!.p50, 'µs'),
   ];
+  // Lifecycle: observe-only candidate cost, decisions around a hot swap, memory per engine.
+  const lifecycle = await runPolicyLifecycleBench({ iterations: Math.min(opts.iterations, 20_000), query, log: opts.log });
+  rows.push(...lifecycle.rows);
   return {
     rows,
     data: {
+      lifecycle: lifecycle.data,
       policy: chosen.policy,
       revision: engine.info.revision,
       tool: chosen.tool,

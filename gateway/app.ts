@@ -5,8 +5,8 @@ import type { LoadedConfig } from './config/load.ts';
 import { anonymousAuthenticator, oidcAuthenticator, upstreamCredentialProvider } from './identity/index.ts';
 import { mcpRoutes } from './mcp/route.ts';
 import { Upstreams } from './mcp/upstream.ts';
-import { readBundle } from './policy/bundle.ts';
-import { PolicyEngine } from './policy/engine.ts';
+import type { PolicyEngine } from './policy/engine.ts';
+import { startPolicy, type PolicyRuntime } from './policy/index.ts';
 import { MaskError, MaskPlanCache } from './masking/index.ts';
 import { failClosed, type Decision } from './policy/decision.ts';
 import { openState } from './state/index.ts';
@@ -16,7 +16,10 @@ import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.
 
 export interface Gateway {
   app: Hono;
-  policy: PolicyEngine;
+  /** The engine serving now (it changes when a new bundle is activated). */
+  readonly policy: PolicyEngine;
+  /** The live policy: holders, status, pinning (gateway/policy/index.ts). */
+  policies: PolicyRuntime;
   close(): Promise<void>;
 }
 
@@ -43,14 +46,13 @@ function checkedDecision(decision: Decision, masks: MaskPlanCache): Decision {
 
 export async function createGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? console.error;
-  const bundle = await readBundle(config.policy.bundle, config.policy.sha256);
-  const policy = await PolicyEngine.load(bundle, { maxInputBytes: config.policy.max_input_bytes, maxResultBytes: config.policy.max_result_bytes });
+  const audit = options.audit ?? (config.audit.log === 'stdout' ? jsonLinesAudit((line) => process.stdout.write(line)) : discardAudit);
+  const policies = await startPolicy(config.policy, { env: config.env, log, audit });
   let hashKey = config.maskHashKey;
   if (hashKey === undefined) {
     hashKey = randomBytes(32);
     log('portcullis: masking.hash_key_env is not set: hashed values correlate only within this process');
   }
-  const audit = options.audit ?? (config.audit.log === 'stdout' ? jsonLinesAudit((line) => process.stdout.write(line)) : discardAudit);
   const upstreams = new Upstreams(
     Object.entries(config.targets).map(([name, t]) => ({
       name, url: t.url,
@@ -90,9 +92,18 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
       return c.json(oidc.metadata(name));
     });
   }
-  app.get('/status', (c) => c.json({ policy: policy.info, targets: Object.keys(config.targets) }));
+  // The policy's status (gateway/policy/status.ts) beside the target names; plain JSON, so shared
+  // state can list every replica's. Signed as a compact JWS when policy.status_signing is set.
+  const statusBody = () => ({ ...policies.status(), targets: Object.keys(config.targets) });
+  app.get('/status', (c) => c.json(statusBody()));
+  const sign = policies.signedStatus;
+  if (sign !== undefined) {
+    app.get('/status/signed', async (c) => c.body(await sign(statusBody()), 200, { 'content-type': 'application/jose', 'cache-control': 'no-store' }));
+  }
   app.route('/', mcpRoutes({
-    screening: { decide: (query) => checkedDecision(policy.decide(query), masks), masks, audit },
+    // Until the data path pins one snapshot per exchange (policies.pin()), each message is decided
+    // by the snapshot serving when it is decided.
+    screening: { decide: (query) => checkedDecision(policies.decide(query), masks), masks, audit },
     upstreams,
     sessions: state.sessions,
     authenticator,
@@ -105,8 +116,13 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     log,
   }));
   return {
-    app, policy,
+    app,
+    get policy() {
+      return policies.enforced.current().engine;
+    },
+    policies,
     close: async () => {
+      policies.close();
       await upstreams.close();
       await state.close();
     },

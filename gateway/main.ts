@@ -1,4 +1,5 @@
-// Entry point: `portcullis --config <file> [--workers N]` (or PORTCULLIS_CONFIG). Refuses to start, and says
+// Entry point: `portcullis --config <file> [--workers N]` (or PORTCULLIS_CONFIG); `portcullis policy …`
+// for the policy CLI. Refuses to start, and says
 // why, when the configuration or the policy bundle cannot be used.
 import { getRequestListener } from '@hono/node-server';
 import { createServer, type Server } from 'node:http';
@@ -13,12 +14,16 @@ import type { PolicyInfo } from './policy/engine.ts';
 import { StateError } from './state/index.ts';
 import { checkWorkers, isWorker, parseWorkers, runWorkers, WorkersError } from './workers.ts';
 import cluster from 'node:cluster';
+import type { PolicyRuntime } from './policy/index.ts';
 
 export interface RunningGateway {
   /** Base URL, e.g. http://127.0.0.1:8080 */
   url: string;
   port: number;
+  /** The policy that served at start. */
   policy: PolicyInfo;
+  /** The live policy (it may have been swapped since). */
+  policies: PolicyRuntime;
   close(): Promise<void>;
 }
 
@@ -37,6 +42,7 @@ export async function startGateway(config: LoadedConfig, options: GatewayOptions
     url: `http://${host}:${port}`,
     port,
     policy: gateway.policy.info,
+    policies: gateway.policies,
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -78,6 +84,11 @@ async function serveFromArgs(argv: string[]): Promise<void> {
 
 /** The `portcullis` command: exits 1 with the reason when it cannot start. */
 export async function runCli(argv: string[]): Promise<void> {
+  // Subcommands: `portcullis policy verify …` (gateway/policy/cli.ts).
+  if (argv[0] === 'policy') {
+    const { policyCli } = await import('./policy/cli.ts');
+    process.exit(await policyCli(argv.slice(1)));
+  }
   await serveFromArgs(argv).catch((err: unknown) => {
     const usage = (err as NodeJS.ErrnoException | undefined)?.code?.startsWith('ERR_PARSE_ARGS') === true;
     if (usage || err instanceof ConfigError || err instanceof BundleError || err instanceof StateError || err instanceof WorkersError) {

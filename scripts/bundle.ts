@@ -5,15 +5,18 @@
 //   npm run bundle -- --out-dir /tmp/b test/fixtures/rego/uses-http-send
 //   npm run bundle -- --print-capabilities         the builtins a policy may use, and why
 //   npm run bundle -- --print-capabilities-file    only the capabilities file's path (for scripts)
+//   npm run bundle -- --signing-key ci.pem --signing-keyid ci rego/example   a signed bundle
 //
 // Each bundle is `opa build -t wasm -e portcullis/decision` with the pinned OPA (scripts/tools.sh),
 // `--revision` derived from the policy content (see policyRevision), the `_test.rego` files and
 // hidden files left out, and `--capabilities` listing exactly the builtins the gateway can run
 // (see capabilities()), so a policy needing anything else fails here, not at request time.
 // Beside each <name>.tar.gz goes <name>.tar.gz.sha256 (sha256sum format) for pinning in config.
+// With a signing key, OPA writes /.signatures.json (`opa build --bundle --signing-key`), which the
+// gateway verifies when policy.signing lists the matching key (gateway/policy/verify.ts).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
@@ -25,8 +28,11 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REGO_DIR = join(REPO_ROOT, 'rego');
 export const BUNDLES_DIR = join(REPO_ROOT, 'bundles');
 
-/** Files OPA leaves out of a bundle: tests (kept beside the policy) and hidden files/dirs. */
-export const IGNORED = ['*_test.rego', '.*'] as const;
+/**
+ * Files OPA leaves out of a bundle: tests (kept beside the policy) and hidden files/dirs. `.?*`
+ * rather than `.*`, because in bundle mode (used for signing) `.*` also matches the root `.`.
+ */
+export const IGNORED = ['*_test.rego', '.?*'] as const;
 
 /**
  * Builtins the OPA compiler evaluates while compiling, so the WASM module never calls them:
@@ -39,6 +45,19 @@ export interface BuildBundleOptions {
   source: string;
   /** Where to write the .tar.gz; a `.sha256` file is written beside it. */
   outFile: string;
+  /** Sign the bundle (`.signatures.json`), as `opa build --signing-key` does. */
+  signing?: SigningOptions;
+}
+
+export interface SigningOptions {
+  /** A PEM private key file (RS*, PS*, ES*) or a file holding the HMAC secret (HS*). */
+  keyFile: string;
+  /** Default RS256, as OPA's. */
+  algorithm?: string;
+  /** Written into the signed payload (`keyid`), so verifiers pick the key without configuration. */
+  keyId?: string;
+  /** Written into the signed payload (`scope`); verifiers may demand it. */
+  scope?: string;
 }
 
 export interface BuiltBundle {
@@ -251,7 +270,7 @@ function buildFailure(source: string, stderr: string, caps: Capabilities): Bundl
 }
 
 /** Builds one bundle with the pinned OPA and the gateway's capabilities. */
-export async function buildBundle({ source, outFile }: BuildBundleOptions): Promise<BuiltBundle> {
+export async function buildBundle({ source, outFile, signing }: BuildBundleOptions): Promise<BuiltBundle> {
   const sourceDir = resolve(source);
   const file = resolve(outFile);
   const inputs = await bundleInputs(sourceDir).catch((err: NodeJS.ErrnoException) => {
@@ -263,8 +282,17 @@ export async function buildBundle({ source, outFile }: BuildBundleOptions): Prom
   const [t, caps, revision] = await Promise.all([tools(), capabilities(), policyRevision(sourceDir, inputs)]);
   await mkdir(dirname(file), { recursive: true });
   const partial = `${file}.${process.pid}.${Date.now()}.tmp`;
+  const claims = signing?.keyId !== undefined || signing?.scope !== undefined ? `${partial}.claims.json` : undefined;
+  if (claims !== undefined) {
+    await writeFile(claims, JSON.stringify({ ...(signing?.keyId !== undefined && { keyid: signing.keyId }), ...(signing?.scope !== undefined && { scope: signing.scope }) }));
+  }
+  const signArgs = signing === undefined ? [] : [
+    // Bundle mode is what OPA signs in; for a source directory it builds the same files.
+    '--bundle', '--signing-key', resolve(signing.keyFile), '--signing-alg', signing.algorithm ?? 'RS256',
+    ...(claims === undefined ? [] : ['--claims-file', claims]),
+  ];
   const args = [
-    'build', '--target', 'wasm', '--entrypoint', ENTRYPOINT,
+    'build', '--target', 'wasm', '--entrypoint', ENTRYPOINT, ...signArgs,
     '--revision', revision,
     '--capabilities', caps.file,
     ...IGNORED.flatMap((pattern) => ['--ignore', pattern]),
@@ -276,10 +304,12 @@ export async function buildBundle({ source, outFile }: BuildBundleOptions): Prom
     await run(t.opa, args, { cwd: sourceDir });
   } catch (err) {
     await rm(partial, { force: true });
+    if (claims !== undefined) await rm(claims, { force: true });
     // OPA prints compile errors on stdout.
     const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string };
     throw buildFailure(source, `${stdout}\n${stderr}`.trim() || (err as Error).message, caps);
   }
+  if (claims !== undefined) await rm(claims, { force: true });
   const bytes = await readFile(partial);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   await rename(partial, file);
@@ -299,9 +329,14 @@ export async function bundleSources(root = REGO_DIR): Promise<string[]> {
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-const USAGE = `usage: npm run bundle -- [--out-dir DIR] [--print-capabilities[-file]] [SOURCE_DIR ...]
+const USAGE = `usage: npm run bundle -- [--out-dir DIR] [--signing-key FILE ...] [--print-capabilities[-file]] [SOURCE_DIR ...]
   SOURCE_DIR                 bundle source directories (default: every directory under rego/)
   --out-dir DIR              write DIR/<name>.tar.gz and DIR/<name>.tar.gz.sha256 (default: bundles/)
+  --signing-key FILE         sign: a PEM private key, or a file holding the HMAC secret (HS*)
+  --signing-key-env VAR      sign with the PEM key or HMAC secret held in environment variable VAR
+  --signing-alg ALG          RS256 (default), PS256, ES256, HS256, ... (as opa build)
+  --signing-keyid ID         key id written into the signed payload
+  --signing-scope SCOPE      scope written into the signed payload
   --print-capabilities       list the builtins policies may use and the capabilities file, then exit
   --print-capabilities-file  print only the capabilities file's path, then exit`;
 
@@ -309,9 +344,18 @@ async function main(argv: string[]): Promise<number> {
   let outDir = BUNDLES_DIR;
   let printCapabilities: 'list' | 'file' | undefined;
   const sources: string[] = [];
+  const sign: { keyFile?: string; keyEnv?: string; algorithm?: string; keyId?: string; scope?: string } = {};
+  const signFlags: Record<string, keyof typeof sign> = {
+    '--signing-key': 'keyFile', '--signing-key-env': 'keyEnv', '--signing-alg': 'algorithm', '--signing-keyid': 'keyId', '--signing-scope': 'scope',
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (arg === '--out-dir') {
+    const flag = signFlags[arg.split('=')[0] as string];
+    if (flag !== undefined) {
+      const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i];
+      if (value === undefined || value === '') throw new BundleBuildError(`${arg} needs a value\n${USAGE}`);
+      sign[flag] = value;
+    } else if (arg === '--out-dir') {
       const value = argv[++i];
       if (value === undefined) throw new BundleBuildError(`--out-dir needs a directory\n${USAGE}`);
       outDir = resolve(value);
@@ -348,20 +392,40 @@ async function main(argv: string[]): Promise<number> {
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate) throw new BundleBuildError(`two bundle sources are named ${duplicate}; build them into different --out-dir`);
 
+  if (sign.keyFile !== undefined && sign.keyEnv !== undefined) throw new BundleBuildError(`--signing-key and --signing-key-env exclude each other\n${USAGE}`);
+  const signingOptions = sign.keyFile === undefined && sign.keyEnv === undefined ? undefined : sign;
+  if (signingOptions === undefined && (sign.algorithm ?? sign.keyId ?? sign.scope) !== undefined) {
+    throw new BundleBuildError(`--signing-alg, --signing-keyid and --signing-scope need --signing-key or --signing-key-env\n${USAGE}`);
+  }
+  // A key from the environment goes to OPA as a private temp file, never on a command line.
+  let keyDir: string | undefined;
+  let signing: SigningOptions | undefined;
+  if (signingOptions !== undefined) {
+    let keyFile = signingOptions.keyFile;
+    if (signingOptions.keyEnv !== undefined) {
+      const value = process.env[signingOptions.keyEnv];
+      if (!value) throw new BundleBuildError(`--signing-key-env: environment variable ${signingOptions.keyEnv} is not set`);
+      keyDir = await mkdtemp(join(tmpdir(), 'portcullis-signing-'));
+      keyFile = join(keyDir, 'key');
+      await writeFile(keyFile, value, { mode: 0o600 });
+    }
+    signing = { keyFile: keyFile as string, algorithm: signingOptions.algorithm, keyId: signingOptions.keyId, scope: signingOptions.scope };
+  }
+
   await capabilities(); // install tools and write the capabilities once, before building in parallel
   const results = await Promise.allSettled(
     dirs.map(async (dir) => {
       const started = performance.now();
-      const built = await buildBundle({ source: dir, outFile: join(outDir, `${basename(resolve(dir))}.tar.gz`) });
+      const built = await buildBundle({ source: dir, outFile: join(outDir, `${basename(resolve(dir))}.tar.gz`), signing });
       return { ...built, ms: Math.round(performance.now() - started) };
     }),
-  );
+  ).finally(() => (keyDir === undefined ? undefined : rm(keyDir, { recursive: true, force: true })));
   let failed = 0;
   results.forEach((result, i) => {
     const source = dirs[i] as string;
     if (result.status === 'fulfilled') {
       const { file, revision, sha256, ms } = result.value;
-      console.log(`${source} -> ${relative(process.cwd(), file)}  revision ${revision}  sha256 ${sha256}  (${ms} ms)`);
+      console.log(`${source} -> ${relative(process.cwd(), file)}  revision ${revision}  sha256 ${sha256}${signing ? '  signed' : ''}  (${ms} ms)`);
     } else {
       failed++;
       // buildBundle's errors name the source already.

@@ -1,8 +1,9 @@
 // Loads and validates the configuration file. Every error names the key and what is wrong.
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { missingIdentitySecrets, missingUpstreamSecrets } from '../identity/index.ts';
+import { policyKeyProblems, resolvePolicyPaths } from '../policy/config.ts';
 import { configSchema, type Config } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -55,11 +56,12 @@ export function validateConfig(doc: unknown, file: string, env: NodeJS.ProcessEn
     if (!value) problems.push(`state.redis.${key}: environment variable ${name} is not set`);
     else redisAuth[field] = value;
   }
+  const policy = resolvePolicyPaths(config.policy, dirname(file));
+  problems.push(...policyKeyProblems(policy, env));
   if (problems.length > 0) throw new ConfigError(file, problems);
-  const base = dirname(file);
   return {
     ...config,
-    policy: { ...config.policy, bundle: isAbsolute(config.policy.bundle) ? config.policy.bundle : resolve(base, config.policy.bundle) },
+    policy,
     file,
     env,
     maskHashKey,

@@ -1,6 +1,7 @@
 // The configuration file's schema. Every key is documented in docs/configuration.md.
 import { z } from 'zod';
 import { identityConfigSchema, upstreamCredentialsSchema } from '../identity/config.ts';
+import { policyConfigSchema } from '../policy/config.ts';
 
 /** Defaults of `limits`; docs/configuration.md states the same numbers. */
 const LIMIT_DEFAULTS = {
@@ -81,18 +82,8 @@ export const configSchema = z
       })
       .strict()
       .default({ host: '127.0.0.1', port: 8080 }),
-    policy: z
-      .object({
-        /** Path to an `opa build -t wasm` bundle tarball, relative to this file. */
-        bundle: z.string().min(1),
-        /** Optional pin: refuse any bundle whose sha256 differs. */
-        sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be a hex sha256').optional(),
-        /** Cap on serialized arguments/params passed to the policy. */
-        max_input_bytes: z.number().int().min(256).default(16 * 1024),
-        /** Cap on a serialized call result passed to the response-time decision. */
-        max_result_bytes: z.number().int().min(256).default(64 * 1024),
-      })
-      .strict(),
+    /** Where bundles come from, their signatures, an observe-only candidate: gateway/policy/config.ts. */
+    policy: policyConfigSchema,
     limits: z
       .object({
         max_body_bytes: z.number().int().min(1024).default(LIMIT_DEFAULTS.max_body_bytes),

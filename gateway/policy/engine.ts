@@ -2,7 +2,7 @@
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { EvaluationClock, hostBuiltins, RUNNABLE_IMPORTED_BUILTINS } from './builtins.ts';
 import type { PolicyBundle } from './bundle.ts';
-import { BundleError } from './bundle.ts';
+import { BundleError } from './errors.ts';
 import { failClosed, toDecision, type Decision } from './decision.ts';
 import { serializeInput, type InputLimits, type PolicyQuery } from './input.ts';
 
@@ -12,6 +12,8 @@ export interface PolicyInfo {
   revision: string;
   sha256: string;
   source: string;
+  /** Key whose signature was verified; null when no verification key is configured. */
+  keyId: string | null;
   loadedAt: string;
 }
 
@@ -25,7 +27,7 @@ const encoder = new TextEncoder();
 function importedBuiltins(module: WebAssembly.Module): string[] {
   const memory = new WebAssembly.Memory({ initial: 5 });
   const refuse = () => {
-    throw new BundleError('policy module called out while being inspected');
+    throw new BundleError('not_opa_module', 'policy module called out while being inspected');
   };
   const env = {
     memory, opa_abort: refuse, opa_println: () => {},
@@ -50,7 +52,9 @@ export class PolicyEngine {
     this.#policy = policy;
     this.#clock = clock;
     this.#limits = limits;
-    this.info = { revision: bundle.revision, sha256: bundle.sha256, source: bundle.source, loadedAt: new Date().toISOString() };
+    this.info = Object.freeze({
+      revision: bundle.revision, sha256: bundle.sha256, source: bundle.source, keyId: bundle.signature?.keyId ?? null, loadedAt: new Date().toISOString(),
+    });
   }
 
   /** Compiles and checks a bundle; throws BundleError with the reason when it cannot be used. */
@@ -59,27 +63,32 @@ export class PolicyEngine {
     try {
       module = await WebAssembly.compile(new Uint8Array(bundle.wasm));
     } catch (err) {
-      throw new BundleError(`policy.wasm is not a valid WebAssembly module (${(err as Error).message})`);
+      throw new BundleError('invalid_wasm', `policy.wasm is not a valid WebAssembly module (${(err as Error).message})`);
     }
     let imported: string[];
     try {
       imported = importedBuiltins(module);
     } catch (err) {
-      throw new BundleError(`policy.wasm is not an OPA policy module (${(err as Error).message})`);
+      throw new BundleError('not_opa_module', `policy.wasm is not an OPA policy module (${(err as Error).message})`);
     }
     const missing = imported.filter((name) => !RUNNABLE_IMPORTED_BUILTINS.has(name));
     if (missing.length > 0) {
-      throw new BundleError(`policy needs builtins the gateway does not provide: ${missing.join(', ')}`);
+      throw new BundleError('missing_builtins', `policy needs builtins the gateway does not provide: ${missing.join(', ')}`);
     }
     const clock = options.clock ?? new EvaluationClock();
-    const policy = await loadPolicy(module, undefined, hostBuiltins(clock));
+    let policy: LoadedPolicy;
+    try {
+      policy = await loadPolicy(module, undefined, hostBuiltins(clock));
+    } catch (err) {
+      throw new BundleError('not_opa_module', `policy.wasm could not be instantiated (${err instanceof Error ? err.message : String(err)})`);
+    }
     if (!Object.hasOwn(policy.entrypoints as object, ENTRYPOINT)) {
-      throw new BundleError(`bundle has no ${ENTRYPOINT} entrypoint (build with 'opa build -t wasm -e ${ENTRYPOINT}')`);
+      throw new BundleError('wrong_entrypoint', `bundle has no ${ENTRYPOINT} entrypoint (build with 'opa build -t wasm -e ${ENTRYPOINT}')`);
     }
     try {
       policy.setData(bundle.data as object);
     } catch (err) {
-      throw new BundleError(`bundle data could not be loaded (${String(err)})`);
+      throw new BundleError('bad_data', `bundle data could not be loaded (${String(err)})`);
     }
     return new PolicyEngine(policy, clock, bundle, { maxInputBytes: options.maxInputBytes, maxResultBytes: options.maxResultBytes });
   }

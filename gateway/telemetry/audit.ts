@@ -26,6 +26,13 @@ export interface DecisionRecord {
   revision: string;
   /** Replacements per class made on this message. */
   masked: Record<string, number>;
+  /**
+   * Only on records of an observe-only candidate's decision (never enforced): true, with the
+   * enforced decision beside it and what differs (gateway/policy/observe.ts).
+   */
+  observe_only?: true;
+  enforced?: { decision_id: string; revision: string; outcome: Decision['outcome']; allow: boolean; approval_required: boolean; rule_ids: string[] };
+  differences?: string[];
 }
 
 export interface AuditSink {
@@ -44,6 +51,23 @@ export function jsonLinesAudit(write: (line: string) => void): AuditSink {
 /** Writes the record of one decision, building it only when the sink keeps records. */
 export function recordDecision(sink: AuditSink, query: PolicyQuery, principal: string, decision: Decision, masked: Record<string, number> = {}): void {
   if (sink.enabled) sink.record(decisionRecord(query, principal, decision, masked));
+}
+
+/**
+ * Records an observe-only candidate's decision that differs from the enforced one: the record is
+ * the candidate's (its id, revision, outcome), with the enforced decision and the differences.
+ */
+export function recordCandidateDecision(sink: AuditSink, query: PolicyQuery, principal: string, candidate: Decision, enforced: Decision, differences: string[]): void {
+  if (!sink.enabled) return;
+  sink.record({
+    ...decisionRecord(query, principal, candidate, {}),
+    observe_only: true,
+    enforced: {
+      decision_id: enforced.id, revision: enforced.revision, outcome: enforced.outcome, allow: enforced.allow,
+      approval_required: enforced.approval?.required ?? false, rule_ids: enforced.ruleIds,
+    },
+    differences,
+  });
 }
 
 function decisionRecord(query: PolicyQuery, principal: string, decision: Decision, masked: Record<string, number>): DecisionRecord {

@@ -85,6 +85,10 @@ describe('bundles the gateway refuses to start with', () => {
     expect(await refusal(file)).toMatch(/no portcullis\/decision entrypoint/);
   });
 
+  it('a policy that fails its smoke evaluation (no decision object for a basic request)', async () => {
+    expect(await refusal(await bundleFor('test/fixtures/rego/broken'))).toMatch(/failed its smoke evaluation.*policy decision is not an object/);
+  });
+
   it('a policy that needs a builtin the gateway does not provide', async () => {
     const file = join(dir, 'http-send.tar.gz');
     // Built without the capabilities file on purpose: the load-time check is the last line.
@@ -98,7 +102,7 @@ describe('a loaded policy that misbehaves is a denial', () => {
   let gw: TestGateway;
   beforeAll(async () => {
     upstream = await startModernUpstream();
-    gw = await startTestGateway({ policy: 'test/fixtures/rego/broken', targets: { fixture: upstream.url } });
+    gw = await startTestGateway({ policy: 'test/fixtures/rego/fails-at-runtime', targets: { fixture: upstream.url } });
   });
   afterAll(async () => {
     await gw?.close();
