@@ -9,7 +9,11 @@ import { readBundle } from './policy/bundle.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import { MaskError, MaskPlanCache } from './masking/index.ts';
 import { failClosed, type Decision } from './policy/decision.ts';
-import { openState } from './state/index.ts';
+import { openState, type SharedState } from './state/index.ts';
+import { ConfigError, type LoadedConfig as Loaded } from './config/load.ts';
+import { ApprovalFlow, approvalRoutes, Approvals, MemoryApprovalStore, parseSealingKeys, RedisApprovalStore, Sealer, SealError } from './approvals/index.ts';
+import type { PolicyQuery } from './policy/input.ts';
+import { hostname } from 'node:os';
 import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
 
 export interface Gateway {
@@ -102,6 +106,8 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   const authenticator = oidc ?? anonymousAuthenticator(config.identity);
 
   const masks = new MaskPlanCache({ hashKey });
+  const decide = (query: PolicyQuery) => checkedDecision(policy.decide(query), masks);
+  const approvals = config.approvals.enabled ? openApprovals(config, state, masks, decide, log) : undefined;
 
   const app = new Hono();
   // Liveness: this process answers. Readiness: it can also serve stateful requests.
@@ -122,7 +128,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   }
   app.get('/status', (c) => c.json({ policy: policy.info, targets: Object.keys(config.targets) }));
   app.route('/', mcpRoutes({
-    screening: { decide: (query) => checkedDecision(policy.decide(query), masks), masks, audit },
+    screening: { decide, masks, audit },
     upstreams,
     sessions: state.sessions,
     authenticator,
@@ -130,12 +136,58 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     isAllowedOrigin: originPolicy(config.security.allowed_origins, config.listen.host),
     allowedHosts,
     log,
+    ...(approvals ? { approvals: approvals.flow } : {}),
   }));
+  if (approvals) {
+    app.route('/', approvalRoutes({ approvals: approvals.service, flow: approvals.flow, authenticator, targets: Object.keys(config.targets), log }));
+  }
   return {
     app, policy,
     close: async () => {
+      await approvals?.close();
       await upstreams.close();
       await state.close();
     },
   };
+}
+
+/**
+ * The approval workflow (gateway/approvals): its store follows the shared state (Redis shares
+ * records, wake-ups and the sweeper's work across replicas), its sealing keys come from the
+ * environment. A sweeper turns deadlines into expiry events.
+ */
+function openApprovals(config: Loaded, state: SharedState, masks: MaskPlanCache, decide: (q: PolicyQuery) => Decision, log: (m: string) => void) {
+  const a = config.approvals;
+  let sealer: Sealer;
+  const keysText = a.sealing_keys_env === undefined ? undefined : config.env[a.sealing_keys_env];
+  if (a.sealing_keys_env !== undefined) {
+    try {
+      sealer = new Sealer(parseSealingKeys(keysText ?? ''));
+    } catch (err) {
+      if (!(err instanceof SealError)) throw err;
+      throw new ConfigError(config.file, [`approvals.sealing_keys_env: environment variable ${a.sealing_keys_env}: ${err.message}`]);
+    }
+  } else if (state.redis !== undefined) {
+    throw new ConfigError(config.file, ['approvals.sealing_keys_env: required with state.backend: redis (every replica must open what another sealed)']);
+  } else {
+    log('portcullis: approvals.sealing_keys_env is not set: approval state is sealed with a key of this process only');
+    sealer = new Sealer([{ kid: 'process', key: randomBytes(32) }]);
+  }
+  const retentionMs = a.retention_days * 86_400_000;
+  const store = state.redis ? new RedisApprovalStore(state.redis, { prefix: state.keyPrefix, retentionMs }) : new MemoryApprovalStore();
+  const replica = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
+  const service = new Approvals({ store, sealer, masks, decide, replica, log });
+  const base = a.page_base_url ?? config.identity.public_base_url ?? `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}`;
+  const flow = new ApprovalFlow({
+    approvals: service, pageBaseUrl: base, log,
+    maxHoldMs: a.max_hold_seconds * 1000, retryHoldMs: a.retry_hold_seconds * 1000, keepaliveMs: a.keepalive_seconds * 1000,
+  });
+  let sweeping = false;
+  const sweeper = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    service.sweep().catch((err: Error) => log(`approvals: sweep failed (retried): ${err.message}`)).finally(() => { sweeping = false; });
+  }, a.sweep_interval_ms);
+  sweeper.unref();
+  return { service, flow, close: async () => { clearInterval(sweeper); await store.close(); } };
 }

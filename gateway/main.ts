@@ -73,6 +73,12 @@ async function serveFromArgs(argv: string[]): Promise<void> {
 
 /** The `portcullis` command: exits 1 with the reason when it cannot start. */
 export async function runCli(argv: string[]): Promise<void> {
+  if (argv[0] === 'approvals') {
+    // The approvers' commands talk to a running gateway's API (gateway/approvals/cli.ts).
+    const { runApprovalsCli } = await import('./approvals/cli.ts');
+    process.exitCode = await runApprovalsCli(argv.slice(1), { out: (t) => console.log(t), err: (t) => console.error(t), env: process.env });
+    return;
+  }
   await serveFromArgs(argv).catch((err: unknown) => {
     if (err instanceof ConfigError || err instanceof BundleError || err instanceof StateError || err instanceof WorkersError) {
       console.error(`portcullis: refusing to start: ${err.message}`);

@@ -57,7 +57,7 @@ trap 'rm -rf "$work"' EXIT
 # coverage DIR: runs the tests with coverage and checks the policy files' line coverage.
 coverage() {
   local json
-  json="$("$OPA_BIN" test --coverage --format json "$1")" || {
+  json="$("$OPA_BIN" test --timeout 60s --coverage --format json "$1")" || {
     echo "opa test --coverage failed (see opa test above)"
     return 1
   }
@@ -126,7 +126,8 @@ check_dir() {
       step "only builtins the gateway can run" \
         "$OPA_BIN" check --strict --capabilities "$capabilities" --ignore '*_test.rego' --ignore '.*' "$dir"
       step "regal lint" "$REGAL_BIN" lint --no-color --config-file "$regal_config" "$dir"
-      step "opa test" "$OPA_BIN" test "$dir"
+      # A generous per-test timeout: the table-driven tests take seconds on a loaded 2-core machine.
+      step "opa test" "$OPA_BIN" test --timeout 60s "$dir"
       SHOW_LAST=1 step "coverage" coverage "$dir"
     fi
   } >"$report"

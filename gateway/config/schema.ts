@@ -1,6 +1,7 @@
 // The configuration file's schema. Every key is documented in docs/configuration.md.
 import { z } from 'zod';
 import { identityConfigSchema, upstreamCredentialsSchema } from '../identity/config.ts';
+import { approvalsConfigSchema } from '../approvals/config.ts';
 
 const targetName = z
   .string()
@@ -114,6 +115,7 @@ export const configSchema = z
       .strict()
       .default({ log: 'none' }),
     state: stateSchema,
+    approvals: approvalsConfigSchema,
     targets: z
       .record(targetName, target)
       .refine((t) => Object.keys(t).length > 0, 'at least one target is required'),
