@@ -12,7 +12,7 @@ const KEY = 'io.portcullis/approval';
 let s: ApprovalsStack;
 let rita: string; let sam: string; let sue: string; let dan: string;
 beforeAll(async () => {
-  s = await startApprovalsStack({ approvals: { retry_hold_seconds: 1 } });
+  s = await startApprovalsStack({ approvals: { retry_hold_seconds: 1, max_hold_seconds: 1 } });
   [rita, sam, sue, dan] = await Promise.all([s.token('rita', ['admins']), s.token('sam', ['sre']), s.token('sue', ['sre']), s.token('dan', ['sre'])]);
 }, 120_000);
 afterAll(async () => { await s?.close(); });
@@ -85,5 +85,42 @@ describe('exactly once under races', () => {
     const all = await Promise.all(Array.from({ length: 40 }, (_, k) => call(k % 2 ? s.a : s.b, text)));
     const ids = new Set(all.map((r) => r.result.inputRequests[KEY].params.elicitationId));
     expect(ids.size).toBe(1);
+  });
+});
+
+describe('limits and outages', () => {
+  it('legacy: a held stream past max_hold_seconds ends with -32055 and the URL; the identical retry attaches', async () => {
+    const token = await s.token('rita', ['admins'], 'legacy');
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const init = await fetch(s.a.endpoint('legacy'), { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'e2e', version: '1' } } }) });
+    await init.text();
+    const sessionId = init.headers.get('mcp-session-id')!;
+    const held = async (gw: TestGateway) => {
+      const res = await fetch(gw.endpoint('legacy'), { method: 'POST', headers: { ...headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' }, body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name: 'echo', arguments: { text: 'sre: nobody answers' } } }) });
+      const lines = (await res.text()).split('\n').filter((l) => l.startsWith('data:'));
+      return JSON.parse(lines.at(-1)!.slice(5));
+    };
+    const first = await held(s.a);
+    expect(first.error.code).toBe(ErrorCode.ApprovalPending);
+    expect(first.error.message).toContain('no decision within the 1 s');
+    expect(first.error.data.portcullis.approval.url).toBe(`${s.base}/approvals/${first.error.data.portcullis.approval.id}`);
+    const again = await held(s.b);
+    expect(again.error.data.portcullis.approval.id).toBe(first.error.data.portcullis.approval.id);
+    expect(s.legacy.toolCalls.filter((c) => c.args.text === 'sre: nobody answers')).toHaveLength(0);
+  });
+
+  it('Redis down: calls that need approval fail closed with -32090; other 2026-07-28 calls still serve', async () => {
+    await s.redis.stop();
+    try {
+      const held = await call(s.a, 'sre: while redis is down');
+      expect(held.error.code).toBe(ErrorCode.StateUnavailable);
+      expect(s.modern.toolCalls.filter((c) => c.args.text === 'sre: while redis is down')).toHaveLength(0);
+      const plain = await call(s.b, 'plain while redis is down');
+      expect(plain.result.content[0].text).toBe('plain while redis is down');
+      const api = await s.api(s.a, 'GET', '/api/approvals', sam);
+      expect(api).toMatchObject({ status: 503, json: { error: { code: 'state_unavailable' } } });
+    } finally {
+      await s.redis.start();
+    }
   });
 });

@@ -2,6 +2,8 @@
 // a real IdP's tokens, real upstream SDK servers, raw HTTP in both eras (the SDK clients are in
 // approvals-sdk.test.ts). Every refusal checks its exact code and that the upstream saw nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { runApprovalsCli } from '../../gateway/approvals/cli.ts';
 import { ErrorCode } from '../../gateway/errors.ts';
 import { startApprovalsStack, type ApprovalsStack } from '../helpers/approvals-stack.ts';
 import { parseBody } from '../helpers/identity-stack.ts';
@@ -340,5 +342,62 @@ describe('legacy era: the POST is held on its stream', () => {
     const last = JSON.parse(out.text.split('\n').filter((l) => l.startsWith('data:')).at(-1)!.slice(5));
     expect(last.error.code).toBe(ErrorCode.ApprovalDenied);
     expect(legacyEchoed(text)).toBe(0);
+  });
+});
+
+describe('CLI: portcullis approvals, on the API', () => {
+  const cli = async (args: string[], token?: string) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runApprovalsCli(args, { out: (t) => out.push(t), err: (t) => err.push(t), env: { PORTCULLIS_URL: s.b.url, ...(token ? { PORTCULLIS_TOKEN: token } : {}) } });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+
+  it('list, show, approve; the held call then runs', async () => {
+    const text = 'secret: cli token=abcdef-123456';
+    const { id, state } = await held(text);
+    const list = await cli(['list'], sam);
+    expect(list.code).toBe(0);
+    expect(list.out).toContain(id);
+    expect(list.out).not.toContain('abcdef');
+    const show = await cli(['show', id], sam);
+    expect(show.out).toContain('echo on modern');
+    expect(show.out).toContain('you may decide: yes');
+    expect(show.out).toContain('rita');
+    const approved = await cli(['approve', id, '--comment', 'cli ok'], sam);
+    expect(approved.code).toBe(0);
+    expect(approved.out).toContain('[approved]');
+    expect((await call(s.a, rita, text, retry(state))).json.result.content).toHaveLength(1);
+    expect(echoed(text)).toBe(1);
+  });
+
+  it('refusals exit 1 with the stable code; usage errors exit 2', async () => {
+    const { id } = await held('sre: cli refusals');
+    expect(await cli(['approve', id], rita)).toMatchObject({ code: 1, err: expect.stringContaining('self_approval') });
+    expect(await cli(['deny', id], sam)).toMatchObject({ code: 2, err: expect.stringContaining('--comment is required') });
+    expect(await cli(['deny', id, '--comment', 'no'], sam)).toMatchObject({ code: 0, out: expect.stringContaining('[denied]') });
+    expect(await cli(['approve', id], sue)).toMatchObject({ code: 1, err: expect.stringContaining('not_pending') });
+    expect(await cli(['show', 'apv_nope'], sam)).toMatchObject({ code: 1, err: expect.stringContaining('not_found') });
+    expect(await cli(['list'])).toMatchObject({ code: 2, err: expect.stringContaining('no token') });
+    expect(await cli(['list'], 'garbage')).toMatchObject({ code: 1, err: expect.stringContaining('unauthorized') });
+    expect(await cli(['frobnicate'], sam)).toMatchObject({ code: 2 });
+  });
+
+  it('escapes control characters a requester put in the arguments', async () => {
+    const text = 'sre: \u001b[2J\u001b]0;pwned\u0007 hidden';
+    const { id } = await held(text);
+    const show = await cli(['show', id], sam);
+    expect(show.out).not.toContain('\u001b');
+    expect(show.out).toContain('\\u001b');
+  });
+
+  it('the installed command dispatches to it', async () => {
+    const child = spawn(process.execPath, ['bin/portcullis.mjs', 'approvals', 'list', '--url', s.b.url], { env: { ...process.env, PORTCULLIS_TOKEN: sam } });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(output).toContain('request(s) you may decide');
+    expect(code).toBe(0);
   });
 });
