@@ -11,7 +11,7 @@ import { MaskError, MaskPlanCache } from './masking/index.ts';
 import { failClosed, type Decision } from './policy/decision.ts';
 import { openState, type SharedState } from './state/index.ts';
 import { ConfigError, type LoadedConfig as Loaded } from './config/load.ts';
-import { ApprovalFlow, approvalRoutes, Approvals, MemoryApprovalStore, parseSealingKeys, RedisApprovalStore, Sealer, SealError } from './approvals/index.ts';
+import { ApprovalFlow, approvalPage, approvalRoutes, Approvals, MemoryApprovalStore, parseSealingKeys, parseWebhookSecrets, Webhooks, RedisApprovalStore, Sealer, SealError } from './approvals/index.ts';
 import type { PolicyQuery } from './policy/input.ts';
 import { hostname } from 'node:os';
 import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
@@ -140,6 +140,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   }));
   if (approvals) {
     app.route('/', approvalRoutes({ approvals: approvals.service, flow: approvals.flow, authenticator, targets: Object.keys(config.targets), log }));
+    app.route('/', approvalPage());
   }
   return {
     app, policy,
@@ -176,12 +177,22 @@ function openApprovals(config: Loaded, state: SharedState, masks: MaskPlanCache,
   const retentionMs = a.retention_days * 86_400_000;
   const store = state.redis ? new RedisApprovalStore(state.redis, { prefix: state.keyPrefix, retentionMs }) : new MemoryApprovalStore();
   const replica = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
-  const service = new Approvals({ store, sealer, masks, decide, replica, log });
+  const endpoints = a.webhooks.map((w, i) => {
+    try {
+      return { url: w.url, keys: parseWebhookSecrets(config.env[w.secret_env] ?? ''), format: w.format, ...(w.events ? { events: new Set(w.events) } : {}) };
+    } catch (err) {
+      throw new ConfigError(config.file, [`approvals.webhooks[${i}].secret_env: environment variable ${w.secret_env}: ${(err as Error).message}`]);
+    }
+  });
+  let pageUrl = (id: string) => id;
+  const webhooks = endpoints.length > 0 ? new Webhooks(endpoints, { pageUrl: (id) => pageUrl(id), log }) : undefined;
+  const service = new Approvals({ store, sealer, masks, decide, replica, log, ...(webhooks ? { onEvent: (r, e) => webhooks.emit(r, e) } : {}) });
   const base = a.page_base_url ?? config.identity.public_base_url ?? `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}`;
   const flow = new ApprovalFlow({
     approvals: service, pageBaseUrl: base, log,
     maxHoldMs: a.max_hold_seconds * 1000, retryHoldMs: a.retry_hold_seconds * 1000, keepaliveMs: a.keepalive_seconds * 1000,
   });
+  pageUrl = (id) => flow.pageUrl(id);
   let sweeping = false;
   const sweeper = setInterval(() => {
     if (sweeping) return;
@@ -189,5 +200,5 @@ function openApprovals(config: Loaded, state: SharedState, masks: MaskPlanCache,
     service.sweep().catch((err: Error) => log(`approvals: sweep failed (retried): ${err.message}`)).finally(() => { sweeping = false; });
   }, a.sweep_interval_ms);
   sweeper.unref();
-  return { service, flow, close: async () => { clearInterval(sweeper); await store.close(); } };
+  return { service, flow, close: async () => { clearInterval(sweeper); webhooks?.close(); await store.close(); } };
 }

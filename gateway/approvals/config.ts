@@ -23,10 +23,26 @@ export const approvalsConfigSchema = z
     keepalive_seconds: seconds(1, 60, 15),
     /** How long records and their history are kept after their last change. */
     retention_days: seconds(1, 3650, 30),
+    /** Outbound notifications (Standard Webhooks signatures); see docs/approvals.md. */
+    webhooks: z
+      .array(
+        z
+          .object({
+            url: z.url({ protocol: /^https?$/ }),
+            /** Environment variable holding `whsec_<base64>` secrets, space-separated (rotation: all sign). */
+            secret_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
+            /** Event types to send (approval.requested, approval.approved, …); default all. */
+            events: z.array(z.string().regex(/^approval\.[a-z]+$/)).min(1).optional(),
+            /** `standard`: the thin JSON payload; `slack`: a Slack-compatible message with a link. */
+            format: z.enum(['standard', 'slack']).default('standard'),
+          })
+          .strict(),
+      )
+      .default([]),
     /** How often the sweeper looks for requests past their deadline. */
     sweep_interval_ms: z.number().int().min(50).max(60_000).default(1000),
   })
   .strict()
-  .default({ enabled: false, max_hold_seconds: 300, retry_hold_seconds: 20, keepalive_seconds: 15, retention_days: 30, sweep_interval_ms: 1000 });
+  .default({ enabled: false, webhooks: [], max_hold_seconds: 300, retry_hold_seconds: 20, keepalive_seconds: 15, retention_days: 30, sweep_interval_ms: 1000 });
 
 export type ApprovalsConfig = z.infer<typeof approvalsConfigSchema>;

@@ -11,6 +11,7 @@ import type { Identity } from '../identity/index.ts';
 import type { Decision } from '../policy/decision.ts';
 import { ErrorCode, GatewayError, type JsonRpcId } from '../errors.ts';
 import { isObject } from '../json.ts';
+import { MaskError } from '../masking/index.ts';
 import { DigestError } from './digest.ts';
 import type { ApprovalRecord } from './machine.ts';
 import { SEAL_PREFIX, SealError } from './seal.ts';
@@ -185,12 +186,18 @@ export class ApprovalFlow {
       }
       return { record, retry: true, call };
     }
-    const { record } = await approvals.open({
-      target: req.target, era: req.era, protocolVersion: req.protocolVersion, method: 'tools/call',
-      name: String(call.name ?? ''), arguments: call.arguments, params: call,
-      ...(continuation === undefined ? {} : { continuation }), identity: req.identity, decision: req.decision,
-    }, digest);
-    return { record, retry: false, call };
+    try {
+      const { record } = await approvals.open({
+        target: req.target, era: req.era, protocolVersion: req.protocolVersion, method: 'tools/call',
+        name: String(call.name ?? ''), arguments: call.arguments, params: call,
+        ...(continuation === undefined ? {} : { continuation }), identity: req.identity, decision: req.decision,
+      }, digest);
+      return { record, retry: false, call };
+    } catch (err) {
+      // Approvers may only ever see masked arguments: a mask that cannot be applied holds nothing.
+      if (err instanceof MaskError) throw new GatewayError(200, ErrorCode.MaskingFailed, `Masking required but could not be applied to the arguments approvers would see, so the call is not held or forwarded (fail closed): ${err.message}`, { id: req.id });
+      throw err;
+    }
   }
 
   /** Claims the approved record and forwards its stored call; records what became of it. */

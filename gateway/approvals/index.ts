@@ -10,3 +10,5 @@ export { parseSealingKeys, Sealer, SealError, type SealingKey } from './seal.ts'
 export type { ApprovalRecord, ApprovalState, AuditEvent, Person, Vote } from './machine.ts';
 export { approvalRoutes, type ApprovalApiDeps } from './api.ts';
 export { approvalsConfigSchema, type ApprovalsConfig } from './config.ts';
+export { approvalPage } from './page.ts';
+export { parseWebhookSecrets, webhookSignature, Webhooks, type WebhookEndpoint } from './webhooks.ts';

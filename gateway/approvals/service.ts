@@ -8,7 +8,7 @@ import { applyMask, type MaskPlanCache } from '../masking/index.ts';
 import type { Decision } from '../policy/decision.ts';
 import type { PolicyQuery, Subject } from '../policy/input.ts';
 import { callDigest, fingerprint } from './digest.ts';
-import { eligibility, progress, transition, type ApprovalEvent, type ApprovalRecord, type Person, type TransitionError, type Vote } from './machine.ts';
+import { eligibility, progress, transition, type ApprovalEvent, type ApprovalRecord, type AuditEvent, type Person, type TransitionError, type Vote } from './machine.ts';
 import type { Sealer } from './seal.ts';
 import type { ApprovalStore } from './store.ts';
 
@@ -37,6 +37,8 @@ export interface ApprovalsOptions {
   replica: string;
   now?: () => number;
   log?: (message: string) => void;
+  /** Told of every change written (webhooks); must not throw or block. */
+  onEvent?: (record: ApprovalRecord, event: AuditEvent) => void;
 }
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: TransitionError | 'not_found' | 'busy' };
@@ -99,7 +101,17 @@ export class Approvals {
       votes: [], uses: 0, claimedBy: '', claimedAt: 0, endedAt: 0, outcome: '',
     };
     const event = { type: 'approval.requested', at: now, from: 'pending' as const, to: 'pending' as const, by: record.requester.principal, detail: { fingerprint: record.fingerprint, gates: record.gates, revision: record.revision, rule_ids: record.ruleIds } };
-    return this.store.createOrAttach(record, event);
+    const out = await this.store.createOrAttach(record, event);
+    if (out.created) this.#notify(out.record, event);
+    return out;
+  }
+
+  #notify(record: ApprovalRecord, event: AuditEvent): void {
+    try {
+      this.#o.onEvent?.(record, event);
+    } catch (err) {
+      this.#o.log?.(`approvals: a notification failed: ${(err as Error).message}`);
+    }
   }
 
   /** The stored call's params: what executes, whatever a retry sent. */
@@ -118,7 +130,10 @@ export class Approvals {
       const t = transition(record, ev, this.#now());
       if ('error' in t) return { ok: false, error: t.error };
       const written = await this.store.write(record, t.record, t.event, t.guard);
-      if (written === 'ok') return { ok: true, value: t.record };
+      if (written === 'ok') {
+        this.#notify(t.record, t.event);
+        return { ok: true, value: t.record };
+      }
       if (written === 'missing') return { ok: false, error: 'not_found' };
       // The store's clock disagrees with ours by a hair: the record is past (or not yet at) its
       // deadline there, and its clock is the one every replica shares.

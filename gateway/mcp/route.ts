@@ -224,7 +224,8 @@ async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, mess
     const pending = { method: message.method, name, mask: withMask(undefined, decision), inspectResponse: decision.inspectResponse };
     ex.request = { ...pending, id: message.id };
     if (sessionId && !(await deps.sessions.rememberClientRequest(target.name, sessionId, message.id, pending))) {
-      return new GatewayError(200, ErrorCode.InvalidRequest, `Invalid Request: id ${JSON.stringify(message.id)} is still unanswered on this session; use a new id`).toResponse(message.id);
+      // Thrown, not answered: an approved call that could not be sent must not count as run.
+      throw new GatewayError(200, ErrorCode.InvalidRequest, `Invalid Request: id ${JSON.stringify(message.id)} is still unanswered on this session; use a new id`, { id: message.id });
     }
   }
 

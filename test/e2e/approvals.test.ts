@@ -401,3 +401,21 @@ describe('CLI: portcullis approvals, on the API', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('the approval URL', () => {
+  it('serves a page that reveals nothing about the call, with a strict CSP and no script', async () => {
+    const text = 'secret: page must not show token=s3cr3t-value';
+    const { elicit } = await held(text);
+    const res = await fetch(elicit.params.url.replace(s.base, s.b.url));
+    const body = await res.text();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'");
+    expect(body).toContain(elicit.params.elicitationId);
+    expect(body).not.toContain('s3cr3t');
+    expect(body).not.toContain('echo');
+    expect(body).not.toMatch(/<script/i);
+    const bad = await fetch(`${s.b.url}/approvals/${encodeURIComponent('<script>alert(1)</script>')}`);
+    expect(bad.status).toBe(404);
+    expect(await bad.text()).not.toContain('<script>alert');
+  });
+});
