@@ -7,7 +7,8 @@
 //
 // Options (after `npm run bench --`):
 //   --only <section>        run one section (repeatable; default all): policy, identity, masking,
-//                           startup, proxy, state (memory vs Redis state), scale (1 vs 2 workers)
+//                           startup, proxy, state (memory vs Redis state), scale (1 vs 2 workers),
+//                           approvals
 //   --iterations <n>        policy: measured calls per path (default 20000)
 //   --seconds <s>           proxy, state, scale: measured seconds per side (default 5)
 //   --rounds <n>            proxy, state, scale: alternating rounds the seconds are split into (default 4)
@@ -26,6 +27,7 @@
 // it in SECTIONS below.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { runApprovalsBench } from './approvals.ts';
 import { runIdentityBench } from './identity.ts';
 import { runMaskingBench } from './masking.ts';
 import { runPolicyBench } from './policy.ts';
@@ -67,6 +69,7 @@ const SECTIONS: Record<string, Section> = {
   },
   identity: () => runIdentityBench({ iterations: Math.round(positive('iterations', values.iterations)), warmup: 5000, log }),
   masking: () => runMaskingBench({ log }),
+  approvals: () => runApprovalsBench({ iterations: Math.min(500, Math.max(50, Math.round(positive('iterations', values.iterations) / 100))), log }),
   startup: () => runStartupBench({ runs: Math.max(3, Math.round(positive('starts', values.starts))), log }),
   proxy: async () =>
     runProxyBench({

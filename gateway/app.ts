@@ -9,9 +9,13 @@ import type { PolicyEngine } from './policy/engine.ts';
 import { startPolicy, type PolicyRuntime } from './policy/index.ts';
 import { MaskError, MaskPlanCache } from './masking/index.ts';
 import { failClosed, type Decision } from './policy/decision.ts';
-import { openState } from './state/index.ts';
+import { openState, type SharedState } from './state/index.ts';
 import { hostPolicy, originPolicy } from './origin.ts';
 import { escapedError, notFound } from './edge.ts';
+import { ConfigError, type LoadedConfig as Loaded } from './config/load.ts';
+import { ApprovalFlow, approvalPage, approvalRoutes, Approvals, MemoryApprovalStore, parseSealingKeys, parseWebhookSecrets, Webhooks, RedisApprovalStore, Sealer, SealError } from './approvals/index.ts';
+import type { PolicyQuery } from './policy/input.ts';
+import { hostname } from 'node:os';
 import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
 
 export interface Gateway {
@@ -72,6 +76,8 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   const authenticator = oidc ?? anonymousAuthenticator(config.identity);
 
   const masks = new MaskPlanCache({ hashKey });
+  const decide = (query: PolicyQuery) => checkedDecision(policies.decide(query), masks);
+  const approvals = config.approvals.enabled ? openApprovals(config, state, masks, decide, log) : undefined;
 
   const app = new Hono();
   app.notFound(notFound);
@@ -103,7 +109,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   app.route('/', mcpRoutes({
     // Until the data path pins one snapshot per exchange (policies.pin()), each message is decided
     // by the snapshot serving when it is decided.
-    screening: { decide: (query) => checkedDecision(policies.decide(query), masks), masks, audit },
+    screening: { decide, masks, audit },
     upstreams,
     sessions: state.sessions,
     authenticator,
@@ -114,7 +120,12 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     isAllowedOrigin: originPolicy(config.security.allowed_origins, config.listen.host),
     isAllowedHost: hostPolicy(config.security.allowed_hosts, config.listen.host),
     log,
+    ...(approvals ? { approvals: approvals.flow } : {}),
   }));
+  if (approvals) {
+    app.route('/', approvalRoutes({ approvals: approvals.service, flow: approvals.flow, authenticator, targets: Object.keys(config.targets), log }));
+    app.route('/', approvalPage());
+  }
   return {
     app,
     get policy() {
@@ -123,8 +134,60 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     policies,
     close: async () => {
       policies.close();
+      await approvals?.close();
       await upstreams.close();
       await state.close();
     },
   };
+}
+
+/**
+ * The approval workflow (gateway/approvals): its store follows the shared state (Redis shares
+ * records, wake-ups and the sweeper's work across replicas), its sealing keys come from the
+ * environment. A sweeper turns deadlines into expiry events.
+ */
+function openApprovals(config: Loaded, state: SharedState, masks: MaskPlanCache, decide: (q: PolicyQuery) => Decision, log: (m: string) => void) {
+  const a = config.approvals;
+  let sealer: Sealer;
+  const keysText = a.sealing_keys_env === undefined ? undefined : config.env[a.sealing_keys_env];
+  if (a.sealing_keys_env !== undefined) {
+    try {
+      sealer = new Sealer(parseSealingKeys(keysText ?? ''));
+    } catch (err) {
+      if (!(err instanceof SealError)) throw err;
+      throw new ConfigError(config.file, [`approvals.sealing_keys_env: environment variable ${a.sealing_keys_env}: ${err.message}`]);
+    }
+  } else if (state.redis !== undefined) {
+    throw new ConfigError(config.file, ['approvals.sealing_keys_env: required with state.backend: redis (every replica must open what another sealed)']);
+  } else {
+    log('portcullis: approvals.sealing_keys_env is not set: approval state is sealed with a key of this process only');
+    sealer = new Sealer([{ kid: 'process', key: randomBytes(32) }]);
+  }
+  const retentionMs = a.retention_days * 86_400_000;
+  const store = state.redis ? new RedisApprovalStore(state.redis, { prefix: state.keyPrefix, retentionMs }) : new MemoryApprovalStore();
+  const replica = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
+  const endpoints = a.webhooks.map((w, i) => {
+    try {
+      return { url: w.url, keys: parseWebhookSecrets(config.env[w.secret_env] ?? ''), format: w.format, ...(w.events ? { events: new Set(w.events) } : {}) };
+    } catch (err) {
+      throw new ConfigError(config.file, [`approvals.webhooks[${i}].secret_env: environment variable ${w.secret_env}: ${(err as Error).message}`]);
+    }
+  });
+  let pageUrl = (id: string) => id;
+  const webhooks = endpoints.length > 0 ? new Webhooks(endpoints, { pageUrl: (id) => pageUrl(id), log }) : undefined;
+  const service = new Approvals({ store, sealer, masks, decide, replica, log, ...(webhooks ? { onEvent: (r, e) => webhooks.emit(r, e) } : {}) });
+  const base = a.page_base_url ?? config.identity.public_base_url ?? `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${config.listen.port}`;
+  const flow = new ApprovalFlow({
+    approvals: service, pageBaseUrl: base, log,
+    maxHoldMs: a.max_hold_seconds * 1000, retryHoldMs: a.retry_hold_seconds * 1000, keepaliveMs: a.keepalive_seconds * 1000,
+  });
+  pageUrl = (id) => flow.pageUrl(id);
+  let sweeping = false;
+  const sweeper = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    service.sweep().catch((err: Error) => log(`approvals: sweep failed (retried): ${err.message}`)).finally(() => { sweeping = false; });
+  }, a.sweep_interval_ms);
+  sweeper.unref();
+  return { service, flow, close: async () => { clearInterval(sweeper); webhooks?.close(); await store.close(); } };
 }

@@ -17,6 +17,12 @@ export const ErrorCode = {
   ApprovalRequired: -32052,
   PolicyError: -32053,
   MaskingFailed: -32054,
+  // Portcullis: approvals (gateway/approvals, docs/approvals.md)
+  ApprovalPending: -32055,
+  ApprovalDenied: -32056,
+  ApprovalExpired: -32057,
+  ApprovalStateInvalid: -32058,
+  ApprovalUsed: -32059,
   // Portcullis: upstream
   UpstreamUnavailable: -32060,
   UpstreamTimeout: -32061,

@@ -89,6 +89,12 @@ export async function runCli(argv: string[]): Promise<void> {
     const { policyCli } = await import('./policy/cli.ts');
     process.exit(await policyCli(argv.slice(1)));
   }
+  if (argv[0] === 'approvals') {
+    // The approvers' commands talk to a running gateway's API (gateway/approvals/cli.ts).
+    const { runApprovalsCli } = await import('./approvals/cli.ts');
+    process.exitCode = await runApprovalsCli(argv.slice(1), { out: (t) => console.log(t), err: (t) => console.error(t), env: process.env });
+    return;
+  }
   await serveFromArgs(argv).catch((err: unknown) => {
     const usage = (err as NodeJS.ErrnoException | undefined)?.code?.startsWith('ERR_PARSE_ARGS') === true;
     if (usage || err instanceof ConfigError || err instanceof BundleError || err instanceof StateError || err instanceof WorkersError) {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { identityConfigSchema, upstreamCredentialsSchema } from '../identity/config.ts';
 import { policyConfigSchema } from '../policy/config.ts';
+import { approvalsConfigSchema } from '../approvals/config.ts';
 
 /** Defaults of `limits`; docs/configuration.md states the same numbers. */
 const LIMIT_DEFAULTS = {
@@ -130,6 +131,7 @@ export const configSchema = z
       .strict()
       .default({ log: 'none' }),
     state: stateSchema,
+    approvals: approvalsConfigSchema,
     targets: z
       .record(targetName, target)
       .refine((t) => Object.keys(t).length > 0, 'at least one target is required'),

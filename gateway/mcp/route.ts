@@ -13,6 +13,8 @@ import { methodNotAllowed } from '../edge.ts';
 import { classifyClientMessage } from './era.ts';
 import { ErrorCode, GatewayError, jsonRpcError, type JsonRpcId } from '../errors.ts';
 import { nameOf, parseClientBody, toWire, type JsonRpcMessage } from './jsonrpc.ts';
+import { isGatewayState, splitParams, type ApprovalFlow } from '../approvals/index.ts';
+import type { Decision } from '../policy/decision.ts';
 import { withMask } from './protect.ts';
 import { ClientGone, relay, type RelayContext } from './relay.ts';
 import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
@@ -29,6 +31,8 @@ export interface McpDeps {
   /** Whether a Host header value may come in (DNS-rebinding defence). */
   isAllowedHost: (host: string) => boolean;
   log: (message: string) => void;
+  /** Holds calls that need human approval; without it they are refused (-32052, fail closed). */
+  approvals?: ApprovalFlow;
 }
 
 type Env = {
@@ -176,20 +180,57 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
     const stepUp = deps.authenticator.insufficientScope(target.name, decision.missingScopes, decision.reasons.join('; '));
     return stepUp.toResponse(rpcId);
   }
-  if (refused) {
+  // Approval stage (gateway/approvals): a tools/call the policy allows once approved is held
+  // there instead of refused; what it forwards, once approved, is the stored call.
+  const approval = deps.approvals === undefined ? undefined : approvalStage(deps.approvals, c, ex, message, decision, refused);
+  if (refused && approval === undefined) {
     // A refused answer to a server request: the server is still waiting, so it hears the refusal.
     if (message.kind === 'response') answerUpstreamFor(deps, c)(jsonRpcError(message.id, refused.code, refused.message, refused.data));
     // Requests get their JSON-RPC error; a refused notification or response has no id to answer.
     return message.kind === 'request' ? refused.toResponse(rpcId) : refused.toResponse(null, 403);
   }
 
+  // What goes upstream is a message the gateway built: the one it read and decided, rebuilt, or
+  // (approval) the stored call it released.
+  const send = (wire: Record<string, unknown>) => forwardRequest(deps, c, ex, message, wire, query.name, decision);
+  return approval ? approval(send) : send(toWire(message));
+}
+
+/** The approval stage's share of the route: which requests it takes, and how it forwards. */
+function approvalStage(flow: ApprovalFlow, c: Context<Env>, ex: Exchange, message: JsonRpcMessage, decision: Decision, refused: GatewayError | undefined) {
+  if (message.kind !== 'request' || message.method !== 'tools/call') return undefined;
+  const params = message.params ?? {};
+  // Only what refusal() refused for want of approval is held; any other refusal stands.
+  const held = refused?.code === ErrorCode.ApprovalRequired && decision.allow && decision.approval?.required === true;
+  if (refused && !held) return undefined;
+  if (!held && !isGatewayState(params.requestState)) return undefined;
+  return (send: (wire: Record<string, unknown>) => Promise<Response>): Promise<Response> => {
+    const rebuilt = (p: Record<string, unknown>) => send({ jsonrpc: '2.0', id: message.id, method: message.method, params: p });
+    // No approval needed (any more): the gateway's own state is taken off, the rest goes on.
+    if (!held) return rebuilt(splitParams(params).call);
+    return flow.handle({
+      id: message.id, era: ex.era, protocolVersion: ex.protocolVersion, target: ex.target, params,
+      identity: c.get('identity'), decision,
+      acceptsSse: (c.req.header('accept') ?? '').includes('text/event-stream'),
+      signal: abortOnDisconnect(c).signal,
+      forward: rebuilt,
+    });
+  };
+}
+
+/** Forwards a request (or notification, or response) upstream and relays the answer. */
+async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, message: JsonRpcMessage, wire: Record<string, unknown>, name: string, decision: Decision): Promise<Response> {
+  const target = c.get('target');
+  const headers = c.req.raw.headers;
+  const { sessionId, era } = ex;
   // What the decision requires of the answer travels with the exchange, and with the session, so
   // an answer that arrives on a resumed stream is screened the same way.
   if (message.kind === 'request') {
-    const pending = { method: message.method, name: query.name, mask: withMask(undefined, decision), inspectResponse: decision.inspectResponse };
+    const pending = { method: message.method, name, mask: withMask(undefined, decision), inspectResponse: decision.inspectResponse };
     ex.request = { ...pending, id: message.id };
     if (sessionId && !(await deps.sessions.rememberClientRequest(target.name, sessionId, message.id, pending))) {
-      return new GatewayError(200, ErrorCode.InvalidRequest, `Invalid Request: id ${JSON.stringify(message.id)} is still unanswered on this session; use a new id`).toResponse(rpcId);
+      // Thrown, not answered: an approved call that could not be sent must not count as run.
+      throw new GatewayError(200, ErrorCode.InvalidRequest, `Invalid Request: id ${JSON.stringify(message.id)} is still unanswered on this session; use a new id`, { id: message.id });
     }
   }
 
@@ -199,8 +240,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   if (era === 'stateless') delete forwarded['mcp-session-id'];
   let up;
   try {
-    // What goes upstream is the message as the gateway read and decided it, rebuilt.
-    up = await deps.upstreams.send(target, 'POST', forwarded, JSON.stringify(toWire(message)), abort.signal);
+    up = await deps.upstreams.send(target, 'POST', forwarded, JSON.stringify(wire), abort.signal);
   } catch (err) {
     // Nothing will answer it: free the id.
     if (sessionId && message.kind === 'request') await deps.sessions.takeClientRequest(target.name, sessionId, message.id);

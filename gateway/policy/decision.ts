@@ -3,6 +3,9 @@
 // runs once per MCP message on the hot path and the shape is small.
 import { randomUUID } from 'node:crypto';
 import { isObject } from '../json.ts';
+// Approval obligations are parsed by the approvals module, which carries them out.
+import { parseApproval, type ApprovalRequirement } from '../approvals/obligation.ts';
+export type { ApprovalRequirement };
 
 export type MaskStyle = 'marker' | 'last' | 'hash';
 
@@ -17,13 +20,6 @@ export interface MaskInstruction {
   /** Label in the replacement and the masked counts. */
   class?: string;
   [extra: string]: unknown;
-}
-
-export interface ApprovalRequirement {
-  required: boolean;
-  approvers: { groups: string[]; count: number };
-  reason: string;
-  ttlSeconds: number;
 }
 
 /** `allow`/`deny` come from the policy; `error` is a deny the gateway imposed (fail closed). */
@@ -55,25 +51,6 @@ export function failClosed(reason: string, revision: string): Decision {
   return {
     id: randomUUID(), outcome: 'error', allow: false, reasons: [reason], ruleIds: ['portcullis.fail_closed'],
     mask: [], maskMode: 'strict', approval: null, missingScopes: [], inspectResponse: false, revision,
-  };
-}
-
-function parseApproval(raw: unknown): ApprovalRequirement | null | string {
-  if (raw === undefined || raw === null) return null;
-  if (!isObject(raw)) return 'approval must be an object';
-  if (raw.required !== true) return null;
-  const approvers = isObject(raw.approvers) ? raw.approvers : {};
-  const groups = strings(approvers.groups);
-  const count = approvers.count ?? 1;
-  const ttl = raw.ttl_seconds ?? 900;
-  if (groups === undefined) return 'approval.approvers.groups must be an array of strings';
-  if (!Number.isInteger(count) || (count as number) < 1) return 'approval.approvers.count must be a positive integer';
-  if (!Number.isInteger(ttl) || (ttl as number) < 1) return 'approval.ttl_seconds must be a positive integer';
-  return {
-    required: true,
-    approvers: { groups, count: count as number },
-    reason: typeof raw.reason === 'string' ? raw.reason : '',
-    ttlSeconds: ttl as number,
   };
 }
 

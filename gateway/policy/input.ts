@@ -7,7 +7,8 @@ export const CONTRACT_VERSION = 'portcullis/v1';
 
 export type Era = 'legacy' | 'stateless';
 export type Direction = 'client_to_server' | 'server_to_client';
-export type MessageKind = 'request' | 'notification' | 'response' | 'list_item';
+// `approval`: a vote on a held call (gateway/approvals): the approver is the subject.
+export type MessageKind = 'request' | 'notification' | 'response' | 'list_item' | 'approval';
 
 export interface Subject {
   authenticated: boolean;

@@ -5,7 +5,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { TokenCache } from '../identity/index.ts';
 import { MemorySessionStore, type SessionStore } from '../sessions/store.ts';
 import { StateKeys } from './keys.ts';
-import { connectRedis, describeRedis, pingRedis } from './redis.ts';
+import { connectRedis, describeRedis, pingRedis, type RedisClient } from './redis.ts';
 import { RedisSessionStore } from './redis-sessions.ts';
 import { RedisTokenCache } from './redis-token-cache.ts';
 
@@ -28,6 +28,10 @@ export interface SharedState {
   sessions: SessionStore;
   /** Introspection results, shared when configured; undefined keeps the identity module's per-process cache. */
   introspectionCache: TokenCache | undefined;
+  /** The Redis connection, for modules that keep their own records there (approvals); undefined with memory. */
+  redis: RedisClient | undefined;
+  /** The configured key prefix (Redis). */
+  keyPrefix: string;
   health(): Promise<StateHealth>;
   close(): Promise<void>;
 }
@@ -42,6 +46,8 @@ export async function openState(config: LoadedConfig, log: (message: string) => 
       description: 'state: memory (this process only: run a single replica, or configure state.backend: redis)',
       sessions: new MemorySessionStore({ idleMs, maxSessions: state.max_sessions }),
       introspectionCache: undefined,
+      redis: undefined,
+      keyPrefix: '',
       health: async () => ({ backend: 'memory', ok: true, detail: 'memory: ok' }),
       close: async () => {},
     };
@@ -60,6 +66,8 @@ export async function openState(config: LoadedConfig, log: (message: string) => 
     description: `state: ${describeRedis(where)}, keys under '${state.redis.key_prefix}', sessions idle out after ${state.session_idle_seconds} s`,
     sessions: new RedisSessionStore(redis, keys, idleMs, log),
     introspectionCache: state.redis.share_introspection ? new RedisTokenCache(redis, keys) : undefined,
+    redis,
+    keyPrefix: state.redis.key_prefix,
     health: async () => ({ backend: 'redis', ...(await pingRedis(redis)) }),
     close: async () => {
       await redis.quit().catch(() => redis.disconnect());

@@ -17,7 +17,10 @@ describe('decision normalisation', () => {
       id: d.id,
       outcome: 'allow', allow: true, reasons: ['r'], ruleIds: ['x.y'],
       mask: [{ key: '*token*', style: 'marker' }], maskMode: 'best_effort',
-      approval: { required: true, approvers: { groups: ['sre'], count: 2 }, reason: 'shell', ttlSeconds: 60 },
+      approval: {
+        required: true, approvers: { groups: ['sre'], count: 2 }, gates: [{ name: 'approvers', groups: ['sre'], count: 2 }],
+        reason: 'shell', ttlSeconds: 60, scope: 'call', windowSeconds: 0,
+      },
       missingScopes: ['crm:write'],
       inspectResponse: true,
       revision: 'rev1',

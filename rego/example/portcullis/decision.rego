@@ -6,6 +6,7 @@
 #   The catalog of tools, prompts and resources, their classes and the masks are in data.json.
 package portcullis
 
+import data.portcullis.approvals
 import data.portcullis.calls
 import data.portcullis.lib
 import data.portcullis.protocol
@@ -16,6 +17,8 @@ import data.portcullis.server_requests
 # entrypoint: true
 decision := _unsupported_contract if {
 	not input.contract == "portcullis/v1"
+} else := approvals.decision if {
+	approvals.applies
 } else := calls.decision if {
 	calls.applies
 } else := server_requests.decision if {

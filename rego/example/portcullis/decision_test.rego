@@ -1,6 +1,7 @@
 package portcullis_test
 
 import data.portcullis
+import data.portcullis.approvals_test
 import data.portcullis.calls_test
 import data.portcullis.protocol_test
 import data.portcullis.server_requests_test
@@ -60,6 +61,7 @@ test_every_decision_explains_itself[note] if {
 	tables := {
 		"routing": cases,
 		"calls": calls_test.cases,
+		"approvals": approvals_test.cases,
 		"server requests": server_requests_test.cases,
 		"protocol": protocol_test.cases,
 	}

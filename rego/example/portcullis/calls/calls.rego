@@ -92,19 +92,37 @@ _denied := lib.deny(
 	concat("", [_what, " is ", _class.label, ": requires one of the groups ", lib.describe_groups(_class.allow_groups)]),
 )
 
+_approval_reason := concat("", [
+	_what, " is ", _class.label, ": allowed for ", lib.describe_groups(_class.allow_groups),
+	" once approved by ", lib.describe_groups(_class.approval.approvers.groups),
+])
+
+_approval_obligation := {
+	"required": true,
+	"approvers": _class.approval.approvers,
+	"reason": object.get(_entry, "approval_reason", concat("", [_class.label, " ", _what])),
+	"ttl_seconds": _class.approval.ttl_seconds,
+}
+
 _approval := {
 	"allow": true,
-	"reasons": [concat("", [
-		_what, " is ", _class.label, ": allowed for ", lib.describe_groups(_class.allow_groups),
-		" once approved by ", lib.describe_groups(_class.approval.approvers.groups),
-	])],
+	"reasons": [_approval_reason],
 	"rule_ids": [_rule_id("approval")],
-	"approval": {
-		"required": true,
-		"approvers": _class.approval.approvers,
-		"reason": object.get(_entry, "approval_reason", concat("", [_class.label, " ", _what])),
-		"ttl_seconds": _class.approval.ttl_seconds,
-	},
+	"approval": _approval_obligation,
+} if {
+	not _mask
+}
+
+# The mask hides secrets in the arguments approvers see (and in the call's result).
+_approval := {
+	"allow": true,
+	"reasons": [_approval_reason, _mask_reason],
+	"rule_ids": [_rule_id("approval"), _mask_rule_id],
+	"approval": _approval_obligation,
+	"mask": _mask.instructions,
+	"mask_mode": _mask.mode,
+} if {
+	_mask
 }
 
 _allowed_reason := concat("", [_what, " is ", _class.label, ": open to ", lib.describe_groups(_class.allow_groups)])

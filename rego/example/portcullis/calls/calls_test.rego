@@ -85,12 +85,12 @@ cases := {
 	"high-risk tool, admins": {
 		"input": testing.call("run_shell", ["admins"]),
 		"allow": true,
-		"rule_ids": ["example.calls.high_risk.approval"],
+		"rule_ids": ["example.calls.high_risk.approval", "example.mask.high_risk_arguments"],
 	},
 	"high-risk sql, admins": {
 		"input": testing.call("run_sql", ["engineering", "admins"]),
 		"allow": true,
-		"rule_ids": ["example.calls.high_risk.approval"],
+		"rule_ids": ["example.calls.high_risk.approval", "example.mask.high_risk_arguments"],
 	},
 	"high-risk tool, engineering": {
 		"input": testing.call("run_sql", ["engineering"]),
@@ -249,11 +249,22 @@ test_run_shell_requires_approval_by_sre if {
 	decision.allow == true
 	decision.approval == {
 		"required": true,
-		"approvers": {"groups": ["sre"], "count": 1},
+		"approvers": {"groups": ["sre", "dba"], "count": 1},
 		"reason": "shell access on the demo host",
 		"ttl_seconds": 900,
 	}
-	decision.reasons == ["tool \"run_shell\" is high-risk: allowed for admins once approved by sre"]
+	decision.reasons == [
+		"tool \"run_shell\" is high-risk: allowed for admins once approved by sre, dba",
+		"results of tool \"run_shell\" are masked (high_risk_arguments)",
+	]
+	decision.mask == mcp.masks.high_risk_arguments.instructions
+}
+
+test_approval_without_a_mask if {
+	decision := data.portcullis.decision with input as testing.call("run_sql", ["admins"])
+		with mcp.tools.run_sql as {"class": "high_risk"}
+	decision.rule_ids == ["example.calls.high_risk.approval"]
+	not "mask" in object.keys(decision)
 }
 
 test_approval_reason_defaults_to_the_class_and_tool if {
