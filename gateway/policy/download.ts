@@ -50,6 +50,14 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return v;
 }
 
+/**
+ * An ETag that can be sent back as If-None-Match, else null: a value fetch would refuse as a
+ * header (control characters) must not turn every later poll into a network error.
+ */
+function usableEtag(etag: string | null): string | null {
+  return etag !== null && etag.length <= 1024 && /^[\x20-\x7e\x80-\xff]*$/.test(etag) ? etag : null;
+}
+
 async function readCapped(res: Response, maxBytes: number): Promise<Buffer> {
   const declared = Number(res.headers.get('content-length') ?? Number.NaN);
   if (declared > maxBytes) throw new DownloadError('too_large', `bundle is ${declared} bytes, more than the ${maxBytes} allowed`);
@@ -121,7 +129,7 @@ export class Downloader {
       // Under long polling, ask again at once after news (a server that does not hold requests
       // open answers that with an immediate 304, which falls back to the ordinary delay).
       this.#heldOpen = wait !== undefined && wait > 0;
-      return { kind: 'bundle', bytes, etag: res.headers.get('etag'), status: 200 };
+      return { kind: 'bundle', bytes, etag: usableEtag(res.headers.get('etag')), status: 200 };
     } catch (err) {
       const reason = abort.signal.reason;
       if (err instanceof DownloadError) return { kind: 'error', error: err };

@@ -48,12 +48,25 @@ const SMOKE_QUERY: PolicyQuery = {
   subjectJson: JSON.stringify({ authenticated: false, type: 'anonymous', sub: '', issuer: '', client_id: '', email: '', groups: [], scopes: [], claims: {} }),
 };
 
+/**
+ * Messages of the other shapes the data path asks about. Evaluated once before a swap and not
+ * judged (a policy may well fail closed on them): they make V8 compile the module's functions
+ * now, rather than on the first requests after the swap.
+ */
+const WARM_QUERIES: PolicyQuery[] = [
+  { ...SMOKE_QUERY, method: 'tools/call', name: 'portcullis-smoke', arguments: { a: 1 }, params: undefined },
+  { ...SMOKE_QUERY, kind: 'list_item', method: 'tools/call', name: 'portcullis-smoke', params: undefined },
+  { ...SMOKE_QUERY, direction: 'server_to_client', kind: 'response', method: 'tools/call', name: 'portcullis-smoke', result: { content: [{ type: 'text', text: 'x' }] } },
+  { ...SMOKE_QUERY, direction: 'server_to_client', kind: 'request', method: 'sampling/createMessage', era: 'legacy', protocolVersion: '2025-11-25' },
+];
+
 /** Fails when the policy cannot produce a well-formed decision for a basic input. */
 function smokeCheck(engine: PolicyEngine): void {
   const decision = engine.decide(SMOKE_QUERY);
   if (decision.outcome === 'error') {
     throw new BundleError('smoke_failed', `the policy failed its smoke evaluation (tools/list by an anonymous caller): ${decision.reasons.join('; ')}`);
   }
+  for (const query of WARM_QUERIES) engine.decide(query);
 }
 
 /** Parses, verifies, loads and smoke-checks a bundle: a snapshot ready to serve, or BundleError. */
