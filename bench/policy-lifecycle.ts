@@ -89,7 +89,7 @@ export async function runPolicyLifecycleBench(opts: { iterations: number; query:
   const ph = { before: summarize(phases.before.values()), during: summarize(phases.during.values()), after: summarize(phases.after.values()) };
 
   // --- memory of a second engine (in a fresh process: nothing compiled there before) ------
-  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./policy-memory.ts', import.meta.url)), await bundleFor(EXAMPLE_POLICY), await bundleFor(FIXTURE_POLICY)]);
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', fileURLToPath(new URL('./policy-memory.ts', import.meta.url)), await bundleFor(EXAMPLE_POLICY), await bundleFor(FIXTURE_POLICY)]);
   const mem = JSON.parse(stdout) as Record<'base' | 'one' | 'two' | 'three', { rss: number; heap: number; external: number }>;
   const mb = (b: number) => b / 1024 / 1024;
   const firstEngineMb = mb(mem.one.rss - mem.base.rss);

@@ -107,9 +107,13 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     app.get('/status/signed', async (c) => c.body(await sign(statusBody()), 200, { 'content-type': 'application/jose', 'cache-control': 'no-store' }));
   }
   app.route('/', mcpRoutes({
-    // Until the data path pins one snapshot per exchange (policies.pin()), each message is decided
-    // by the snapshot serving when it is decided.
-    screening: { decide, masks, audit },
+    screening: {
+      decide, masks, audit,
+      pin: () => {
+        const pinned = policies.pin().decide;
+        return (query) => checkedDecision(pinned(query), masks);
+      },
+    },
     upstreams,
     sessions: state.sessions,
     authenticator,

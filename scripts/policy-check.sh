@@ -15,7 +15,7 @@
 #                                    (default and minimum 90)
 # Directories are checked in parallel; every step runs for every directory, and the exit status
 # is non-zero if any failed.
-# opa test runs with --timeout 120s: its 5 s default fails coverage runs on a loaded shared machine.
+# opa test runs with --timeout (OPA_TEST_TIMEOUT, default 60s): its 5 s default fails on a loaded shared machine.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -119,11 +119,11 @@ function relayContext(deps: McpDeps, c: Context<Env>, ex: Exchange, abort: Abort
 }
 
 /** The exchange a request opens: who asks, about which target and session, in which era. */
-function exchange(c: Context<Env>, era: Exchange['era'], protocolVersion: string, sessionId: string): Exchange {
+function exchange(c: Context<Env>, era: Exchange['era'], protocolVersion: string, sessionId: string, decide: Exchange['decide']): Exchange {
   const identity = c.get('identity');
   return {
     target: c.get('target').name, era, protocolVersion, sessionId, subjectJson: identity.subjectJson,
-    principal: identity.principal, request: undefined,
+    principal: identity.principal, request: undefined, decide,
   };
 }
 
@@ -167,12 +167,13 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   // message must not carry another caller's session id to a legacy upstream.
   const presented = headers.get('mcp-session-id') ?? '';
   const sessionId = era === 'legacy' ? presented : '';
-  const ex = exchange(c, era, protocolVersion, sessionId);
+  // One policy snapshot decides this request and everything its answer carries.
+  const ex = exchange(c, era, protocolVersion, sessionId, deps.screening.pin());
   const session = presented ? await knownSession(deps, target, presented, ex.principal) : undefined;
   ex.protocolVersion ||= session?.protocolVersion ?? '';
 
   const query = await clientQuery(deps, ex, message);
-  const decision = deps.screening.decide(query);
+  const decision = ex.decide(query);
   recordDecision(deps.screening.audit, query, ex.principal, decision);
   const refused = refusal(decision);
   if (refused && decision.missingScopes.length > 0 && deps.authenticator.insufficientScope) {
@@ -259,7 +260,8 @@ async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'D
   const target = c.get('target');
   const headers = c.req.raw.headers;
   const sessionId = headers.get('mcp-session-id') ?? '';
-  const ex = exchange(c, 'legacy', headers.get('mcp-protocol-version') ?? '', sessionId);
+  // A GET stream may stay open across bundle swaps: each message on it meets the live policy.
+  const ex = exchange(c, 'legacy', headers.get('mcp-protocol-version') ?? '', sessionId, deps.screening.decide);
   const session = sessionId ? await knownSession(deps, target, sessionId, ex.principal) : undefined;
   ex.protocolVersion ||= session?.protocolVersion ?? '';
   const forwarded = forwardedHeaders(headers, target);

@@ -24,6 +24,11 @@ export interface Exchange {
    * names a request the session remembers), with what its decision requires of that answer.
    */
   request: AnsweredRequest | undefined;
+  /**
+   * How this exchange's messages are decided: one policy snapshot for a call's request and its
+   * answer (a bundle swap mid-call never mixes revisions); the live policy on a GET stream.
+   */
+  decide: Decide;
 }
 
 /** A request being answered: its id, and what the session remembers about it. */
@@ -33,7 +38,10 @@ export type Decide = (query: PolicyQuery) => Decision;
 
 /** The gateway's policy machinery, as screening uses it. */
 export interface Screening {
+  /** The live policy, whatever snapshot serves now. */
   decide: Decide;
+  /** A decide bound to the snapshot serving now, for the whole of one exchange. */
+  pin(): Decide;
   masks: MaskPlanCache;
   audit: AuditSink;
 }
@@ -65,7 +73,7 @@ export function queryFor(ex: Exchange, fields: Pick<PolicyQuery, 'direction' | '
 function decideAndMask(
   ex: Exchange, s: Screening, query: PolicyQuery, message: Record<string, unknown>, inherited?: MaskDirective,
 ): { refused: GatewayError } | { message: Record<string, unknown> } {
-  const decision = s.decide(query);
+  const decision = ex.decide(query);
   let refused = refusal(decision);
   let out = message;
   let counts: Record<string, number> = {};
@@ -109,7 +117,7 @@ function filterList(ex: Exchange, s: Screening, method: string, result: Record<s
     if (typeof name !== 'string') return false;
     // Shown when the caller could use it: allowed outright or allowed once approved. Not audited
     // one by one: a list is one question, and its items are hypothetical calls.
-    return s.decide(queryFor(ex, { direction: 'client_to_server', kind: 'list_item', method: list.call, name })).allow;
+    return ex.decide(queryFor(ex, { direction: 'client_to_server', kind: 'list_item', method: list.call, name })).allow;
   });
   return visible.length === items.length ? undefined : { ...result, [list.field]: visible };
 }

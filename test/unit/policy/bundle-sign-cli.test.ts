@@ -12,7 +12,7 @@ import { parseBundle } from '../../../gateway/policy/bundle.ts';
 import { FIXTURE_POLICY } from '../../helpers/gateway.ts';
 
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/bundle.ts', ...args], { env: { ...process.env, ...env } });
+  promisify(execFile)(process.execPath, ['scripts/bundle.ts', ...args], { env: { ...process.env, ...env } });
 
 describe('npm run bundle --signing-key', () => {
   it('signs with a key from the environment (ES256, key id and scope in the payload), and leaves no key file behind', async () => {
