@@ -89,11 +89,13 @@ export function alternatingFetch(replicas: string[], served: Served[]): typeof f
       if (down.has(replica)) continue;
       const target = new URL(url.pathname + url.search, replicas[replica]);
       const headers = new Headers(init?.headers);
+      // Recorded as it is sent: its answer may arrive after what it caused (a tool result).
+      const record: Served = { replica, method: init?.method ?? 'GET', message: describe(init?.body), session: headers.get('mcp-session-id') ?? '' };
+      served.push(record);
       try {
-        const response = await fetch(target, init);
-        served.push({ replica, method: init?.method ?? 'GET', message: describe(init?.body), session: headers.get('mcp-session-id') ?? '' });
-        return response;
+        return await fetch(target, init);
       } catch (err) {
+        served.splice(served.indexOf(record), 1);
         if (init?.signal?.aborted) throw err;
         // Refused: the replica is gone. Anything else (a reset keep-alive socket, say): try the
         // next replica this once, as a balancer retries a request its backend dropped.

@@ -121,12 +121,23 @@ describe('Redis failures', () => {
     const redis = await startRedis();
     const admin = new Redis(redis.url);
     try {
-      await admin.call('ACL', 'SETUSER', 'gw', 'on', '>right-password', '~*', '+@all');
+      // The ACL docs/state.md recommends: the gateway's prefix only, no dangerous commands.
+      await admin.call('ACL', 'SETUSER', 'gw', 'on', '>right-password', 'resetkeys', '~portcullis:*', '-@all', '+@read', '+@write', '+@scripting', '-@dangerous', '+ping', '+hello', '+auth', '+time', '+info');
       const err = await connectRedis({ url: redis.url, username: 'gw', password: 'wrong', commandTimeoutMs: 500, connectTimeoutMs: 2000, log: () => {} }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StateError);
       expect((err as Error).message).toMatch(/WRONGPASS|invalid username-password/);
       expect((err as Error).message).not.toContain('wrong');
       const ok = await connectRedis({ url: redis.url, username: 'gw', password: 'right-password', commandTimeoutMs: 500, connectTimeoutMs: 2000, log: () => {} });
+      const store = new RedisSessionStore(ok, new StateKeys('portcullis:'), 60_000, () => {});
+      await store.create('t', 's', record);
+      expect(await store.rememberClientRequest('t', 's', 1, pending)).toBe(true);
+      expect(await store.takeClientRequest('t', 's', 1)).toEqual(pending);
+      await store.rememberStreamEvent('t', 's', 'g', 'u');
+      expect(await store.upstreamEventId('t', 's', 'g')).toBe('u');
+      await store.delete('t', 's');
+      // Outside its prefix it can do nothing: that failure is a 503 like any other.
+      const foreign = new RedisSessionStore(ok, new StateKeys('other:'), 60_000, () => {});
+      await expect(foreign.get('t', 's')).rejects.toMatchObject({ status: 503, code: -32090 });
       await ok.quit();
     } finally {
       admin.disconnect();
