@@ -83,6 +83,22 @@ export function nameOf(message: JsonRpcMessage): string {
 }
 
 /**
+ * Refuses what the gateway cannot screen end to end. Tasks (the `io.modelcontextprotocol/tasks`
+ * extension) hand a call's result out later through `tasks/result`, a request the gateway cannot
+ * tie to the call's decision and masks: a task-augmented request, or any `tasks/*` method, would
+ * let a result past them. Refused (400) until the gateway understands tasks.
+ */
+export function refuseUnsupported(message: JsonRpcMessage): void {
+  if (message.kind !== 'request' && message.kind !== 'notification') return;
+  if (message.method.startsWith('tasks/')) {
+    throw new GatewayError(400, ErrorCode.MethodNotFound, `Method not found: ${message.method.slice(0, 64)} is not supported through this gateway (tasks cannot be screened as their calls); nothing was forwarded`);
+  }
+  if (message.kind === 'request' && message.params !== undefined && Object.hasOwn(message.params, 'task')) {
+    throw new GatewayError(400, ErrorCode.InvalidParams, 'Invalid params: task-augmented requests are not supported through this gateway (a task result cannot be screened as its call\'s); send the request without params.task; nothing was forwarded');
+  }
+}
+
+/**
  * Parses a client's POST body: exactly one JSON-RPC message (batches were removed in 2025-06-18),
  * nested at most `maxDepth` deep, whose named methods name a string.
  */

@@ -12,9 +12,10 @@ import { recordDecision } from '../telemetry/audit.ts';
 import { methodNotAllowed } from '../edge.ts';
 import { classifyClientMessage } from './era.ts';
 import { ErrorCode, GatewayError, jsonRpcError, type JsonRpcId } from '../errors.ts';
-import { nameOf, parseClientBody, toWire, type JsonRpcMessage } from './jsonrpc.ts';
+import { nameOf, parseClientBody, refuseUnsupported, toWire, type JsonRpcMessage } from './jsonrpc.ts';
 import { isGatewayState, splitParams, type ApprovalFlow } from '../approvals/index.ts';
 import type { Decision } from '../policy/decision.ts';
+import { messageHeaders } from './headers.ts';
 import { withMask } from './protect.ts';
 import { ClientGone, relay, type RelayContext } from './relay.ts';
 import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
@@ -85,7 +86,12 @@ async function clientQuery(deps: McpDeps, ex: Exchange, message: JsonRpcMessage)
   if (message.kind === 'response') {
     // An answer to a server-initiated request: decided knowing what it answers.
     const method = ex.sessionId ? await deps.sessions.takeServerRequest(ex.target, ex.sessionId, message.id) : undefined;
-    return queryFor(ex, { direction, kind: 'response', method: method ?? '', name: '' });
+    // Only answers to server requests the gateway forwarded are passed on: anything else answers a
+    // request the policy refused, or none at all (the 2026-07-28 era has no server requests).
+    if (method === undefined) {
+      throw new GatewayError(400, ErrorCode.InvalidRequest, 'Invalid Request: no server request with this id is awaiting an answer on this session (the gateway forwarded none, or it was answered); nothing was forwarded');
+    }
+    return queryFor(ex, { direction, kind: 'response', method, name: '' });
   }
   const { method, params } = message;
   const name = nameOf(message);
@@ -163,6 +169,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   });
   const rpcId = message.kind === 'request' ? message.id : null;
   c.set('rpcId', rpcId);
+  refuseUnsupported(message);
   // Any session id presented is checked, whatever era the body claims: a 2026-07-28-shaped
   // message must not carry another caller's session id to a legacy upstream.
   const presented = headers.get('mcp-session-id') ?? '';
@@ -224,6 +231,9 @@ async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, mess
   const target = c.get('target');
   const headers = c.req.raw.headers;
   const { sessionId, era } = ex;
+  const forwarded = { ...forwardedHeaders(headers, target), ...messageHeaders(wire, era, headers) };
+  // The stateless era has no sessions: nothing session-shaped goes upstream with it.
+  if (era === 'stateless') delete forwarded['mcp-session-id'];
   // What the decision requires of the answer travels with the exchange, and with the session, so
   // an answer that arrives on a resumed stream is screened the same way.
   if (message.kind === 'request') {
@@ -236,9 +246,6 @@ async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, mess
   }
 
   const abort = abortOnDisconnect(c);
-  const forwarded = forwardedHeaders(headers, target);
-  // The stateless era has no sessions: nothing session-shaped goes upstream with it.
-  if (era === 'stateless') delete forwarded['mcp-session-id'];
   let up;
   try {
     up = await deps.upstreams.send(target, 'POST', forwarded, JSON.stringify(wire), abort.signal);

@@ -125,7 +125,10 @@ function filterList(ex: Exchange, s: Screening, method: string, result: Record<s
 /** Each embedded request of an `input_required` result is decided and masked like a legacy server request. */
 function screenInputRequests(ex: Exchange, s: Screening, result: Record<string, unknown>): GatewayError | Record<string, unknown> {
   const requests = result.inputRequests;
-  if (typeof requests !== 'object' || requests === null) return result;
+  if (requests === undefined) return result;
+  if (typeof requests !== 'object' || requests === null || Array.isArray(requests)) {
+    return new GatewayError(502, ErrorCode.UpstreamBadResponse, `Upstream '${ex.target}' answered input_required with inputRequests that are not an object; withheld`);
+  }
   const screened: Record<string, unknown> = {};
   let changed = false;
   for (const [key, embedded] of Object.entries(requests as Record<string, unknown>)) {
@@ -140,6 +143,15 @@ function screenInputRequests(ex: Exchange, s: Screening, result: Record<string, 
   return changed ? { ...result, inputRequests: screened } : result;
 }
 
+/** What an `input_required` result may carry (MRTR); content beside it would pass undecided. */
+const INPUT_REQUIRED_MEMBERS = ['resultType', 'inputRequests', 'requestState', '_meta'];
+
+function inputRequiredMembers(result: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of INPUT_REQUIRED_MEMBERS) if (result[key] !== undefined) out[key] = result[key];
+  return out;
+}
+
 function screenResponse(ex: Exchange, s: Screening, value: Record<string, unknown>, message: JsonRpcMessage & { kind: 'response' }, rawBytes: number | undefined): Screened {
   const answered = ex.request;
   // Only the answer to the request this exchange decided can be screened; anything else would
@@ -148,7 +160,9 @@ function screenResponse(ex: Exchange, s: Screening, value: Record<string, unknow
   let current = value;
   const result = message.result;
   if (result?.resultType === 'input_required') {
-    const screened = screenInputRequests(ex, s, result);
+    // Rebuilt from the members MRTR defines: the response-time decision below does not run on it.
+    const members = inputRequiredMembers(result);
+    const screened = screenInputRequests(ex, s, members);
     if (screened instanceof GatewayError) return { action: 'replace', message: screened.body(message.id) };
     if (screened !== result) current = { ...current, result: screened };
   } else if (result !== undefined && LISTS[answered.method]) {
@@ -159,7 +173,8 @@ function screenResponse(ex: Exchange, s: Screening, value: Record<string, unknow
     // The response-time decision sees the content and may refuse it or ask for more masking.
     const query = queryFor(ex, {
       direction: 'server_to_client', kind: 'response', method: answered.method, name: answered.name,
-      result: result ?? {}, ...(rawBytes === undefined ? {} : { resultBytesAtMost: rawBytes }),
+      // An error answer is decided too: the policy sees it as `result.error` (docs/policy-contract.md).
+      result: result ?? { error: message.error ?? {} }, ...(rawBytes === undefined ? {} : { resultBytesAtMost: rawBytes }),
     });
     const out = decideAndMask(ex, s, query, current, answered.mask);
     if ('refused' in out) return { action: 'replace', message: out.refused.body(message.id) };

@@ -6,9 +6,10 @@ import { ErrorCode, GatewayError } from '../errors.ts';
 
 /** Client headers an upstream may see. Authorization and cookies never pass: the gateway is the
  * resource server for the caller's token, and the upstream gets its own credential instead. */
+/** Transport headers passed on from the client; the MCP message headers come from gateway/mcp/headers.ts. */
 const FORWARDED_REQUEST_HEADERS = [
   'accept', 'content-type', 'user-agent',
-  'mcp-session-id', 'mcp-protocol-version', 'mcp-method', 'mcp-name',
+  'mcp-session-id', 'mcp-protocol-version',
   'traceparent', 'tracestate', 'baggage',
 ];
 
@@ -53,10 +54,6 @@ export function forwardedHeaders(incoming: Headers, target: UpstreamTarget): Rec
     const value = incoming.get(name);
     if (value !== null) out[name] = value;
   }
-  // Tools may mirror arguments into Mcp-Param-* headers; intermediaries must pass them on.
-  incoming.forEach((value, name) => {
-    if (name.startsWith('mcp-param-')) out[name] = value;
-  });
   return out;
 }
 

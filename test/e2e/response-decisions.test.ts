@@ -1,0 +1,68 @@
+// The response-time decision sees every answer a call gets: an error, and an input_required result
+// (which is rebuilt from the members MRTR defines, so nothing rides beside them undecided).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRawUpstream, type RawUpstream } from '../fixtures/upstreams/index.ts';
+import { EXAMPLE_POLICY, FIXTURE_POLICY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+const META = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientInfo': { name: 'review', version: '1' },
+  'io.modelcontextprotocol/clientCapabilities': {},
+};
+const SSN = '123-45-6789';
+const CVC = '987';
+const IBAN = 'DE89370400440532013000';
+const customer = { customer: { id: 'cus_1', name: 'Ada', ssn: SSN, billing: { card_cvc: CVC, iban: IBAN } } };
+
+let result: Record<string, unknown> = {};
+let reply: ((id: unknown) => unknown) | undefined;
+let sseEvents: ((id: unknown) => unknown[]) | undefined;
+
+async function call(gw: TestGateway, name: string, args: object = {}): Promise<{ status: number; text: string }> {
+  const res = await fetch(gw.endpoint(), {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': name,
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: args, _meta: META } }),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+describe('response-time decisions on every kind of answer (2026-07-28)', () => {
+  let up: RawUpstream;
+  let gw: TestGateway;
+  let fx: TestGateway;
+  beforeAll(async () => {
+    up = await startRawUpstream(({ res, json }) => {
+      const id = (json as { id?: unknown })?.id;
+      if (sseEvents) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(sseEvents(id).map((m) => `data: ${JSON.stringify(m)}\n\n`).join(''));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(reply ? reply(id) : { jsonrpc: '2.0', id, result }));
+    });
+    gw = await startTestGateway({ policy: EXAMPLE_POLICY, targets: { demo: up.url }, config: { identity: { anonymous: { sub: 'eve', groups: ['support'] } } } });
+    fx = await startTestGateway({ policy: FIXTURE_POLICY, targets: { fixture: up.url } });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await fx?.close();
+    await up?.close();
+  });
+
+  it('applies the response-time decision to a result labelled input_required that also carries content', async () => {
+    reply = (id) => ({ jsonrpc: '2.0', id, result: { resultType: 'input_required', inputRequests: {}, content: [{ type: 'text', text: 'this has forbidden-word in it' }] } });
+    const { text } = await call(fx, 'echo', { text: 'x' });
+    expect(text).not.toContain('forbidden-word');
+  });  it('applies the response-time decision to an error answer (error.message / error.data)', async () => {
+    reply = (id) => ({ jsonrpc: '2.0', id, error: { code: -32000, message: 'failed: forbidden-word', data: { detail: 'forbidden-word here' } } });
+    const { text } = await call(fx, 'echo', { text: 'x' });
+    // Refused by the response-time decision, which saw the error as result.error.
+    expect(JSON.parse(text).error).toMatchObject({ code: -32051, data: { portcullis: { rule_ids: ['fixture.response.forbidden'] } } });
+    expect(text).not.toContain('failed: forbidden-word');
+    expect(text).not.toContain('forbidden-word here');
+  });});
