@@ -120,6 +120,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     limits: {
       maxBodyBytes: config.limits.max_body_bytes, maxResponseBytes: config.limits.max_response_bytes, maxJsonDepth: config.limits.max_json_depth,
       maxEventBytes: config.limits.max_event_bytes, maxStreamBytes: config.limits.max_stream_bytes,
+      streamIdleMs: config.limits.stream_idle_timeout_ms,
     },
     isAllowedOrigin: originPolicy(config.security.allowed_origins, config.listen.host),
     isAllowedHost: hostPolicy(config.security.allowed_hosts, config.listen.host),

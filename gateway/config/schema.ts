@@ -11,6 +11,7 @@ const LIMIT_DEFAULTS = {
   max_event_bytes: 32 * 1024 * 1024,
   max_stream_bytes: 256 * 1024 * 1024,
   max_json_depth: 64,
+  stream_idle_timeout_ms: 300_000,
   upstream_timeout_ms: 30_000,
 };
 
@@ -96,6 +97,8 @@ export const configSchema = z
         max_stream_bytes: z.number().int().min(1024).default(LIMIT_DEFAULTS.max_stream_bytes),
         /** Deepest nesting of arrays and objects in a client body or an upstream message. */
         max_json_depth: z.number().int().min(8).max(10_000).default(LIMIT_DEFAULTS.max_json_depth),
+        /** Longest silence (not even a keep-alive) on a stream that owes an answer; 0: none. */
+        stream_idle_timeout_ms: z.number().int().min(0).default(LIMIT_DEFAULTS.stream_idle_timeout_ms),
         upstream_timeout_ms: z.number().int().positive().default(LIMIT_DEFAULTS.upstream_timeout_ms),
       })
       .strict()

@@ -16,6 +16,8 @@ export interface RelayLimits {
   maxResponseBytes: number;
   maxEventBytes: number;
   maxStreamBytes: number;
+  /** Longest silence on a stream that carries a pending request; 0: no bound. */
+  streamIdleMs: number;
   maxJsonDepth: number;
 }
 
@@ -28,8 +30,8 @@ export interface RelayContext {
   /** Sends a message to the upstream on the client's behalf (answers to refused server requests). */
   answerUpstream: (message: unknown) => void;
   limits: RelayLimits;
-  /** The error for an answer the target's deadline cut. */
-  timeout: () => GatewayError;
+  /** The error for an answer the target's deadline (or a stream's silence, `why`) cut. */
+  timeout: (why?: string) => GatewayError;
 }
 
 /** The client went away mid-answer: nobody to answer, nothing to log as a failure. */
@@ -205,6 +207,8 @@ function eventIds(ctx: RelayContext): ((upstreamId: string) => Promise<string>) 
 /** The state of one relayed stream: whether the request it carries has its answer. */
 interface StreamState {
   answered: boolean;
+  /** The upstream was silent longer than limits.stream_idle_timeout_ms and the stream was cut. */
+  idle: boolean;
 }
 
 async function relayItem(ctx: RelayContext, item: SseItem, state: StreamState, issue: ReturnType<typeof eventIds>): Promise<string | null> {
@@ -232,16 +236,28 @@ async function relayItem(ctx: RelayContext, item: SseItem, state: StreamState, i
 async function* relayed(up: UpstreamResponse, ctx: RelayContext, state: StreamState): AsyncGenerator<string> {
   const reader = new SseReader(ctx.limits.maxEventBytes);
   const issue = eventIds(ctx);
+  // A stream that owes an answer may be quiet (a slow tool) but not silent forever: any bytes,
+  // keep-alive comments included, restart the clock.
+  const idleMs = ctx.ex.request === undefined ? 0 : ctx.limits.streamIdleMs;
+  const idle = idleMs > 0 ? setTimeout(() => {
+    state.idle = true;
+    ctx.abort.abort();
+  }, idleMs) : undefined;
   let bytes = 0;
-  for await (const chunk of up.body) {
-    bytes += chunk.byteLength;
-    if (bytes > ctx.limits.maxStreamBytes) throw badResponse(ctx.ex, `sent more than ${ctx.limits.maxStreamBytes} bytes on one stream`);
-    for (const item of reader.feed(chunk)) {
-      const out = await relayItem(ctx, item, state, issue);
-      if (out !== null) yield out;
-      // One answer per request: whatever follows it on this stream is not relayed.
-      if (state.answered) return;
+  try {
+    for await (const chunk of up.body) {
+      idle?.refresh();
+      bytes += chunk.byteLength;
+      if (bytes > ctx.limits.maxStreamBytes) throw badResponse(ctx.ex, `sent more than ${ctx.limits.maxStreamBytes} bytes on one stream`);
+      for (const item of reader.feed(chunk)) {
+        const out = await relayItem(ctx, item, state, issue);
+        if (out !== null) yield out;
+        // One answer per request: whatever follows it on this stream is not relayed.
+        if (state.answered) return;
+      }
     }
+  } finally {
+    clearTimeout(idle);
   }
   const partial = reader.partial;
   for (const item of reader.end()) {
@@ -254,7 +270,7 @@ async function* relayed(up: UpstreamResponse, ctx: RelayContext, state: StreamSt
 
 function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
   up.endDeadline();
-  const state: StreamState = { answered: false };
+  const state: StreamState = { answered: false, idle: false };
   const events = relayed(up, ctx, state);
   const stream = new ReadableStream<Uint8Array>(
     {
@@ -265,8 +281,9 @@ function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
         } catch (err) {
           // Headers are sent already: the error travels as the answer to the pending request,
           // unless it was answered before the stream broke.
-          if (!ctx.abort.signal.aborted && ctx.ex.request && !state.answered) {
-            const failure = err instanceof GatewayError ? err
+          if ((!ctx.abort.signal.aborted || state.idle) && ctx.ex.request && !state.answered) {
+            const failure = state.idle ? ctx.timeout(`sent nothing on its stream for ${ctx.limits.streamIdleMs} ms`)
+              : err instanceof GatewayError ? err
               : err instanceof SseError ? badResponse(ctx.ex, err.message)
                 : badResponse(ctx.ex, 'broke off its stream');
             controller.enqueue(encoder.encode(formatEvent({ data: JSON.stringify(failure.body(ctx.ex.request.id)) })));

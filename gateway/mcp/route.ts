@@ -26,7 +26,7 @@ export interface McpDeps {
   upstreams: Upstreams;
   sessions: SessionStore;
   authenticator: Authenticator;
-  limits: { maxBodyBytes: number; maxResponseBytes: number; maxJsonDepth: number; maxEventBytes: number; maxStreamBytes: number };
+  limits: { maxBodyBytes: number; maxResponseBytes: number; maxJsonDepth: number; maxEventBytes: number; maxStreamBytes: number; streamIdleMs: number };
   /** Whether a request carrying this Origin header may come in. */
   isAllowedOrigin: (origin: string) => boolean;
   /** Whether a Host header value may come in (DNS-rebinding defence). */
@@ -119,7 +119,7 @@ function relayContext(deps: McpDeps, c: Context<Env>, ex: Exchange, abort: Abort
   return {
     ex, screening: deps.screening, sessions: deps.sessions, abort,
     limits: deps.limits,
-    timeout: () => timeoutError(c.get('target')),
+    timeout: (why) => timeoutError(c.get('target'), why),
     answerUpstream: answerUpstreamFor(deps, c),
   };
 }

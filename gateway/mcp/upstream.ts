@@ -82,8 +82,8 @@ function upstreamFailure(target: UpstreamTarget, err: unknown, signal: AbortSign
   return new GatewayError(502, ErrorCode.UpstreamUnavailable, `Upstream '${target.name}' is unreachable (${detail})`);
 }
 
-export function timeoutError(target: UpstreamTarget): GatewayError {
-  return new GatewayError(504, ErrorCode.UpstreamTimeout, `Upstream '${target.name}' did not answer within ${target.timeoutMs} ms`);
+export function timeoutError(target: UpstreamTarget, why = `did not answer within ${target.timeoutMs} ms`): GatewayError {
+  return new GatewayError(504, ErrorCode.UpstreamTimeout, `Upstream '${target.name}' ${why}`);
 }
 
 export class Upstreams {

@@ -65,7 +65,7 @@ describe('a hostile upstream, through the gateway', () => {
     upstream = await startMisbehavingUpstream();
     gw = await startTestGateway({
       targets: { hostile: { url: upstream.url, timeout_ms: 1500 } },
-      config: { limits: { max_event_bytes: 64 * 1024, max_stream_bytes: 256 * 1024, max_json_depth: 64 } },
+      config: { limits: { max_event_bytes: 64 * 1024, max_stream_bytes: 256 * 1024, max_json_depth: 64, stream_idle_timeout_ms: 800 } },
     });
   });
   afterAll(async () => {
@@ -222,6 +222,11 @@ describe('a hostile upstream, through the gateway', () => {
       expect(res.status).toBe(504);
       expect(res.messages[0]).toMatchObject({ id: 5, error: { code: -32061 } });
       expectNoLeak(res);
+    });
+    it.each(ERA_CASES)('ends a silent stream that owes an answer with -32061 after limits.stream_idle_timeout_ms (%s)', async (era) => {
+      const res = await callMode(gw, 'silent-sse', era, 6);
+      expect(res.status).toBe(200);
+      expect(res.messages).toEqual([expect.objectContaining({ id: 6, error: expect.objectContaining({ code: -32061, message: expect.stringContaining('sent nothing on its stream for 800 ms') }) })]);
     });
     it('cuts an event over limits.max_event_bytes with -32062', async () => {
       const res = await callMode(gw, 'huge-event');

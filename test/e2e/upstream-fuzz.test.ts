@@ -11,6 +11,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const RUNS = Number(process.env.PORTCULLIS_FUZZ_RUNS ?? 60);
 const SEED = Number(process.env.PORTCULLIS_FUZZ_SEED ?? 20261202);
+const TIMEOUT = Math.max(300_000, RUNS * 100);
 const LEAK = 'LEAK';
 const ID = 7;
 
@@ -132,5 +133,5 @@ describe('fuzzing upstream answers through the gateway', () => {
       }
       expect(gw.logs.filter((l) => l.includes('internal error'))).toEqual([]);
     }), { numRuns: RUNS, seed: era === 'legacy' ? SEED : SEED + 1 });
-  }, 300_000);
+  }, TIMEOUT);
 });
