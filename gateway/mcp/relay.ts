@@ -8,6 +8,7 @@ import type { SessionStore } from '../sessions/store.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
 import { JsonError, parseJson } from '../json.ts';
 import { toMessage, toWire, type JsonRpcMessage } from './jsonrpc.ts';
+import type { MaskDirective } from './protect.ts';
 import { screen, type Exchange, type Screened, type Screening } from './screen.ts';
 import { formatEvent, KEEP_ALIVE, SseError, SseReader, type SseItem } from './sse.ts';
 import type { UpstreamResponse } from './upstream.ts';
@@ -94,7 +95,19 @@ function parseMessage(ctx: RelayContext, text: string, what: string): JsonRpcMes
  */
 async function exchangeFor(ctx: RelayContext, message: JsonRpcMessage): Promise<Exchange> {
   const { ex } = ctx;
-  if (!ex.sessionId || message.kind !== 'response') return ex;
+  if (!ex.sessionId) return ex;
+  if (message.kind !== 'response') {
+    // A notification or server request on a GET stream may belong to any call still unanswered
+    // on the session (progress, logging, elicitation): it carries all their masks.
+    if (ex.request !== undefined) return ex;
+    const pending = await ctx.sessions.pendingRequests(ex.target, ex.sessionId);
+    let streamMask: MaskDirective | undefined;
+    for (const p of pending) {
+      if (p.mask === undefined) continue;
+      streamMask = streamMask === undefined ? { ...p.mask } : { instructions: [...streamMask.instructions, ...p.mask.instructions], mode: streamMask.mode === 'strict' || p.mask.mode === 'strict' ? 'strict' : 'best_effort' };
+    }
+    return streamMask === undefined ? ex : { ...ex, streamMask };
+  }
   if (ex.request !== undefined) {
     if (message.id === ex.request.id) await ctx.sessions.takeClientRequest(ex.target, ex.sessionId, message.id);
     return ex;

@@ -25,6 +25,11 @@ export interface Exchange {
    */
   request: AnsweredRequest | undefined;
   /**
+   * On a GET stream, which carries no request of its own: the masks of every request still
+   * unanswered on the session, since a message there may belong to any of them.
+   */
+  streamMask?: MaskDirective | undefined;
+  /**
    * How this exchange's messages are decided: one policy snapshot for a call's request and its
    * answer (a bundle swap mid-call never mixes revisions); the live policy on a GET stream.
    */
@@ -135,7 +140,7 @@ function screenInputRequests(ex: Exchange, s: Screening, result: Record<string, 
     const { method, params } = (embedded ?? {}) as { method?: unknown; params?: unknown };
     const query = queryFor(ex, { direction: 'server_to_client', kind: 'request', method: typeof method === 'string' ? method : '', name: '', params });
     // Carries the call's masks too: it is part of the call's exchange.
-    const out = decideAndMask(ex, s, query, { params }, ex.request?.mask);
+    const out = decideAndMask(ex, s, query, { params }, ex.request?.mask ?? ex.streamMask);
     if ('refused' in out) return out.refused;
     screened[key] = out.message.params === params ? embedded : { ...(embedded as object), params: out.message.params };
     changed ||= out.message.params !== params;
@@ -203,7 +208,7 @@ export function screen(ex: Exchange, s: Screening, value: unknown, rawBytes?: nu
   const query = queryFor(ex, { direction: 'server_to_client', kind: message.kind, method: message.method, name: '', params: message.params });
   // A message on a call's stream (progress, logging, a server request) is part of that call's
   // exchange: the call's masks apply on top of its own decision.
-  const out = decideAndMask(ex, s, query, value as Record<string, unknown>, ex.request?.mask);
+  const out = decideAndMask(ex, s, query, value as Record<string, unknown>, ex.request?.mask ?? ex.streamMask);
   if (message.kind === 'notification') {
     if ('refused' in out) return { action: 'drop' };
     return out.message === value ? { action: 'pass' } : { action: 'replace', message: out.message };

@@ -42,6 +42,11 @@ export interface SessionStore {
   rememberStreamEvent(target: string, sessionId: string, eventId: string, upstreamEventId: string): Promise<void>;
   /** The upstream event id behind an event id the gateway issued, for Last-Event-ID resumption. */
   upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined>;
+  /**
+   * Every client request still unanswered on this session. A message on the session's GET stream
+   * may belong to any of them, so it carries all their masks.
+   */
+  pendingRequests(target: string, sessionId: string): Promise<PendingRequest[]>;
 }
 
 /**
@@ -172,6 +177,10 @@ export class MemorySessionStore implements SessionStore {
   async rememberStreamEvent(target: string, sessionId: string, eventId: string, upstreamEventId: string): Promise<void> {
     const events = this.#live(target, sessionId)?.streamEvents;
     if (events !== undefined) setCapped(events, eventId, upstreamEventId, SESSION_LIMITS.streamEvents);
+  }
+
+  async pendingRequests(target: string, sessionId: string): Promise<PendingRequest[]> {
+    return [...(this.#live(target, sessionId)?.clientRequests.values() ?? [])];
   }
 
   async upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined> {

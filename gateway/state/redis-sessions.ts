@@ -95,6 +95,13 @@ export class RedisSessionStore implements SessionStore {
     await this.#run('rememberStreamEvent', target, sessionId, eventId, upstreamEventId, String(SESSION_LIMITS.streamEvents));
   }
 
+  async pendingRequests(target: string, sessionId: string): Promise<PendingRequest[]> {
+    // One read of one hash: no script needed.
+    const client = this.#keys.session(target, sessionId)[1];
+    const values = await this.#call(() => this.#redis.hvals(client));
+    return values.map((json) => JSON.parse(json) as PendingRequest);
+  }
+
   async upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined> {
     const events = this.#keys.session(target, sessionId)[5];
     const id = await this.#call(() => this.#redis.hget(events, eventId));

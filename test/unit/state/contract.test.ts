@@ -108,6 +108,20 @@ describe.each(stores)('$name (session store contract)', ({ make }) => {
     expect(plain?.mask).toBeUndefined();
   });
 
+  it('lists the client requests still unanswered on a session, and only that session', async () => {
+    const store = make();
+    await store.create('t', 's', record('alice'));
+    await store.create('t', 'other', record('alice'));
+    expect(await store.pendingRequests('t', 's')).toEqual([]);
+    await store.rememberClientRequest('t', 's', 1, pending('echo'));
+    await store.rememberClientRequest('t', 's', 2, pending('get_customer'));
+    await store.rememberClientRequest('t', 'other', 3, pending('elsewhere'));
+    expect((await store.pendingRequests('t', 's')).map((p) => p.name).sort()).toEqual(['echo', 'get_customer']);
+    await store.takeClientRequest('t', 's', 1);
+    expect(await store.pendingRequests('t', 's')).toEqual([pending('get_customer')]);
+    expect(await store.pendingRequests('t', 'unknown')).toEqual([]);
+  });
+
   it('refuses to remember a client request for a session that is gone: 404 -32001', async () => {
     const store = make();
     const err = await store.rememberClientRequest('t', 'gone', 1, pending('echo')).catch((e: unknown) => e);
