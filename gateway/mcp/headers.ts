@@ -2,15 +2,8 @@
 // decided, never copied from the client: an upstream that routes on Mcp-Method / Mcp-Name, or
 // reads arguments from Mcp-Param-* headers, must act on what the policy saw.
 import { ErrorCode, GatewayError } from '../errors.ts';
+import { NAMED_BY } from './jsonrpc.ts';
 import type { Exchange } from './screen.ts';
-
-const NAMED_BY: Record<string, 'name' | 'uri'> = {
-  'tools/call': 'name',
-  'prompts/get': 'name',
-  'resources/read': 'uri',
-  'resources/subscribe': 'uri',
-  'resources/unsubscribe': 'uri',
-};
 
 /** The text an argument value would have as a header (strings as they are; numbers, booleans as JSON). */
 function headerText(value: unknown): string | undefined {

@@ -64,7 +64,7 @@ export function toWire(message: JsonRpcMessage): Record<string, unknown> {
 }
 
 /** Methods whose `params.name` or `params.uri` names what the policy decides about. */
-const NAMED_BY: Record<string, 'name' | 'uri'> = {
+export const NAMED_BY: Readonly<Record<string, 'name' | 'uri'>> = {
   'tools/call': 'name',
   'prompts/get': 'name',
   'resources/read': 'uri',
