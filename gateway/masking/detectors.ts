@@ -731,7 +731,7 @@ const creditCard: Detector = {
 };
 
 const iban: Detector = {
-  hint: '[A-Z]{2}[0-9]{2}',
+  hint: `(?:${Object.keys(IBAN_LENGTHS).join('|')})[0-9]{2}`,
   name: 'iban',
   minLength: 15,
   find(s, out, tag) {
@@ -785,7 +785,9 @@ export function genericAccepts(name: string, v: string): boolean {
 const gcpKeyed = { name: /^private_key_id$/, accept: (v: string) => /^[0-9a-f]{40}$/.test(v) };
 const fromRules = Object.fromEntries(
   TOKEN_RULES.map((r) => {
-    const d = regexDetector(r.name as DetectorName, r.minLength, r.anchors, r.re, r.group ?? -1);
+    const d = r.hint !== undefined
+      ? { ...regexDetector(r.name as DetectorName, r.minLength, null, r.re, r.group ?? -1), hint: r.hint }
+      : regexDetector(r.name as DetectorName, r.minLength, r.anchors, r.re, r.group ?? -1);
     return [r.name, r.name === 'gcp_service_account' ? { ...d, keyed: gcpKeyed } : d];
   }),
 ) as Record<string, Detector>;
