@@ -154,6 +154,8 @@ describe('detectors read normalized text', () => {
     ['non-ASCII local part and domain', 'mail 用户@例子.广告'],
     ['fullwidth AWS key', 'ＡＫＩＡＩＯＳＦＯＤＮＮ７ＥＸＡＭＰＬＥ'],
     ['Cyrillic in the header name', 'Аuthorization: Bearer abcDEF123456ghiJKL789'],
+    ['percent-encoded at sign', 'to=josé%40bücher.de&x=1'.replace('é', 'e').replace('ü', 'u')],
+    ['JSON escape for the at sign', '{"to": "josé\\u0040example.com", "cut'],
   ])('%s', (_name, text) => {
     const r = maskText(text, d);
     expect(r.changed).toBe(true);
