@@ -12,6 +12,8 @@ import { enterEmbedded, NO_STATES, step, type PathState } from './path.ts';
 import type { MaskPlan, Rule } from './plan.ts';
 import { schemaKeyword } from './schema.ts';
 import { Recurrences } from './recur.ts';
+import { decodeBase64, isBlobMember, printable, textLike, utf8 } from './blobs.ts';
+import { endOfJsonComposite, endOfJsonString, serializeLike } from './jsontext.ts';
 
 export type MaskMode = 'strict' | 'best_effort';
 
@@ -52,49 +54,6 @@ const isPlain = (v: unknown): v is Record<string, unknown> =>
 const textOf = (b: unknown): string | undefined =>
   isPlain(b) && typeof b.text === 'string' && (b.type === undefined || b.type === 'text') ? b.text : undefined;
 
-/** `blob` of resource contents, or `data` of an image/audio content block. */
-const isBlobMember = (o: Record<string, unknown>, k: string): boolean =>
-  k === 'blob' || (k === 'data' && (o.type === 'image' || o.type === 'audio') && typeof o.mimeType === 'string');
-
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-function decodeBase64(s: string): Buffer | null {
-  const t = s.replace(/[\r\n]/g, '');
-  if (t.length % 4 === 1 || !BASE64.test(t)) return null;
-  return Buffer.from(t, 'base64');
-}
-
-const TEXT_MIME = /^(?:text\/|application\/(?:[\w.+-]*\+)?(?:json|xml|yaml|x-yaml|toml|javascript|ecmascript|x-sh|x-shellscript|sql|csv|x-www-form-urlencoded|graphql|x-ndjson|jsonl|x-httpd-php|x-python|x-ruby|x-perl|ld\+json|x-pem-file|pem-certificate-chain|x-x509-ca-cert|pkcs8|x-pkcs12|octet-stream-text)\b|message\/|image\/svg\+xml)/i;
-const textLike = (mime: string): boolean => TEXT_MIME.test(mime.trim());
-
-const decoder = new TextDecoder('utf-8', { fatal: true });
-function utf8(bytes: Buffer): string | null {
-  try {
-    return decoder.decode(bytes);
-  } catch {
-    return null;
-  }
-}
-
-/** Bytes that are UTF-8 text a person could read (no control characters but tab, CR, LF, FF). */
-function printable(bytes: Buffer): boolean {
-  if (bytes.length === 0) return false;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b < 32 && b !== 9 && b !== 10 && b !== 13 && b !== 12) return false;
-    if (b === 127) return false;
-  }
-  return utf8(bytes) !== null;
-}
-
-/** JSON text of `r` in the layout of the document s[a..b]: pretty-printed with its indentation unit, or compact. */
-function serializeLike(s: string, a: number, b: number, r: unknown): string {
-  const nl = s.indexOf('\n', a);
-  if (nl === -1 || nl >= b) return JSON.stringify(r);
-  let k = nl + 1;
-  while (k < b && (s.charCodeAt(k) === 32 || s.charCodeAt(k) === 9)) k++;
-  return JSON.stringify(r, null, s.slice(nl + 1, k) || undefined);
-}
-
 function setProp(o: Record<string, unknown>, k: string, v: unknown): void {
   if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
   else o[k] = v;
@@ -105,33 +64,6 @@ const isWs = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9
 const FRAGMENT_HINT = /"\s*:/;
 const FRAGMENT_MEMBER = /"((?:[^"\\\r\n]|\\.){1,256})"[ \t\r\n]*:[ \t\r\n]*/g;
 const FRAGMENT_SCALAR = /-?[0-9][0-9.eE+-]*|true|false/y;
-
-/** Index just past the closing quote of the JSON string literal opening at `i`, or -1. */
-function endOfJsonString(s: string, i: number): number {
-  for (let j = i + 1; j < s.length; j++) {
-    const c = s.charCodeAt(j);
-    if (c === 92) j++;
-    else if (c === 34) return j + 1;
-  }
-  return -1;
-}
-
-/** Index just past the bracket closing the object/array opening at `i` (or the end of `s`). */
-function endOfJsonComposite(s: string, i: number): number {
-  let depth = 0;
-  for (let j = i; j < s.length; j++) {
-    const c = s.charCodeAt(j);
-    if (c === 34) {
-      const e = endOfJsonString(s, j);
-      if (e === -1) return s.length;
-      j = e - 1;
-    } else if (c === 123 || c === 91) depth++;
-    else if (c === 125 || c === 93) {
-      if (--depth === 0) return j + 1;
-    }
-  }
-  return s.length;
-}
 
 /** Is `s` one of the outputs `rule` produces (so masking it again must leave it alone)? */
 export function isOutputOf(rule: Rule, s: string): boolean {
