@@ -524,7 +524,7 @@ const email: Detector = {
 // secret rather than hold one (`token_type`, `password_policy_url`, `secret_name`) are left, and
 // token-like names need a token-like value (8+ characters, no spaces, a digit or mixed case).
 const SECRET_NAME = /(?:secret|passw|passphrase|pwd|token|api[_.-]?key|apikey|access[_.-]?key|private[_.-]?key|credential|auth[_.-]?key|session[_.-]?(?:id|key)|cookie|signing[_.-]?key|encryption[_.-]?key)/;
-const DESCRIBES = /(?:^|[_.-])(?:type|url|uri|endpoint|expires?|expiry|expiration|ttl|at|in|count|len|length|name|names|policy|hint|prompt|label|format|kind|id_field|required|enabled|set|changed|reset|min|max|rotation)$/;
+const DESCRIBES = /(?:^|[_.-])(?:type|url|uri|endpoint|expires?|expiry|expiration|ttl|at|in|count|len|length|name|names|policy|hint|prompt|label|format|kind|id_field|required|enabled|set|changed|reset|min|max|rotation)$|tokens$|^(?:progress|page|next_?page|continuation|sync)[_.-]?token$/;
 const PASSWORDISH = /secret|passw|passphrase|pwd|private[_.-]?key|credential/;
 
 const genericSecret: Detector = {

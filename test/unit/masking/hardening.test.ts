@@ -133,6 +133,8 @@ describe('key rules apply beyond JSON members', () => {
     for (const k of ['authorization', 'aws_secret_access_key', 'password', 'client_secret', 'apiKey']) expect(out[k]).toMatch(/^\[MASKED:/);
     expect(out.Authorization).not.toContain('abc123XYZ789tok2');
     expect(out.token_type).toBe('Bearer');
+    const proto = { progressToken: 'abc-123-def-456', nextPageToken: 'Cursor0123456789', usage: { input_tokens: '12345678', maxTokens: '40960000' } };
+    expect(applyMask(proto, d, 'strict').value).toEqual(proto); // protocol fields and counts, not secrets
     expect(out.password_policy_url).toBe('https://example.com/p');
     expect(maskText('CLIENT_SECRET=sup3r-s3cret', d).text).toBe(`CLIENT_SECRET=${M('generic_secret')}`);
   });
