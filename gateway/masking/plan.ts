@@ -164,17 +164,23 @@ function makeRule(index: number, kind: RuleKind, cls: string, style: MaskStyle, 
  * (irregexp then dispatches on one character instead of trying every alternative at every
  * position). A word that is a prefix of another stands for both: this is a necessary-condition test.
  */
-function prefixTrie(words: readonly string[], escape: (s: string) => string): string {
+function prefixTrie(words: readonly string[], escape: (s: string) => string, exact = false): string {
   if (words.length === 0) return '';
   const groups = new Map<string, string[]>();
   for (const w of words) {
-    if (w === '') return '';
+    if (w === '') {
+      if (!exact) return '';
+      continue;
+    }
     const rest = groups.get(w[0]!);
     if (rest === undefined) groups.set(w[0]!, [w.slice(1)]);
     else rest.push(w.slice(1));
   }
   const alts = [...groups].map(([c, rest]) => {
-    const tail = rest.includes('') ? '' : rest.length === 1 ? escape(rest[0]!) : `(?:${prefixTrie(rest, escape)})`;
+    const longer = rest.filter((r) => r !== '');
+    const sub = longer.length === 0 ? '' : longer.length === 1 && rest.length === 1 ? escape(longer[0]!) : `(?:${prefixTrie(longer, escape, exact)})`;
+    // exact: a word that ends here still matches when no longer one does (the match is a whole word).
+    const tail = !exact && rest.includes('') ? '' : exact && rest.includes('') && sub !== '' ? `${sub.startsWith('(?:') ? sub : `(?:${sub})`}?` : sub;
     return escape(c) + tail;
   });
   return alts.length === 1 ? alts[0]! : alts.join('|');
@@ -232,7 +238,7 @@ export class MaskPlan {
     const anchored = parts.detectors.filter((d) => d.det.anchors !== undefined);
     const literals = [...new Set(anchored.flatMap((d) => d.det.anchors!))].sort((a, b) => b.length - a.length);
     const escape = (a: string) => a.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    this.#anchors = literals.length === 0 ? null : new RegExp(literals.map(escape).join('|'), 'g');
+    this.#anchors = literals.length === 0 ? null : new RegExp(prefixTrie(literals, escape, true), 'g');
     this.#anchorMin = Math.min(...anchored.map((d) => d.det.minLength));
     // Literal hints and anchors as one trie (fast), the few patterns as a second regex.
     const hints = parts.detectors.flatMap((d) => (d.det.hint === undefined || d.det.hint === '' ? [] : [d.det.hint]));
