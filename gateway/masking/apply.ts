@@ -115,6 +115,8 @@ class Walker {
   #mirrorArmed = false;
   /** Scratch for detector spans (reused: scanning is not reentrant). */
   readonly #spans: number[] = [];
+  /** Short strings the recurrence search found nothing in, during this call. */
+  readonly #recurClean = new Set<string>();
   /** Short strings scanned clean during this call. */
   readonly #clean = new Set<string>();
   /** Values key and path rules masked, to be masked wherever else they appear in the message. */
@@ -700,8 +702,14 @@ class Walker {
   #recur(v: unknown, m: ReturnType<Recurrences['matcher']>, depth: number): unknown {
     if (depth > this.#plan.maxDepth + 2) return v;
     if (typeof v === 'string') {
+      // Member names and short values repeat: each is searched once per call.
+      const short = v.length <= 64;
+      if (short && this.#recurClean.has(v)) return v;
       const edits = m.find(v);
-      if (edits.length === 0) return v;
+      if (edits.length === 0) {
+        if (short && this.#recurClean.size < 16384) this.#recurClean.add(v);
+        return v;
+      }
       const doc = this.#recurJson(v, m, depth);
       if (doc !== undefined) return doc;
       let out = '';
