@@ -45,6 +45,23 @@ type NodeKind = 'object' | 'array' | 'string' | 'number' | 'boolean';
 type Match = [number, number, Rule, string, string, boolean];
 const NO_MATCHES: readonly Match[] = Object.freeze([]) as readonly Match[];
 
+/** What can be a name given as data: identifier-like, short (not a sentence, not a marker). */
+const NAME_LIKE = /^[A-Za-z_$@][A-Za-z0-9_.$@-]{0,63}$/;
+const PAIR_NAMES = ['name', 'key', 'Name', 'Key', 'header', 'field', 'param', 'variable'];
+const PAIR_VALUES = ['value', 'Value'];
+
+/** A small name/value pair object ({"name": "DB_PASSWORD", "value": …}, Kubernetes env, header lists). */
+function pairOf(o: Record<string, unknown>, keys: readonly string[]): { name: string; value: string } | null {
+  if (keys.length > 6) return null;
+  const value = PAIR_VALUES.find((v) => Object.hasOwn(o, v));
+  if (value === undefined) return null;
+  for (const n of PAIR_NAMES) {
+    const name = o[n];
+    if (typeof name === 'string' && NAME_LIKE.test(name)) return { name, value };
+  }
+  return null;
+}
+
 const kindOf = (v: unknown): string => (Array.isArray(v) ? 'array' : typeof v === 'object' && v !== null ? 'object' : '');
 
 const isPlain = (v: unknown): v is Record<string, unknown> =>
@@ -248,16 +265,21 @@ class Walker {
     const plan = this.#plan;
     if (depth === 0) this.#scKind = kindOf(o.structuredContent);
     const pre = depth === 0 ? this.#structuredCopy(o, states) : null;
+    const pair = pairOf(o, keys);
     let out: Record<string, unknown> | null = null;
     for (let n = 0; n < keys.length; n++) {
       const k = keys[n]!;
       const v = o[k];
-      const info = plan.keyInfo(k);
-      const nk = this.#key(k, info);
+      const own = plan.keyInfo(k);
+      const nk = this.#key(k, own);
+      // {"name": "DB_PASSWORD", "value": "…"}: the value is keyed by the name it is paired with.
+      const named = pair !== null && k === pair.value ? plan.keyInfo(pair.name) : null;
+      const info = named === null || own.rule !== null ? own : { ...own, rule: named.rule, det: own.det !== -1 ? own.det : named.det };
+      const detName = named !== null && own.det === -1 ? pair!.name : k;
       const inner = states.length === 0 ? NO_STATES : step(states, k, -1);
       let r: unknown;
       if (pre !== null && k === 'structuredContent') r = pre.masked;
-      else if (info.rule === null && inner.length === 0 && typeof v === 'string' && info.det !== -1 && plan.acceptsKeyed(info.det, k, v)) {
+      else if (info.rule === null && inner.length === 0 && typeof v === 'string' && info.det !== -1 && plan.acceptsKeyed(info.det, detName, v)) {
         // A detector that knows `NAME: value` masks the value of a member so named, whole.
         const rule = plan.detectors[info.det]!.rule;
         r = isOutputOf(rule, v) ? v : this.#replace(rule, v, v, true);
@@ -277,9 +299,16 @@ class Walker {
 
   arr(a: readonly unknown[], states: readonly PathState[], depth: number): unknown {
     let out: unknown[] | null = null;
+    // ["Authorization", "…"]: a two-element array whose first element names the second.
+    const named = a.length === 2 && typeof a[0] === 'string' && NAME_LIKE.test(a[0]) ? this.#plan.keyInfo(a[0]) : null;
     for (let i = 0; i < a.length; i++) {
       const el = a[i];
-      const r = this.node(el, states.length === 0 ? NO_STATES : step(states, null, i), null, depth + 1);
+      const inner = states.length === 0 ? NO_STATES : step(states, null, i);
+      let r: unknown;
+      if (i === 1 && named !== null && inner.length === 0 && named.rule === null && typeof el === 'string' && named.det !== -1 && this.#plan.acceptsKeyed(named.det, a[0] as string, el)) {
+        const rule = this.#plan.detectors[named.det]!.rule;
+        r = isOutputOf(rule, el) ? el : this.#replace(rule, el, el, true);
+      } else r = this.node(el, inner, i === 1 && named !== null ? named.rule : null, depth + 1);
       if (out === null && r !== el) out = a.slice(0, i);
       if (out !== null) out.push(r);
     }

@@ -184,6 +184,10 @@ for (const [name, make] of tokens) {
   add('AWS secret key as JSON member', structured({ aws_secret_access_key: aws }), [aws]);
   const auth = `Tok${run(20, ALNUM, ++serial)}`;
   add('authorization member without scheme', structured({ headers: { Authorization: auth } }), [auth]);
+  const env = S();
+  add('Kubernetes env name/value pair', structured({ env: [{ name: 'DB_PASSWORD', value: env }, { name: 'HOST', value: 'db1' }] }), [env], ['db1']);
+  const hdr = `Tok${run(20, ALNUM, ++serial)}`;
+  add('header list as pairs', structured({ headers: [['Authorization', hdr], ['Accept', 'text/plain']] }), [hdr], ['text/plain']);
   const gen = `k3y${run(16, ALNUM, ++serial)}`;
   add('generic api key member', structured({ settings: { apiKey: gen } }), [gen]);
 }

@@ -140,6 +140,20 @@ describe('key rules apply beyond JSON members', () => {
   });
 });
 
+describe('names given as data', () => {
+  it('masks the value of a name/value pair by the name', () => {
+    const doc = {
+      env: [{ name: 'DB_PASSWORD', value: 'hunter2-pair' }, { name: 'HOST', value: 'db1' }],
+      headers: [['Authorization', 'abc123XYZ789tok'], ['Accept', 'text/plain']],
+      fields: [{ key: 'client_secret', value: 's3cr3t-pair' }],
+    };
+    const p = plan([{ key: '*password*' }, { detector: 'secrets' }]);
+    const out = JSON.stringify(applyMask(doc, p, 'strict').value);
+    for (const s of ['hunter2-pair', 'abc123XYZ789tok', 's3cr3t-pair']) expect(out).not.toContain(s);
+    for (const s of ['db1', 'text/plain', 'DB_PASSWORD', 'Authorization']) expect(out).toContain(s);
+  });
+});
+
 describe('detectors read normalized text', () => {
   const d = plan([{ detector: 'all' }]);
   it.each([
