@@ -12,6 +12,8 @@ import { enterEmbedded, NO_STATES, step, type PathState } from './path.ts';
 import type { MaskPlan, Rule } from './plan.ts';
 import { schemaKeyword } from './schema.ts';
 import { Recurrences } from './recur.ts';
+import { decodeBase64, isBlobMember, printable, textLike, utf8 } from './blobs.ts';
+import { endOfJsonComposite, endOfJsonString, serializeLike } from './jsontext.ts';
 
 export type MaskMode = 'strict' | 'best_effort';
 
@@ -43,6 +45,23 @@ type NodeKind = 'object' | 'array' | 'string' | 'number' | 'boolean';
 type Match = [number, number, Rule, string, string, boolean];
 const NO_MATCHES: readonly Match[] = Object.freeze([]) as readonly Match[];
 
+/** What can be a name given as data: identifier-like, short (not a sentence, not a marker). */
+const NAME_LIKE = /^[A-Za-z_$@][A-Za-z0-9_.$@-]{0,63}$/;
+const PAIR_NAMES = ['name', 'key', 'Name', 'Key', 'header', 'field', 'param', 'variable'];
+const PAIR_VALUES = ['value', 'Value'];
+
+/** A small name/value pair object ({"name": "DB_PASSWORD", "value": …}, Kubernetes env, header lists). */
+function pairOf(o: Record<string, unknown>, keys: readonly string[]): { name: string; value: string } | null {
+  if (keys.length > 6) return null;
+  const value = PAIR_VALUES.find((v) => Object.hasOwn(o, v));
+  if (value === undefined) return null;
+  for (const n of PAIR_NAMES) {
+    const name = o[n];
+    if (typeof name === 'string' && NAME_LIKE.test(name)) return { name, value };
+  }
+  return null;
+}
+
 const kindOf = (v: unknown): string => (Array.isArray(v) ? 'array' : typeof v === 'object' && v !== null ? 'object' : '');
 
 const isPlain = (v: unknown): v is Record<string, unknown> =>
@@ -51,49 +70,6 @@ const isPlain = (v: unknown): v is Record<string, unknown> =>
 /** The text of a text block / text resource contents ({text: "…"}), else undefined. */
 const textOf = (b: unknown): string | undefined =>
   isPlain(b) && typeof b.text === 'string' && (b.type === undefined || b.type === 'text') ? b.text : undefined;
-
-/** `blob` of resource contents, or `data` of an image/audio content block. */
-const isBlobMember = (o: Record<string, unknown>, k: string): boolean =>
-  k === 'blob' || (k === 'data' && (o.type === 'image' || o.type === 'audio') && typeof o.mimeType === 'string');
-
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-function decodeBase64(s: string): Buffer | null {
-  const t = s.replace(/[\r\n]/g, '');
-  if (t.length % 4 === 1 || !BASE64.test(t)) return null;
-  return Buffer.from(t, 'base64');
-}
-
-const TEXT_MIME = /^(?:text\/|application\/(?:[\w.+-]*\+)?(?:json|xml|yaml|x-yaml|toml|javascript|ecmascript|x-sh|x-shellscript|sql|csv|x-www-form-urlencoded|graphql|x-ndjson|jsonl|x-httpd-php|x-python|x-ruby|x-perl|ld\+json|x-pem-file|pem-certificate-chain|x-x509-ca-cert|pkcs8|x-pkcs12|octet-stream-text)\b|message\/|image\/svg\+xml)/i;
-const textLike = (mime: string): boolean => TEXT_MIME.test(mime.trim());
-
-const decoder = new TextDecoder('utf-8', { fatal: true });
-function utf8(bytes: Buffer): string | null {
-  try {
-    return decoder.decode(bytes);
-  } catch {
-    return null;
-  }
-}
-
-/** Bytes that are UTF-8 text a person could read (no control characters but tab, CR, LF, FF). */
-function printable(bytes: Buffer): boolean {
-  if (bytes.length === 0) return false;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b < 32 && b !== 9 && b !== 10 && b !== 13 && b !== 12) return false;
-    if (b === 127) return false;
-  }
-  return utf8(bytes) !== null;
-}
-
-/** JSON text of `r` in the layout of the document s[a..b]: pretty-printed with its indentation unit, or compact. */
-function serializeLike(s: string, a: number, b: number, r: unknown): string {
-  const nl = s.indexOf('\n', a);
-  if (nl === -1 || nl >= b) return JSON.stringify(r);
-  let k = nl + 1;
-  while (k < b && (s.charCodeAt(k) === 32 || s.charCodeAt(k) === 9)) k++;
-  return JSON.stringify(r, null, s.slice(nl + 1, k) || undefined);
-}
 
 function setProp(o: Record<string, unknown>, k: string, v: unknown): void {
   if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
@@ -105,33 +81,6 @@ const isWs = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9
 const FRAGMENT_HINT = /"\s*:/;
 const FRAGMENT_MEMBER = /"((?:[^"\\\r\n]|\\.){1,256})"[ \t\r\n]*:[ \t\r\n]*/g;
 const FRAGMENT_SCALAR = /-?[0-9][0-9.eE+-]*|true|false/y;
-
-/** Index just past the closing quote of the JSON string literal opening at `i`, or -1. */
-function endOfJsonString(s: string, i: number): number {
-  for (let j = i + 1; j < s.length; j++) {
-    const c = s.charCodeAt(j);
-    if (c === 92) j++;
-    else if (c === 34) return j + 1;
-  }
-  return -1;
-}
-
-/** Index just past the bracket closing the object/array opening at `i` (or the end of `s`). */
-function endOfJsonComposite(s: string, i: number): number {
-  let depth = 0;
-  for (let j = i; j < s.length; j++) {
-    const c = s.charCodeAt(j);
-    if (c === 34) {
-      const e = endOfJsonString(s, j);
-      if (e === -1) return s.length;
-      j = e - 1;
-    } else if (c === 123 || c === 91) depth++;
-    else if (c === 125 || c === 93) {
-      if (--depth === 0) return j + 1;
-    }
-  }
-  return s.length;
-}
 
 /** Is `s` one of the outputs `rule` produces (so masking it again must leave it alone)? */
 export function isOutputOf(rule: Rule, s: string): boolean {
@@ -183,6 +132,8 @@ class Walker {
   #mirrorArmed = false;
   /** Scratch for detector spans (reused: scanning is not reentrant). */
   readonly #spans: number[] = [];
+  /** Short strings the recurrence search found nothing in, during this call. */
+  readonly #recurClean = new Set<string>();
   /** Short strings scanned clean during this call. */
   readonly #clean = new Set<string>();
   /** Values key and path rules masked, to be masked wherever else they appear in the message. */
@@ -314,16 +265,21 @@ class Walker {
     const plan = this.#plan;
     if (depth === 0) this.#scKind = kindOf(o.structuredContent);
     const pre = depth === 0 ? this.#structuredCopy(o, states) : null;
+    const pair = pairOf(o, keys);
     let out: Record<string, unknown> | null = null;
     for (let n = 0; n < keys.length; n++) {
       const k = keys[n]!;
       const v = o[k];
-      const info = plan.keyInfo(k);
-      const nk = this.#key(k, info);
+      const own = plan.keyInfo(k);
+      const nk = this.#key(k, own);
+      // {"name": "DB_PASSWORD", "value": "…"}: the value is keyed by the name it is paired with.
+      const named = pair !== null && k === pair.value ? plan.keyInfo(pair.name) : null;
+      const info = named === null || own.rule !== null ? own : { ...own, rule: named.rule, det: own.det !== -1 ? own.det : named.det };
+      const detName = named !== null && own.det === -1 ? pair!.name : k;
       const inner = states.length === 0 ? NO_STATES : step(states, k, -1);
       let r: unknown;
       if (pre !== null && k === 'structuredContent') r = pre.masked;
-      else if (info.rule === null && inner.length === 0 && typeof v === 'string' && info.det !== -1 && plan.acceptsKeyed(info.det, k, v)) {
+      else if (info.rule === null && inner.length === 0 && typeof v === 'string' && info.det !== -1 && plan.acceptsKeyed(info.det, detName, v)) {
         // A detector that knows `NAME: value` masks the value of a member so named, whole.
         const rule = plan.detectors[info.det]!.rule;
         r = isOutputOf(rule, v) ? v : this.#replace(rule, v, v, true);
@@ -343,9 +299,16 @@ class Walker {
 
   arr(a: readonly unknown[], states: readonly PathState[], depth: number): unknown {
     let out: unknown[] | null = null;
+    // ["Authorization", "…"]: a two-element array whose first element names the second.
+    const named = a.length === 2 && typeof a[0] === 'string' && NAME_LIKE.test(a[0]) ? this.#plan.keyInfo(a[0]) : null;
     for (let i = 0; i < a.length; i++) {
       const el = a[i];
-      const r = this.node(el, states.length === 0 ? NO_STATES : step(states, null, i), null, depth + 1);
+      const inner = states.length === 0 ? NO_STATES : step(states, null, i);
+      let r: unknown;
+      if (i === 1 && named !== null && inner.length === 0 && named.rule === null && typeof el === 'string' && named.det !== -1 && this.#plan.acceptsKeyed(named.det, a[0] as string, el)) {
+        const rule = this.#plan.detectors[named.det]!.rule;
+        r = isOutputOf(rule, el) ? el : this.#replace(rule, el, el, true);
+      } else r = this.node(el, inner, i === 1 && named !== null ? named.rule : null, depth + 1);
       if (out === null && r !== el) out = a.slice(0, i);
       if (out !== null) out.push(r);
     }
@@ -768,8 +731,14 @@ class Walker {
   #recur(v: unknown, m: ReturnType<Recurrences['matcher']>, depth: number): unknown {
     if (depth > this.#plan.maxDepth + 2) return v;
     if (typeof v === 'string') {
+      // Member names and short values repeat: each is searched once per call.
+      const short = v.length <= 64;
+      if (short && this.#recurClean.has(v)) return v;
       const edits = m.find(v);
-      if (edits.length === 0) return v;
+      if (edits.length === 0) {
+        if (short && this.#recurClean.size < 16384) this.#recurClean.add(v);
+        return v;
+      }
       const doc = this.#recurJson(v, m, depth);
       if (doc !== undefined) return doc;
       let out = '';

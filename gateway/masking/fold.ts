@@ -79,15 +79,55 @@ export interface FoldedText {
   readonly to: readonly number[];
 }
 
-/** The text as detectors should read it, or null when it is ASCII (read the original). */
+const hexAt = (s: string, i: number, n: number): number => {
+  let v = 0;
+  for (let k = i; k < i + n; k++) {
+    const c = s.charCodeAt(k);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d === -1) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+};
+
+/** Escapes a reader (or a parser downstream) turns into characters: JSON/JS `\uXXXX`, URL `%XX`. */
+const ESCAPED = /\\u[0-9A-Fa-f]{4}|%[0-9A-Fa-f]{2}/;
+
+/**
+ * The text as detectors should read it, or null when it is plain ASCII (read the original). Also
+ * decodes `\uXXXX` and `%XX` escapes (a `ada\u0040example.com` in truncated JSON, an
+ * `ada%40example.com` in a query string), each read as the character it stands for.
+ */
 export function foldText(s: string): FoldedText | null {
-  if (!NON_ASCII.test(s)) return null;
+  if (!NON_ASCII.test(s) && !ESCAPED.test(s)) return null;
   const n = s.length;
   const from: number[] = [];
   const to: number[] = [];
   const parts: string[] = [];
   for (let i = 0; i < n;) {
     const c = s.charCodeAt(i);
+    if (c === 92 && s.charCodeAt(i + 1) === 117) {
+      const v = hexAt(s, i + 2, 4);
+      if (v !== -1) {
+        const f = v < 0x80 ? String.fromCharCode(v) : v >= 0xd800 && v <= 0xdfff ? String.fromCharCode(v) : foldCodePoint(v);
+        for (let k = 0; k < f.length; k++) {
+          parts.push(f[k]!);
+          from.push(i);
+          to.push(i + 6);
+        }
+        i += 6;
+        continue;
+      }
+    } else if (c === 37) {
+      const v = hexAt(s, i + 1, 2);
+      if (v !== -1 && v >= 0x20 && v < 0x7f) {
+        parts.push(String.fromCharCode(v));
+        from.push(i);
+        to.push(i + 3);
+        i += 3;
+        continue;
+      }
+    }
     if (c < 0x80) {
       parts.push(s[i]!);
       from.push(i);

@@ -160,6 +160,33 @@ function makeRule(index: number, kind: RuleKind, cls: string, style: MaskStyle, 
 }
 
 /**
+ * A regex source matching wherever any of `words` starts, as a trie grouped by first character
+ * (irregexp then dispatches on one character instead of trying every alternative at every
+ * position). A word that is a prefix of another stands for both: this is a necessary-condition test.
+ */
+function prefixTrie(words: readonly string[], escape: (s: string) => string, exact = false): string {
+  if (words.length === 0) return '';
+  const groups = new Map<string, string[]>();
+  for (const w of words) {
+    if (w === '') {
+      if (!exact) return '';
+      continue;
+    }
+    const rest = groups.get(w[0]!);
+    if (rest === undefined) groups.set(w[0]!, [w.slice(1)]);
+    else rest.push(w.slice(1));
+  }
+  const alts = [...groups].map(([c, rest]) => {
+    const longer = rest.filter((r) => r !== '');
+    const sub = longer.length === 0 ? '' : longer.length === 1 && rest.length === 1 ? escape(longer[0]!) : `(?:${prefixTrie(longer, escape, exact)})`;
+    // exact: a word that ends here still matches when no longer one does (the match is a whole word).
+    const tail = !exact && rest.includes('') ? '' : exact && rest.includes('') && sub !== '' ? `${sub.startsWith('(?:') ? sub : `(?:${sub})`}?` : sub;
+    return escape(c) + tail;
+  });
+  return alts.length === 1 ? alts[0]! : alts.join('|');
+}
+
+/**
  * A compiled, immutable set of mask instructions. Build with `compileMask`; apply with `applyMask`
  * or `maskText`. Plans are safe to cache and share between calls (see `MaskPlanCache`).
  */
@@ -180,6 +207,9 @@ export class MaskPlan {
   readonly #anchorMin: number;
   /** Any detector could match here (every detector's hint and anchors in one regex), or null: always run them. */
   readonly #hint: RegExp | null;
+  readonly #hintPatterns: RegExp | null;
+  /** Every detector has a hint (else detectors always run). */
+  readonly #hintAll: boolean;
   /** @internal Rule of the credit_card detector (JSON numbers are checked too), or null. */
   readonly cardRule: Rule | null;
   /** @internal */ readonly hashKey: KeyObject | null;
@@ -207,12 +237,18 @@ export class MaskPlan {
     this.detectors = parts.detectors;
     const anchored = parts.detectors.filter((d) => d.det.anchors !== undefined);
     const literals = [...new Set(anchored.flatMap((d) => d.det.anchors!))].sort((a, b) => b.length - a.length);
-    this.#anchors = literals.length === 0 ? null : new RegExp(literals.map((a) => a.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'g');
-    this.#anchorMin = Math.min(...anchored.map((d) => d.det.minLength));
     const escape = (a: string) => a.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    this.#hint = parts.detectors.every((d) => d.det.hint !== undefined || d.det.anchors !== undefined)
-      ? new RegExp(parts.detectors.flatMap((d) => [...(d.det.hint === undefined ? [] : [d.det.hint]), ...(d.det.anchors ?? []).map(escape)]).join('|'))
-      : null;
+    this.#anchors = literals.length === 0 ? null : new RegExp(prefixTrie(literals, escape, true), 'g');
+    this.#anchorMin = Math.min(...anchored.map((d) => d.det.minLength));
+    // Literal hints and anchors as one trie (fast), the few patterns as a second regex.
+    const hints = parts.detectors.flatMap((d) => (d.det.hint === undefined || d.det.hint === '' ? [] : [d.det.hint]));
+    const isLiteral = (h: string) => !/[\\^$.*+?()[\]{}|]/.test(h);
+    const hintLiterals = [...new Set([...hints.filter(isLiteral), ...parts.detectors.flatMap((d) => d.det.anchors ?? [])])];
+    const patterns = hints.filter((h) => !isLiteral(h));
+    const every = parts.detectors.every((d) => d.det.hint !== undefined || d.det.anchors !== undefined);
+    this.#hint = every && hintLiterals.length > 0 ? new RegExp(prefixTrie(hintLiterals, escape)) : null;
+    this.#hintPatterns = every && patterns.length > 0 ? new RegExp(patterns.join('|')) : null;
+    this.#hintAll = every;
     this.keyedDetectors = parts.detectors.flatMap((d, i) => (d.det.keyed === undefined ? [] : [i]));
     const textKeys = parts.keyRules.length > 0 || this.keyedDetectors.length > 0;
     this.minScanLength = Math.min(textKeys ? 3 : Infinity, ...parts.detectors.map((d) => d.det.minLength));
@@ -259,7 +295,7 @@ export class MaskPlan {
     let present: Set<string> | null = null;
     const re = this.#anchors;
     // One regex says whether any detector could match; if none can, only names in text remain.
-    const detect = this.#hint === null || this.#hint.test(s);
+    const detect = !this.#hintAll || (this.#hint?.test(s) ?? false) || (this.#hintPatterns?.test(s) ?? false);
     if (detect && re !== null && s.length >= this.#anchorMin) {
       present = NONE;
       re.lastIndex = 0;

@@ -9,6 +9,7 @@ const MAX_VALUES = 4096;
 const MAX_LENGTH = 4096;
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const MARKER_OPEN = '[MASKED:';
+const NONE: readonly [number, number, Rule][] = Object.freeze([]) as readonly [number, number, Rule][];
 
 export class Recurrences {
   readonly #values = new Map<string, Rule>();
@@ -24,7 +25,7 @@ export class Recurrences {
     this.#values.set(v, rule);
   }
 
-  matcher(): { find(s: string): [number, number, Rule][]; exact(s: string): Rule | undefined } {
+  matcher(): { find(s: string): readonly [number, number, Rule][]; exact(s: string): Rule | undefined } {
     const values = [...this.#values.keys()].sort((a, b) => b.length - a.length);
     const alts = values.map((v) => (v.length < SHORT ? `(?<![A-Za-z0-9])${escape(v)}(?![A-Za-z0-9])` : escape(v)));
     const re = new RegExp(alts.join('|'), 'g');
@@ -32,17 +33,17 @@ export class Recurrences {
     const minLength = values.at(-1)!.length;
     return {
       find(s) {
-        if (s.length < minLength) return [];
+        if (s.length < minLength) return NONE;
         re.lastIndex = 0;
-        const out: [number, number, Rule][] = [];
+        let out: [number, number, Rule][] | null = null;
         let m: RegExpExecArray | null;
         while ((m = re.exec(s)) !== null) {
           const a = m.index;
           const b = a + m[0].length;
           if (insideMarker(s, a)) continue;
-          out.push([a, b, map.get(m[0])!]);
+          (out ??= []).push([a, b, map.get(m[0])!]);
         }
-        return out;
+        return out ?? NONE;
       },
       exact: (s) => map.get(s),
     };

@@ -11,8 +11,10 @@ export interface TokenRule {
   /** What it matches, for the README table. */
   readonly doc: string;
   readonly minLength: number;
-  /** The text must contain one of these (case-sensitive) before the regex runs. */
+  /** The text must contain one of these (case-sensitive) before the regex runs … */
   readonly anchors: readonly string[];
+  /** … or, for anchors too common to filter with ("SK"), match this regex source instead. */
+  readonly hint?: string;
   readonly re: RegExp;
   readonly group?: number;
 }
@@ -37,7 +39,8 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     name: 'twilio_key',
     doc: 'Twilio API key SIDs `SK` + 32 hex digits',
     minLength: 34,
-    anchors: ['SK'],
+    anchors: [],
+    hint: 'SK[0-9a-fA-F]{32}',
     re: /(?<![A-Za-z0-9])SK[0-9a-fA-F]{32}(?![A-Za-z0-9])/g,
   },
   {

@@ -184,6 +184,10 @@ for (const [name, make] of tokens) {
   add('AWS secret key as JSON member', structured({ aws_secret_access_key: aws }), [aws]);
   const auth = `Tok${run(20, ALNUM, ++serial)}`;
   add('authorization member without scheme', structured({ headers: { Authorization: auth } }), [auth]);
+  const env = S();
+  add('Kubernetes env name/value pair', structured({ env: [{ name: 'DB_PASSWORD', value: env }, { name: 'HOST', value: 'db1' }] }), [env], ['db1']);
+  const hdr = `Tok${run(20, ALNUM, ++serial)}`;
+  add('header list as pairs', structured({ headers: [['Authorization', hdr], ['Accept', 'text/plain']] }), [hdr], ['text/plain']);
   const gen = `k3y${run(16, ALNUM, ++serial)}`;
   add('generic api key member', structured({ settings: { apiKey: gen } }), [gen]);
 }
@@ -207,6 +211,10 @@ for (const [name, make] of tokens) {
   addText('Cyrillic in a header name', `\u0410uthorization: Bearer ${run(24, ALNUM, ++serial)}`, [run(24, ALNUM, serial)]);
   addText('IBAN with NBSP', 'IBAN GB82\u00a0WEST\u00a01234\u00a05698\u00a07654\u00a032', ['WEST\u00a01234']);
   addText('plain IBAN', 'IBAN DE89370400440532013000 please', ['DE89370400440532013000'], ['please']);
+  addText('percent-encoded at sign in a query', `GET /invite?to=pct${++serial}%40example.com&x=1`, [`pct${serial}%40example.com`], ['x=1']);
+  addText('JSON escape for the at sign in truncated JSON', `{"to": "esc${++serial}\\u0040example.com", "cut`, [`esc${serial}\\u0040example.com`]);
+  const pe = S();
+  addText('percent-encoded key name in a query', `GET /login?user=ada&pass%77ord=${pe}&x=1`, [pe], ['x=1']);
 }
 
 // --- Values, not just places; adjacent blocks; blobs; numbers (principle 4) -------------------

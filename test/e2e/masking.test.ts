@@ -90,6 +90,14 @@ describe('masking through the gateway', () => {
     expect(JSON.stringify(answer)).not.toContain('not json, so the path cannot descend');
   });
 
+  it('withholds content a strict mask cannot be applied to (fail closed, -32054)', async () => {
+    const deep = `${'['.repeat(80)}"ada@example.com"${']'.repeat(80)}`; // deeper than the masking depth limit
+    const [answer] = await call(gw, 'echo', { text: deep });
+    expect(answer.error.code).toBe(-32054);
+    expect(answer.error.message).toContain('fail closed');
+    expect(JSON.stringify(answer)).not.toContain('ada@example.com');
+  });
+
   it('masks the message and data of a JSON-RPC error', async () => {
     const res = await fetch(gw.endpoint(), {
       method: 'POST',

@@ -133,8 +133,24 @@ describe('key rules apply beyond JSON members', () => {
     for (const k of ['authorization', 'aws_secret_access_key', 'password', 'client_secret', 'apiKey']) expect(out[k]).toMatch(/^\[MASKED:/);
     expect(out.Authorization).not.toContain('abc123XYZ789tok2');
     expect(out.token_type).toBe('Bearer');
+    const proto = { progressToken: 'abc-123-def-456', nextPageToken: 'Cursor0123456789', usage: { input_tokens: '12345678', maxTokens: '40960000' } };
+    expect(applyMask(proto, d, 'strict').value).toEqual(proto); // protocol fields and counts, not secrets
     expect(out.password_policy_url).toBe('https://example.com/p');
     expect(maskText('CLIENT_SECRET=sup3r-s3cret', d).text).toBe(`CLIENT_SECRET=${M('generic_secret')}`);
+  });
+});
+
+describe('names given as data', () => {
+  it('masks the value of a name/value pair by the name', () => {
+    const doc = {
+      env: [{ name: 'DB_PASSWORD', value: 'hunter2-pair' }, { name: 'HOST', value: 'db1' }],
+      headers: [['Authorization', 'abc123XYZ789tok'], ['Accept', 'text/plain']],
+      fields: [{ key: 'client_secret', value: 's3cr3t-pair' }],
+    };
+    const p = plan([{ key: '*password*' }, { detector: 'secrets' }]);
+    const out = JSON.stringify(applyMask(doc, p, 'strict').value);
+    for (const s of ['hunter2-pair', 'abc123XYZ789tok', 's3cr3t-pair']) expect(out).not.toContain(s);
+    for (const s of ['db1', 'text/plain', 'DB_PASSWORD', 'Authorization']) expect(out).toContain(s);
   });
 });
 
@@ -154,6 +170,8 @@ describe('detectors read normalized text', () => {
     ['non-ASCII local part and domain', 'mail 用户@例子.广告'],
     ['fullwidth AWS key', 'ＡＫＩＡＩＯＳＦＯＤＮＮ７ＥＸＡＭＰＬＥ'],
     ['Cyrillic in the header name', 'Аuthorization: Bearer abcDEF123456ghiJKL789'],
+    ['percent-encoded at sign', 'to=josé%40bücher.de&x=1'.replace('é', 'e').replace('ü', 'u')],
+    ['JSON escape for the at sign', '{"to": "josé\\u0040example.com", "cut'],
   ])('%s', (_name, text) => {
     const r = maskText(text, d);
     expect(r.changed).toBe(true);
