@@ -135,12 +135,9 @@ describe('an identity provider that accepts connections but never answers', () =
   it('503 after http_timeout_ms, naming the issuer and the timeout; nothing forwarded', async () => {
     const token = await stack.idp.sign({ ...stack.idp.validClaims('http://127.0.0.1:9/mcp/other'), iss: issuer });
     const before = stack.upstream.received.length;
-    const started = Date.now();
     const res = await fetch(`${gw.url}/mcp/other`, { method: 'POST', headers: { ...echo('x').headers, authorization: `Bearer ${token}` }, body: JSON.stringify(echo('x').body) });
-    const elapsed = Date.now() - started;
     const text = await res.text();
     expectUnavailable({ status: res.status, headers: res.headers, text, json: JSON.parse(text) }, `Service Unavailable: identity provider ${issuer} is unreachable (discovery failed: no answer within 200 ms); the request was not forwarded`);
-    expect(elapsed).toBeLessThan(2000);
     expect(stack.upstream.received.length).toBe(before);
   });
 });

@@ -1,14 +1,14 @@
 // Hostile upstream content must not turn masking into a denial of service: every detector and the
-// walk stay linear. Each case is ~1 MB; a quadratic scan of any of them takes tens of seconds, a
-// linear one well under a second, so the (generous) limit separates the two even on a loaded CI.
+// walk stay linear. Each case is ~4 MB: a linear scan takes a second or so, a quadratic one many
+// minutes, far past the test's own timeout, which is what fails it. No elapsed time is asserted
+// (speed is the bench's business, bench/masking.ts).
 import { describe, expect, it } from 'vitest';
 import { applyMask, maskText } from '../../../gateway/masking/index.ts';
 import { plan } from './helpers.ts';
 
 const p = plan([{ key: '*password*' }, { detector: 'all' }]);
-const MB = 1024 * 1024;
-const fill = (unit: string) => unit.repeat(Math.ceil(MB / unit.length));
-const LIMIT_MS = 3000;
+const SIZE = 4 * 1024 * 1024;
+const fill = (unit: string) => unit.repeat(Math.ceil(SIZE / unit.length));
 
 describe('linear time on hostile input', () => {
   it.each([
@@ -28,26 +28,20 @@ describe('linear time on hostile input', () => {
     ['brackets that look like JSON', '[{'],
   ])('%s', (_name, unit) => {
     const text = fill(unit);
-    const t0 = performance.now();
-    maskText(text, p);
-    expect(performance.now() - t0).toBeLessThan(LIMIT_MS);
+    expect(maskText(text, p).text.length).toBeGreaterThan(0);
   });
 
   it('many member names that mask to the same text', () => {
     const o: Record<string, number> = {};
     for (let i = 0; i < 50_000; i++) o[`user${i}@example.com`] = i;
-    const t0 = performance.now();
     const r = applyMask(o, p, 'strict');
-    expect(performance.now() - t0).toBeLessThan(LIMIT_MS);
     expect(Object.keys(r.value as object)).toHaveLength(50_000);
     expect(r.counts).toEqual({ email: 50_000 });
   });
 
   it('a long JSON-looking string that does not parse, nested in many members', () => {
-    const bad = `{${'"a":1,'.repeat(20_000)}`;
+    const bad = `{${'"a":1,'.repeat(80_000)}`;
     const doc = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, `${bad}}x}`]));
-    const t0 = performance.now();
-    applyMask(doc, p, 'strict');
-    expect(performance.now() - t0).toBeLessThan(LIMIT_MS);
+    expect(applyMask(doc, p, 'strict').value).toBeDefined();
   });
 });
