@@ -23,9 +23,17 @@ export interface RunningGateway {
 /** Starts a gateway from a loaded configuration; `port: 0` picks a free port. */
 export async function startGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
   const gateway = await createGateway(config, options);
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: gateway.app.fetch, hostname: config.listen.host, port: config.listen.port }, () => resolve(s));
-  });
+  let server: ServerType;
+  try {
+    server = await new Promise((resolve, reject) => {
+      const s = serve({ fetch: gateway.app.fetch, hostname: config.listen.host, port: config.listen.port }, () => resolve(s));
+      // A port already in use ends the start with its error instead of leaving it hanging.
+      s.once('error', reject);
+    });
+  } catch (err) {
+    await gateway.close();
+    throw err;
+  }
   const { port } = server.address() as AddressInfo;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   return {

@@ -103,7 +103,9 @@ export function approvalWeb(deps: ApprovalWebDeps): Hono {
   const secureHeaders = (c: Context) => {
     c.header('content-security-policy', CSP);
     c.header('x-content-type-options', 'nosniff');
-    c.header('referrer-policy', 'no-referrer');
+    // same-origin, not no-referrer: with no-referrer, browsers send `Origin: null` on the page's
+    // own form posts, which the Origin check below must refuse.
+    c.header('referrer-policy', 'same-origin');
     c.header('cache-control', 'no-store');
     c.header('x-frame-options', 'DENY');
   };

@@ -31,8 +31,10 @@ export const PAGE_SECRET_ENV = 'APPROVALS_E2E_PAGE_SECRET';
 
 /** `page`: the approvers' web page with interactive logins (these accounts and groups) at the IdP. */
 export async function startApprovalsStack(options: { approvals?: Record<string, unknown>; page?: Record<string, string[]> } = {}): Promise<ApprovalsStack> {
-  const [portA, portB] = [await freePort(), await freePort()];
-  const base = `http://127.0.0.1:${portA}`;
+  // Replica A's port is the public base URL, so it is reserved first (and retried below when
+  // another test took it in between); replica B takes any free port.
+  let portA = await freePort();
+  let base = `http://127.0.0.1:${portA}`;
   const interactive = options.page
     ? { redirectUris: [`${base}/approvals/callback`], accounts: Object.fromEntries(Object.entries(options.page).map(([sub, groups]) => [sub, { groups }])) }
     : undefined;
@@ -53,8 +55,17 @@ export async function startApprovalsStack(options: { approvals?: Record<string, 
   let a: TestGateway | undefined;
   let b: TestGateway | undefined;
   try {
-    a = await replica(portA);
-    b = await replica(portB);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        a = await replica(portA);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 3 || interactive) throw err;
+        portA = await freePort();
+        base = `http://127.0.0.1:${portA}`;
+      }
+    }
+    b = await replica(0);
   } catch (err) {
     await a?.close();
     await Promise.all([idp.close(), redis.close(), modern.close(), legacy.close()]);

@@ -219,6 +219,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       jwks: { keys: keys.map((k) => k.privateJwk) as never },
       ttl: {
         ClientCredentials: (_ctx, token) => (token as unknown as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttlDefault,
+        ...(interactive ? { AccessToken: ttlDefault, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 } : {}),
       },
       scopes: scopes.split(' '),
       cookies: { keys: ['portcullis-test-idp-cookie-key'] },
