@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { startApprovalsStack } from '../test/helpers/approvals-stack.ts';
 import { row, Samples, summarize, type Row } from './stats.ts';
 
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} };
+const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': { elicitation: { url: {} } } };
 const KEY = 'io.portcullis/approval';
 
 export async function runApprovalsBench(options: { iterations: number; log: (line: string) => void }): Promise<{ rows: Row[]; data: Record<string, unknown> }> {

@@ -13,7 +13,7 @@ import { openState, type SharedState } from './state/index.ts';
 import { hostPolicy, originPolicy } from './origin.ts';
 import { escapedError, notFound } from './edge.ts';
 import { ConfigError, type LoadedConfig as Loaded } from './config/load.ts';
-import { ApprovalFlow, approvalPage, approvalRoutes, Approvals, MemoryApprovalStore, parseSealingKeys, parseWebhookSecrets, Webhooks, RedisApprovalStore, Sealer, SealError } from './approvals/index.ts';
+import { ApprovalFlow, approvalPage, approvalRoutes, approvalWeb, Approvals, MemoryApprovalStore, parseSealingKeys, parseWebhookSecrets, Webhooks, RedisApprovalStore, Sealer, SealError } from './approvals/index.ts';
 import type { PolicyQuery } from './policy/input.ts';
 import { hostname } from 'node:os';
 import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
@@ -129,7 +129,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   }));
   if (approvals) {
     app.route('/', approvalRoutes({ approvals: approvals.service, flow: approvals.flow, authenticator, targets: Object.keys(config.targets), log }));
-    app.route('/', approvalPage());
+    app.route('/', approvals.web ?? approvalPage());
   }
   return {
     app,
@@ -194,5 +194,13 @@ function openApprovals(config: Loaded, state: SharedState, masks: MaskPlanCache,
     service.sweep().catch((err: Error) => log(`approvals: sweep failed (retried): ${err.message}`)).finally(() => { sweeping = false; });
   }, a.sweep_interval_ms);
   sweeper.unref();
-  return { service, flow, close: async () => { clearInterval(sweeper); webhooks?.close(); await store.close(); } };
+  let web: ReturnType<typeof approvalWeb> | undefined;
+  if (a.page) {
+    const issuer = config.identity.issuers.find((i) => i.issuer.replace(/\/+$/, '') === a.page!.issuer.replace(/\/+$/, ''));
+    const clientSecret = config.env[a.page.client_secret_env];
+    if (!issuer) throw new ConfigError(config.file, [`approvals.page.issuer: ${a.page.issuer} is not one of identity.issuers`]);
+    if (!clientSecret) throw new ConfigError(config.file, [`approvals.page.client_secret_env: environment variable ${a.page.client_secret_env} is not set`]);
+    web = approvalWeb({ approvals: service, flow, sealer, baseUrl: base, issuer, clientId: a.page.client_id, clientSecret, sessionSeconds: a.page.session_seconds, log });
+  }
+  return { service, flow, web, close: async () => { clearInterval(sweeper); webhooks?.close(); await store.close(); } };
 }

@@ -35,7 +35,19 @@ export async function startGateway(config: LoadedConfig, options: GatewayOptions
   const listener = getRequestListener(gateway.app.fetch, { hostname: config.listen.host, errorHandler: malformedRequest });
   const server: Server = createServer(listener);
   server.on('clientError', answerClientError);
-  await new Promise<void>((resolve) => server.listen(config.listen.port, config.listen.host, resolve));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      // A port already in use ends the start with its error instead of leaving it hanging.
+      server.once('error', reject);
+      server.listen(config.listen.port, config.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await gateway.close();
+    throw err;
+  }
   const { port } = server.address() as AddressInfo;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   return {

@@ -23,6 +23,21 @@ export const approvalsConfigSchema = z
     keepalive_seconds: seconds(1, 60, 15),
     /** How long records and their history are kept after their last change. */
     retention_days: seconds(1, 3650, 30),
+    /**
+     * The approvers' web page: an OIDC login (authorization code + PKCE) at one of
+     * identity.issuers, with a confidential client whose redirect URI is
+     * `<page_base_url>/approvals/callback`. Without it, /approvals/<id> only says how to decide.
+     */
+    page: z
+      .object({
+        issuer: z.url(),
+        client_id: z.string().min(1),
+        client_secret_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
+        /** How long a sign-in lasts. */
+        session_seconds: z.number().int().min(60).max(86_400).default(8 * 3600),
+      })
+      .strict()
+      .optional(),
     /** Outbound notifications (Standard Webhooks signatures); see docs/approvals.md. */
     webhooks: z
       .array(

@@ -67,6 +67,14 @@ const STATE_CODES = {
   executing: ErrorCode.ApprovalUsed, executed: ErrorCode.ApprovalUsed, failed: ErrorCode.ApprovalUsed,
 } as const;
 
+/** 2026-07-28: the per-request client capabilities say it can open a URL-mode elicitation. */
+function declaresUrlElicitation(params: Record<string, unknown>): boolean {
+  const meta = params._meta;
+  const caps = isObject(meta) ? meta['io.modelcontextprotocol/clientCapabilities'] : undefined;
+  const elicitation = isObject(caps) ? caps.elicitation : undefined;
+  return isObject(elicitation) && isObject(elicitation.url);
+}
+
 export function isGatewayState(value: unknown): value is string {
   return typeof value === 'string' && value.startsWith(STATE_PREFIX);
 }
@@ -275,6 +283,9 @@ export class ApprovalFlow {
       const out = await this.#drive(req, record, retry ? this.o.retryHoldMs : 0);
       if (out instanceof GatewayError) return out.toResponse(req.id);
       if (out instanceof Response) return out;
+      // A client that cannot open a URL elicitation gets the URL in an error instead; its
+      // identical retry attaches to the same request by digest.
+      if (!declaresUrlElicitation(req.params)) throw this.#pending(req.id, out, 'this client declared no URL-mode elicitation to show the approval page');
       return this.#inputRequired(req, out);
     }
     if (!req.acceptsSse) {

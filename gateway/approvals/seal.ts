@@ -6,7 +6,7 @@
 // configured key seals, every configured key opens.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
-export type SealPurpose = 'call' | 'state';
+export type SealPurpose = 'call' | 'state' | 'session' | 'login';
 
 export interface SealingKey {
   kid: string;

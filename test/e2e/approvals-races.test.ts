@@ -6,7 +6,7 @@ import { ErrorCode } from '../../gateway/errors.ts';
 import { startApprovalsStack, type ApprovalsStack } from '../helpers/approvals-stack.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'races', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} };
+const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'races', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': { elicitation: { url: {} } } };
 const KEY = 'io.portcullis/approval';
 
 let s: ApprovalsStack;

@@ -254,6 +254,19 @@ describe('2026-07-28: input_required, sealed requestState, the retry', () => {
     });
   });
 
+  it('a client that declared no URL elicitation gets -32055 with the URL; its identical retry runs once approved', async () => {
+    const text = 'sre: no url elicitation';
+    const noUrl = { _meta: { ...META, 'io.modelcontextprotocol/clientCapabilities': { elicitation: { form: {} } } } };
+    const first = await call(s.a, rita, text, noUrl);
+    expect(first.json.error).toMatchObject({ code: ErrorCode.ApprovalPending, data: { portcullis: { approval: { state: 'pending' } } } });
+    const { id, url } = first.json.error.data.portcullis.approval;
+    expect(url).toBe(`${s.base}/approvals/${id}`);
+    await s.api(s.b, 'POST', `/api/approvals/${id}/approve`, sam, {});
+    expect((await call(s.b, rita, text, noUrl)).json.result.content[0].text).toBe(text);
+    expect((await call(s.b, rita, text, noUrl)).json.error.code).toBe(ErrorCode.ApprovalPending); // a new request: call scope
+    expect(echoed(text)).toBe(1);
+  });
+
   it('a call that needs no approval with the gateway\'s state on it: the state never goes upstream', async () => {
     const { state } = await held('sre: for the state');
     const before = s.modern.received.length;

@@ -27,11 +27,20 @@ export interface ApprovalsStack {
   close(): Promise<void>;
 }
 
-export async function startApprovalsStack(options: { approvals?: Record<string, unknown> } = {}): Promise<ApprovalsStack> {
-  const [portA, portB] = [await freePort(), await freePort()];
-  const base = `http://127.0.0.1:${portA}`;
-  const [idp, redis, modern, legacy] = await Promise.all([startTestIdp({ tokenTtlSeconds: 600 }), startRedis(), startModernUpstream(), startLegacyUpstream()]);
-  const env = { [SEALING_ENV]: `k2:${randomBytes(32).toString('base64')},k1:${randomBytes(32).toString('base64')}` };
+export const PAGE_SECRET_ENV = 'APPROVALS_E2E_PAGE_SECRET';
+
+/** `page`: the approvers' web page with interactive logins (these accounts and groups) at the IdP. */
+export async function startApprovalsStack(options: { approvals?: Record<string, unknown>; page?: Record<string, string[]> } = {}): Promise<ApprovalsStack> {
+  // Replica A's port is the public base URL, so it is reserved first (and retried below when
+  // another test took it in between); replica B takes any free port.
+  let portA = await freePort();
+  let base = `http://127.0.0.1:${portA}`;
+  const interactive = options.page
+    ? { redirectUris: [`${base}/approvals/callback`], accounts: Object.fromEntries(Object.entries(options.page).map(([sub, groups]) => [sub, { groups }])) }
+    : undefined;
+  const [idp, redis, modern, legacy] = await Promise.all([startTestIdp({ tokenTtlSeconds: 600, ...(interactive ? { interactive } : {}) }), startRedis(), startModernUpstream(), startLegacyUpstream()]);
+  const env: Record<string, string> = { [SEALING_ENV]: `k2:${randomBytes(32).toString('base64')},k1:${randomBytes(32).toString('base64')}`, [PAGE_SECRET_ENV]: idp.clients.page.client_secret };
+  const page = options.page ? { page: { issuer: idp.issuer, client_id: idp.clients.page.client_id, client_secret_env: PAGE_SECRET_ENV } } : {};
   const replica = (port: number) => startTestGateway({
     policy: APPROVALS_POLICY,
     targets: { modern: modern.url, legacy: legacy.url },
@@ -39,15 +48,24 @@ export async function startApprovalsStack(options: { approvals?: Record<string, 
       listen: { host: '127.0.0.1', port },
       identity: { public_base_url: base, http_timeout_ms: 2000, issuers: [{ issuer: idp.issuer, token_format: 'jwt', groups_claim: 'groups' }] },
       state: { backend: 'redis', redis: { url: redis.url, key_prefix: 'e2e:' } },
-      approvals: { enabled: true, sealing_keys_env: SEALING_ENV, retry_hold_seconds: 1, keepalive_seconds: 1, max_hold_seconds: 20, sweep_interval_ms: 100, ...options.approvals },
+      approvals: { enabled: true, sealing_keys_env: SEALING_ENV, retry_hold_seconds: 1, keepalive_seconds: 1, max_hold_seconds: 20, sweep_interval_ms: 100, ...page, ...options.approvals },
     },
     env,
   });
   let a: TestGateway | undefined;
   let b: TestGateway | undefined;
   try {
-    a = await replica(portA);
-    b = await replica(portB);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        a = await replica(portA);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 3 || interactive) throw err;
+        portA = await freePort();
+        base = `http://127.0.0.1:${portA}`;
+      }
+    }
+    b = await replica(0);
   } catch (err) {
     await a?.close();
     await Promise.all([idp.close(), redis.close(), modern.close(), legacy.close()]);

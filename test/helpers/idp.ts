@@ -37,6 +37,12 @@ export interface TestIdpOptions {
   alg?: 'RS256' | 'ES256' | 'PS256';
   /** Scopes each resource server knows (default 'mcp:tools mcp:read mcp:admin'). */
   scopes?: string;
+  /**
+   * Interactive logins (authorization code + PKCE) for a web client `page`, through
+   * oidc-provider's development login and consent forms: any login name signs in as that subject,
+   * with the groups listed here (none for others).
+   */
+  interactive?: { redirectUris: string[]; accounts: Record<string, { groups: string[]; email?: string }> };
 }
 
 export interface MintOptions {
@@ -71,7 +77,7 @@ export interface AttackCase {
 export interface TestIdp {
   issuer: string;
   port: number;
-  clients: { gateway: TestClient; caller: TestClient; upstream: TestClient };
+  clients: { gateway: TestClient; caller: TestClient; upstream: TestClient; page: TestClient };
   /** Requests served per path since start (or the last resetCounts). */
   count(path: string): number;
   resetCounts(): void;
@@ -116,7 +122,11 @@ function memoryAdapter(store: Map<string, { payload: Record<string, unknown>; ex
       if (entry === undefined || entry.expiresAt <= Date.now()) return undefined;
       return entry.payload;
     }
-    async findByUid(): Promise<undefined> {
+    /** Sessions are looked up by uid in interactive logins. */
+    async findByUid(uid: string): Promise<Record<string, unknown> | undefined> {
+      for (const [key, entry] of store) {
+        if (key.startsWith(`${this.model}:`) && entry.payload.uid === uid && entry.expiresAt > Date.now()) return entry.payload;
+      }
       return undefined;
     }
     async findByUserCode(): Promise<undefined> {
@@ -167,7 +177,9 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     gateway: { client_id: 'portcullis-gateway', client_secret: secret() },
     caller: { client_id: 'test-caller', client_secret: secret() },
     upstream: { client_id: 'portcullis-upstream', client_secret: secret() },
+    page: { client_id: 'portcullis-approvals-page', client_secret: secret() },
   };
+  const interactive = options.interactive;
   let keys: SigningKey[] = [await newKey(alg)];
   const counts = new Map<string, number>();
   const Adapter = memoryAdapter(new Map());
@@ -196,16 +208,26 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         { ...clients.gateway, grant_types: [], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' },
         { ...clients.caller, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], scope: scopes },
         { ...clients.upstream, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], scope: scopes },
+        ...(interactive ? [{ ...clients.page, grant_types: ['authorization_code'], response_types: ['code' as const], redirect_uris: interactive.redirectUris, token_endpoint_auth_method: 'client_secret_basic' as const }] : []),
       ],
+      ...(interactive ? {
+        findAccount: async (_ctx: unknown, id: string) => ({
+          accountId: id,
+          claims: async () => ({ sub: id, groups: interactive.accounts[id]?.groups ?? [], email: interactive.accounts[id]?.email ?? `${id}@example.com` }),
+        }),
+        claims: { openid: ['sub'], profile: ['groups', 'email'] },
+        conformIdTokenClaims: false,
+      } : {}),
       adapter: Adapter as never,
       jwks: { keys: keys.map((k) => k.privateJwk) as never },
       ttl: {
         ClientCredentials: (_ctx, token) => (token as unknown as { resourceServer?: { accessTokenTTL?: number } }).resourceServer?.accessTokenTTL ?? ttlDefault,
+        ...(interactive ? { AccessToken: ttlDefault, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 } : {}),
       },
       scopes: scopes.split(' '),
       cookies: { keys: ['portcullis-test-idp-cookie-key'] },
       features: {
-        devInteractions: { enabled: false },
+        devInteractions: { enabled: interactive !== undefined },
         clientCredentials: { enabled: true },
         introspection: { enabled: true, allowedPolicy: async () => true },
         resourceIndicators: {
@@ -231,7 +253,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         return clientId === undefined ? undefined : claimsByClient.get(clientId);
       },
       // Tests only make client-credentials requests; no interactive flows.
-      interactions: { url: async () => '/interaction-disabled' },
+      ...(interactive ? {} : { interactions: { url: async () => '/interaction-disabled' } }),
       renderError: async (ctx, out) => {
         ctx.type = 'json';
         ctx.body = out;
