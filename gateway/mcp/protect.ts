@@ -45,6 +45,20 @@ export function maskMessage(message: Record<string, unknown>, directive: MaskDir
     for (const part of ['result', 'params'] as const) {
       const value = message[part];
       if (!isObject(value)) continue;
+      if (part === 'params' && (typeof value.progressToken === 'string' || typeof value.progressToken === 'number')) {
+        // A progress token is protocol correlation, not content: key rules such as `*token*` must
+        // not break it, or the client cannot tell which call it reports on. The detectors still
+        // read it (a secret-shaped token is masked all the same).
+        const { progressToken, ...rest } = value;
+        const masked = applyMask(rest, plan, directive.mode);
+        const token = maskText(String(progressToken), plan);
+        addCounts(counts, masked.counts);
+        addCounts(counts, token.counts);
+        if (!masked.changed && !token.changed) continue;
+        out.params = { progressToken: token.changed ? token.text : progressToken, ...(masked.value as Record<string, unknown>) };
+        changed = true;
+        continue;
+      }
       // The engine mirrors structuredContent paths into its JSON text copy, so both stay equal.
       const masked = applyMask(value, plan, directive.mode);
       addCounts(counts, masked.counts);

@@ -65,4 +65,28 @@ describe('response-time decisions on every kind of answer (2026-07-28)', () => {
     expect(JSON.parse(text).error).toMatchObject({ code: -32051, data: { portcullis: { rule_ids: ['fixture.response.forbidden'] } } });
     expect(text).not.toContain('failed: forbidden-word');
     expect(text).not.toContain('forbidden-word here');
-  });});
+  });  it('keeps the progressToken of a progress notification on a masked call stream (correlation, not content)', async () => {
+    reply = undefined;
+    sseEvents = (id) => [
+      { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'p-1', progress: 1, total: 2 } },
+      { jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: 'done' }] } },
+    ];
+    const { text } = await call(gw, 'get_customer', { customer_id: 'cus_1' });
+    sseEvents = undefined;
+    expect(text).toContain('notifications/progress');
+    expect(text).toContain('"progressToken":"p-1"');
+  });
+
+  it('still masks a secret-shaped progressToken (the detectors read it)', async () => {
+    const secret = 'ghp_' + 'a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8';
+    reply = undefined;
+    sseEvents = (id) => [
+      { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: secret, progress: 1, total: 2 } },
+      { jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: 'done' }] } },
+    ];
+    const { text } = await call(gw, 'get_customer', { customer_id: 'cus_1' });
+    sseEvents = undefined;
+    expect(text).toContain('notifications/progress');
+    expect(text).not.toContain(secret);
+  });
+});
