@@ -60,7 +60,7 @@ export function refusal(decision: Decision): GatewayError | undefined {
     return new GatewayError(200, ErrorCode.PolicyError, `Denied: the policy could not be evaluated (fail closed)${why}`, { data });
   }
   if (!decision.allow) return new GatewayError(200, ErrorCode.PolicyDenied, `Denied by policy${why}`, { data });
-  return new GatewayError(200, ErrorCode.ApprovalRequired, `Approval required${why}; this gateway cannot collect approvals yet, so the call is refused (fail closed)`, { data });
+  return new GatewayError(200, ErrorCode.ApprovalRequired, `Approval required${why}; this gateway holds only tools/call for approval, with approvals enabled, so the call is refused (fail closed)`, { data });
 }
 
 export function queryFor(ex: Exchange, fields: Pick<PolicyQuery, 'direction' | 'kind' | 'method' | 'name'> & Partial<Pick<PolicyQuery, 'arguments' | 'params' | 'result' | 'resultBytesAtMost'>>): PolicyQuery {
