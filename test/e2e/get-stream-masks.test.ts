@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRawUpstream, type RawUpstream } from '../fixtures/upstreams/index.ts';
 import { EXAMPLE_POLICY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { openLegacySession } from '../helpers/legacy-session.ts';
 
 const EMAIL = 'ada.lovelace@example.com';
 const SECRET = 'sk_live_51Habcdefghijklmnopqrstuvwx';
@@ -45,12 +46,9 @@ describe('legacy GET stream and the masks of unanswered calls (example policy)',
   });
 
   it('masks a progress notification of the masked get_customer call that arrives on the GET stream', async () => {
-    const h = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-    const init = await fetch(gw.endpoint(), { method: 'POST', headers: h, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'r', version: '1' } } }) });
-    const session = init.headers.get('mcp-session-id')!;
-    await init.text();
-    const sh = { ...h, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
-    const get = fetch(gw.endpoint(), { method: 'GET', headers: { accept: 'text/event-stream', 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' } }).then((r) => r.text()).then((text) => {
+    const session = await openLegacySession(gw.endpoint());
+    const sh = session.post;
+    const get = fetch(gw.endpoint(), { method: 'GET', headers: session.get }).then((r) => r.text()).then((text) => {
       // The call is answered only once its progress reached the client on the GET stream.
       progressSent();
       return text;
