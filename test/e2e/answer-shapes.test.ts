@@ -1,5 +1,8 @@
-// The response-time decision sees every answer a call gets: an error, and an input_required result
-// (which is rebuilt from the members MRTR defines, so nothing rides beside them undecided).
+// Every shape of answer a call gets is decided and masked: the response-time decision sees an error
+// and an input_required result (rebuilt from the members MRTR defines, so nothing rides beside them
+// undecided); the example customer record is masked in every shape it travels in (a JSON blob, a
+// text with a prefix, an error's data, a log notification), by its key rules and detectors as well
+// as its paths; a progress token stays correlation.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRawUpstream, type RawUpstream } from '../fixtures/upstreams/index.ts';
 import { EXAMPLE_POLICY, FIXTURE_POLICY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -30,7 +33,7 @@ async function call(gw: TestGateway, name: string, args: object = {}): Promise<{
   return { status: res.status, text: await res.text() };
 }
 
-describe('response-time decisions on every kind of answer (2026-07-28)', () => {
+describe('every shape of answer, decided and masked (2026-07-28)', () => {
   let up: RawUpstream;
   let gw: TestGateway;
   let fx: TestGateway;
@@ -88,5 +91,45 @@ describe('response-time decisions on every kind of answer (2026-07-28)', () => {
     sseEvents = undefined;
     expect(text).toContain('notifications/progress');
     expect(text).not.toContain(secret);
+  });
+  it('masks the SSN, IBAN and CVC inside an embedded JSON resource blob copy of the customer', async () => {
+    reply = undefined;
+    result = {
+      structuredContent: customer,
+      content: [{ type: 'resource', resource: { uri: 'demo://customers/cus_1', mimeType: 'application/json', blob: Buffer.from(JSON.stringify(customer)).toString('base64') } }],
+    };
+    const { text } = await call(gw, 'get_customer', { customer_id: 'cus_1' });
+    const blob = JSON.parse(text).result.content[0].resource.blob;
+    const decoded = Buffer.from(blob, 'base64').toString('utf8');
+    expect(decoded).not.toContain(SSN);
+    expect(decoded).not.toContain(IBAN);
+    expect(decoded).not.toContain(`"card_cvc":"${CVC}"`);
+  });  it('masks the card CVC in a text block that carries the customer with a prefix ("Customer: {...}")', async () => {
+    reply = undefined;
+    result = { structuredContent: customer, content: [{ type: 'text', text: `Customer: ${JSON.stringify(customer)}` }] };
+    const { text } = await call(gw, 'get_customer', { customer_id: 'cus_1' });
+    expect(text).not.toContain(`\\"card_cvc\\":\\"${CVC}\\"`);
+  });  it('masks the card CVC in a text block that carries only the inner customer object', async () => {
+    reply = undefined;
+    result = { structuredContent: customer, content: [{ type: 'text', text: JSON.stringify(customer.customer) }] };
+    const { text } = await call(gw, 'get_customer', { customer_id: 'cus_1' });
+    expect(text).not.toContain(`\\"card_cvc\\":\\"${CVC}\\"`);
+  });  it('masks the customer record path fields in an error answer to get_customer (error.data.customer)', async () => {
+    sseEvents = undefined;
+    reply = (id) => ({ jsonrpc: '2.0', id, error: { code: -32000, message: 'customer failed validation', data: customer } });
+    const { text } = await call(gw, 'get_customer', { customer_id: 'cus_1' });
+    expect(text).not.toContain(SSN);
+    expect(text).not.toContain(IBAN);
+  });  it('masks the customer record carried by a progress notification on the get_customer stream', async () => {
+    reply = undefined;
+    sseEvents = (id) => [
+      { jsonrpc: '2.0', method: 'notifications/message', params: { level: 'debug', logger: 'db', data: customer } },
+      { jsonrpc: '2.0', id, result: { structuredContent: customer, content: [{ type: 'text', text: JSON.stringify(customer) }] } },
+    ];
+    const { text } = await call(gw, 'get_customer', { customer_id: 'cus_1' });
+    sseEvents = undefined;
+    expect(text).toContain('notifications/message');
+    expect(text).not.toContain(SSN);
+    expect(text).not.toContain(IBAN);
   });
 });
