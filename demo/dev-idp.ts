@@ -1,7 +1,9 @@
 // ============================================================================================
 //  DEVELOPMENT ONLY. A throwaway OpenID provider for `npm start`, so the quick start can run
 //  with real bearer tokens. It listens on loopback only, makes up its signing key and client
-//  secrets at every start, keeps nothing, and knows only the client credentials grant.
+//  secrets at every start, and keeps nothing. Agents use the client credentials grant; the
+//  approvers' page (when asked for) signs in through oidc-provider's development login form,
+//  where any name and password are accepted.
 //  Never point a real deployment at it: use your own identity provider (see README.md).
 // ============================================================================================
 //
@@ -10,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { Configuration } from 'oidc-provider';
 
 export interface DevIdpOptions {
@@ -22,7 +24,17 @@ export interface DevIdpOptions {
   host?: string;
   /** Access token lifetime in seconds (default 3600). */
   tokenTtlSeconds?: number;
+  /**
+   * The approvers' web page as a confidential client (authorization code + PKCE) with this
+   * redirect URI and secret; people sign in on the development login form.
+   */
+  approvalsPage?: { clientId: string; clientSecret: string; redirectUri: string };
 }
+
+/** People who sign in on the development login form, and their groups; any other name has none. */
+export const DEV_PEOPLE: Readonly<Record<string, { groups: string[] }>> = {
+  'dev-approver': { groups: ['sre', 'dba'] },
+};
 
 export interface DevClient {
   client_id: string;
@@ -37,6 +49,11 @@ export interface DevIdp {
   clients: { agent: DevClient; guest: DevClient };
   /** A fresh access token for a client and one of the gateway resources. */
   token(client: keyof DevIdp['clients'], resource: string): Promise<string>;
+  /**
+   * An access token for a person of DEV_PEOPLE, for the approvals CLI: the provider signs it as it
+   * signs the tokens of its page logins (a command line cannot show the login form).
+   */
+  personToken(sub: string, resource: string): Promise<string>;
   /** Text for a person: how to get a token with curl, and what to give an MCP client. */
   howToGetToken: string;
   close(): Promise<void>;
@@ -63,7 +80,8 @@ function memoryAdapter() {
       const e = store.get(`${this.model}:${id}`);
       return e && e.expiresAt > Date.now() ? e.payload : undefined;
     }
-    async findByUid() {
+    async findByUid(uid: string) {
+      for (const e of store.values()) if (e.payload.uid === uid && e.expiresAt > Date.now()) return e.payload;
       return undefined;
     }
     async findByUserCode() {
@@ -103,7 +121,7 @@ function describe(issuer: string, clients: DevIdp['clients'], resources: string[
     'MCP clients: give the client the header "Authorization: Bearer <token>" (most have a field for',
     'a bearer token or custom headers). A client that speaks OAuth client credentials can instead use',
     `client id ${agent.client_id} with the secret above; it finds this provider through the gateway's`,
-    `resource metadata${metadata ? ` (${metadata})` : ''}. Interactive login is not offered.`,
+    `resource metadata${metadata ? ` (${metadata})` : ''}.`,
   ].join('\n');
 }
 
@@ -133,22 +151,38 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const address = server.address() as AddressInfo;
   const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 
+  const page = options.approvalsPage;
   const configuration: Configuration = {
-    clients: Object.values(clients).map((c) => ({
-      client_id: c.client_id,
-      client_secret: c.client_secret,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      scope: SCOPES,
-    })),
+    clients: [
+      ...Object.values(clients).map((c) => ({
+        client_id: c.client_id,
+        client_secret: c.client_secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        scope: SCOPES,
+      })),
+      ...(page ? [{
+        client_id: page.clientId, client_secret: page.clientSecret, grant_types: ['authorization_code'],
+        response_types: ['code' as const], redirect_uris: [page.redirectUri], token_endpoint_auth_method: 'client_secret_basic' as const,
+      }] : []),
+    ],
+    ...(page ? {
+      // Whoever signs in on the development form is that person, with DEV_PEOPLE's groups.
+      findAccount: async (_ctx: unknown, id: string) => ({
+        accountId: id,
+        claims: async () => ({ sub: id, groups: DEV_PEOPLE[id]?.groups ?? [], email: `${id}@portcullis.invalid` }),
+      }),
+      claims: { openid: ['sub'], profile: ['groups', 'email'] },
+      conformIdTokenClaims: false,
+    } : {}),
     adapter: memoryAdapter() as never,
     jwks: { keys: [jwk as never] },
     scopes: SCOPES.split(' '),
     cookies: { keys: [secret()] },
-    ttl: { ClientCredentials: ttl },
+    ttl: { ClientCredentials: ttl, ...(page ? { AccessToken: ttl, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 } : {}) },
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: page !== undefined },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
       resourceIndicators: {
@@ -165,7 +199,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       const c = byId.get((token as unknown as { clientId?: string }).clientId ?? '');
       return c ? { groups: c.groups, email: c.email } : undefined;
     },
-    interactions: { url: async () => '/no-interactive-login' },
+    ...(page ? {} : { interactions: { url: async () => '/no-interactive-login' } }),
     renderError: async (ctx, out) => {
       ctx.type = 'json';
       ctx.body = out;
@@ -178,6 +212,15 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     issuer,
     clients,
     howToGetToken: describe(issuer, clients, [...resources], ttl),
+    async personToken(sub, resource) {
+      if (!resources.has(resource)) throw new Error(`dev-idp: unknown resource ${resource}`);
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ scope: SCOPES, client_id: page?.clientId ?? 'dev-cli', groups: DEV_PEOPLE[sub]?.groups ?? [], email: `${sub}@portcullis.invalid` })
+        .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: jwk.kid })
+        .setIssuer(issuer).setSubject(sub).setAudience(resource).setIssuedAt(now).setExpirationTime(now + ttl)
+        .setJti(randomBytes(12).toString('base64url'))
+        .sign(privateKey);
+    },
     async token(name, resource) {
       const c = clients[name];
       const res = await fetch(`${issuer}/token`, {

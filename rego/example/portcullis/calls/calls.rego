@@ -42,7 +42,7 @@ decision := _response if {
 	input.truncated == true
 	_class.deny_truncated == true
 } else := _denied if {
-	not lib.member_of(input.subject.groups, _class.allow_groups)
+	not lib.member_of(input.subject.groups, _allow_groups)
 } else := _approval if {
 	_class.approval
 } else := _allowed
@@ -59,6 +59,9 @@ _noun := trim_suffix(_catalog, "s")
 _entry := mcp[_catalog][input.name]
 
 _class := mcp.classes[_entry.class]
+
+# Who may make the call: the tool's own `allow_groups` where it has them, else its class's.
+_allow_groups := object.get(_entry, "allow_groups", _class.allow_groups)
 
 # The quoted subject of every reason, e.g. `tool "run_sql"`.
 _what := concat("", [_noun, " \"", input.name, "\""])
@@ -89,11 +92,11 @@ _truncated := lib.deny(
 
 _denied := lib.deny(
 	_rule_id("denied"),
-	concat("", [_what, " is ", _class.label, ": requires one of the groups ", lib.describe_groups(_class.allow_groups)]),
+	concat("", [_what, " is ", _class.label, ": requires one of the groups ", lib.describe_groups(_allow_groups)]),
 )
 
 _approval_reason := concat("", [
-	_what, " is ", _class.label, ": allowed for ", lib.describe_groups(_class.allow_groups),
+	_what, " is ", _class.label, ": allowed for ", lib.describe_groups(_allow_groups),
 	" once approved by ", lib.describe_groups(_class.approval.approvers.groups),
 ])
 
@@ -125,7 +128,7 @@ _approval := {
 	_mask
 }
 
-_allowed_reason := concat("", [_what, " is ", _class.label, ": open to ", lib.describe_groups(_class.allow_groups)])
+_allowed_reason := concat("", [_what, " is ", _class.label, ": open to ", lib.describe_groups(_allow_groups)])
 
 _allowed := lib.allow(_rule_id("allowed"), _allowed_reason) if not _mask
 

@@ -81,7 +81,7 @@ cases := {
 		"allow": false,
 		"rule_ids": ["example.calls.destructive.truncated"],
 	},
-	# High-risk tools: admins after approval, nobody else.
+	# High-risk tools: admins after approval (run_sql: engineering too, its own allow_groups), nobody else.
 	"high-risk tool, admins": {
 		"input": testing.call("run_shell", ["admins"]),
 		"allow": true,
@@ -92,8 +92,13 @@ cases := {
 		"allow": true,
 		"rule_ids": ["example.calls.high_risk.approval", "example.mask.high_risk_arguments"],
 	},
-	"high-risk tool, engineering": {
+	"high-risk sql, engineering after approval (the tool's own allow_groups)": {
 		"input": testing.call("run_sql", ["engineering"]),
+		"allow": true,
+		"rule_ids": ["example.calls.high_risk.approval", "example.mask.high_risk_arguments"],
+	},
+	"high-risk tool, engineering": {
+		"input": testing.call("run_shell", ["engineering"]),
 		"allow": false,
 		"rule_ids": ["example.calls.high_risk.denied"],
 	},
