@@ -36,10 +36,10 @@ describe.each([
     await demo?.close();
   });
 
-  it('shows engineering the read-only tools and lets them run', async () => {
+  it('shows engineering the read-only tools and run_sql (theirs once approved), and lets the read-only ones run', async () => {
     const client = await connectAs(['engineering']);
     const tools = (await client.listTools()).tools.map((t) => t.name).sort();
-    expect(tools).toEqual(['get_customer', 'get_order_status', 'list_customers', 'search_orders']);
+    expect(tools).toEqual(['get_customer', 'get_order_status', 'list_customers', 'run_sql', 'search_orders']);
     const listed = await client.callTool({ name: 'list_customers', arguments: {} });
     expect(listed.isError).toBeFalsy();
   });
