@@ -1,4 +1,6 @@
-// Turns what openid-client, jose or fetch threw into a short, secret-free reason.
+// Turns what openid-client, jose or fetch threw into a short, secret-free reason. Reasons reach
+// callers in error messages, so a server's own words (`error_description`) are left out: only an
+// OAuth error code of the registered shape is quoted (RFC 6749 §5.2), never free text.
 
 const NETWORK_CODES: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
@@ -16,6 +18,9 @@ const NETWORK_CODES: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host',
 };
 
+/** An OAuth `error` value as RFC 6749 writes them (`invalid_client`); anything else is not quoted. */
+const oauthCode = (code: string): string => (/^[a-z][a-z0-9_]{0,63}$/.test(code) ? code : 'an error code of unexpected form');
+
 /** A one-line reason for a failed request to an authorization server; `secrets` are redacted. */
 export function describeFailure(err: unknown, timeoutMs: number, secrets: readonly string[] = []): string {
   const e = err as { name?: string; message?: string; code?: unknown; error?: unknown; error_description?: unknown; status?: unknown; cause?: { code?: unknown; name?: string; message?: string } };
@@ -26,11 +31,11 @@ export function describeFailure(err: unknown, timeoutMs: number, secrets: readon
     // A WWW-Authenticate challenge (e.g. 401 invalid_client at the introspection endpoint).
     const params = (e.cause as Array<{ parameters: { error: string; error_description?: unknown } }>)[0]!.parameters;
     const status = typeof e.status === 'number' ? ` (HTTP ${e.status})` : '';
-    reason = `${params.error}${typeof params.error_description === 'string' ? `: ${params.error_description}` : ''}${status}`;
+    reason = `${oauthCode(params.error)}${status}`;
   } else if (typeof e?.error === 'string') {
-    // An OAuth error response (RFC 6749 §5.2): the server's own words.
+    // An OAuth error response (RFC 6749 §5.2): its code, not its description.
     const status = typeof e.status === 'number' ? ` (HTTP ${e.status})` : '';
-    reason = `${e.error}${typeof e.error_description === 'string' ? `: ${e.error_description}` : ''}${status}`;
+    reason = `${oauthCode(e.error)}${status}`;
   } else if (typeof e?.cause?.code === 'string') {
     const code = e.cause.code;
     reason = NETWORK_CODES[code] ? `${NETWORK_CODES[code]} (${code})` : code;

@@ -116,7 +116,7 @@ function clientCredentials(
       const params: Record<string, string> = { resource };
       if (spec.scope) params.scope = spec.scope;
       const response = await oidc.clientCredentialsGrant(config, params);
-      if (response.token_type.toLowerCase() !== 'bearer') throw new Error(`unsupported token_type ${response.token_type}`);
+      if (response.token_type.toLowerCase() !== 'bearer') throw new Error('the token endpoint issued a token_type other than Bearer');
       const issuedAt = now();
       const lifetimeMs = (typeof response.expires_in === 'number' && response.expires_in > 0 ? response.expires_in : spec.default_lifetime_seconds) * 1000;
       failure = undefined;

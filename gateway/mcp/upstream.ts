@@ -4,9 +4,11 @@ import { Agent, request } from 'undici';
 import { UpstreamCredentialError, type UpstreamCredentialProvider } from '../identity/index.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
 
-/** Client headers an upstream may see. Authorization and cookies never pass: the gateway is the
- * resource server for the caller's token, and the upstream gets its own credential instead. */
-/** Transport headers passed on from the client; the MCP message headers come from gateway/mcp/headers.ts. */
+/**
+ * Client headers an upstream may see: transport headers only (the MCP message headers are written
+ * by gateway/mcp/headers.ts). Authorization and cookies never pass: the gateway is the resource
+ * server for the caller's token, and the upstream gets its own credential instead.
+ */
 const FORWARDED_REQUEST_HEADERS = [
   'accept', 'content-type', 'user-agent',
   'mcp-session-id', 'mcp-protocol-version',
