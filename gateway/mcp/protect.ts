@@ -11,14 +11,19 @@ export interface MaskDirective {
   mode: 'strict' | 'best_effort';
 }
 
-/** Adds a decision's mask to what is already required; strict wins over best effort. */
-export function withMask(current: MaskDirective | undefined, decision: Decision): MaskDirective | undefined {
-  if (decision.mask.length === 0) return current;
-  if (current === undefined) return { instructions: decision.mask, mode: decision.maskMode };
+/** Both directives' instructions together; strict wins over best effort. */
+export function combineMasks(current: MaskDirective | undefined, next: MaskDirective | undefined): MaskDirective | undefined {
+  if (next === undefined || next.instructions.length === 0) return current;
+  if (current === undefined) return next;
   return {
-    instructions: [...current.instructions, ...decision.mask],
-    mode: current.mode === 'strict' || decision.maskMode === 'strict' ? 'strict' : 'best_effort',
+    instructions: [...current.instructions, ...next.instructions],
+    mode: current.mode === 'strict' || next.mode === 'strict' ? 'strict' : 'best_effort',
   };
+}
+
+/** Adds a decision's mask to what is already required. */
+export function withMask(current: MaskDirective | undefined, decision: Decision): MaskDirective | undefined {
+  return combineMasks(current, decision.mask.length === 0 ? undefined : { instructions: decision.mask, mode: decision.maskMode });
 }
 
 export interface Masked {

@@ -8,7 +8,7 @@ import type { SessionStore } from '../sessions/store.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
 import { JsonError, parseJson } from '../json.ts';
 import { toMessage, toWire, type JsonRpcMessage } from './jsonrpc.ts';
-import type { MaskDirective } from './protect.ts';
+import { combineMasks, type MaskDirective } from './protect.ts';
 import { screen, type Exchange, type Screened, type Screening } from './screen.ts';
 import { formatEvent, KEEP_ALIVE, SseError, SseReader, type SseItem } from './sse.ts';
 import type { UpstreamResponse } from './upstream.ts';
@@ -101,11 +101,7 @@ async function exchangeFor(ctx: RelayContext, message: JsonRpcMessage): Promise<
     // on the session (progress, logging, elicitation): it carries all their masks.
     if (ex.request !== undefined) return ex;
     const pending = await ctx.sessions.pendingRequests(ex.target, ex.sessionId);
-    let streamMask: MaskDirective | undefined;
-    for (const p of pending) {
-      if (p.mask === undefined) continue;
-      streamMask = streamMask === undefined ? { ...p.mask } : { instructions: [...streamMask.instructions, ...p.mask.instructions], mode: streamMask.mode === 'strict' || p.mask.mode === 'strict' ? 'strict' : 'best_effort' };
-    }
+    const streamMask = pending.reduce<MaskDirective | undefined>((mask, p) => combineMasks(mask, p.mask), undefined);
     return streamMask === undefined ? ex : { ...ex, streamMask };
   }
   if (ex.request !== undefined) {
@@ -134,7 +130,7 @@ async function carryOut(ctx: RelayContext, ex: Exchange, screened: Screened, wir
 async function screenOne(ctx: RelayContext, message: JsonRpcMessage, rawBytes: number): Promise<string | null> {
   const ex = await exchangeFor(ctx, message);
   const wire = toWire(message);
-  return carryOut(ctx, ex, screen(ex, ctx.screening, wire, rawBytes), wire);
+  return carryOut(ctx, ex, screen(ex, ctx.screening, message, wire, rawBytes), wire);
 }
 
 /** Whether a message is an answer to something other than the request this POST is waiting on. */

@@ -8,7 +8,7 @@ import type { PolicyQuery } from '../policy/input.ts';
 import type { PendingRequest } from '../sessions/store.ts';
 import { recordDecision, type AuditSink } from '../telemetry/audit.ts';
 import { ErrorCode, GatewayError, jsonRpcError } from '../errors.ts';
-import { toMessage, type JsonRpcMessage } from './jsonrpc.ts';
+import type { JsonRpcMessage } from './jsonrpc.ts';
 import { maskMessage, withMask, type MaskDirective } from './protect.ts';
 
 /** Everything about one HTTP exchange that policy input and audit need. */
@@ -113,7 +113,7 @@ export type Screened =
   | { action: 'replace'; message: unknown; remember?: { id: string | number; method: string } }
   | { action: 'drop'; answerUpstream?: unknown };
 
-function filterList(ex: Exchange, s: Screening, method: string, result: Record<string, unknown>): Record<string, unknown> | undefined {
+function filterList(ex: Exchange, method: string, result: Record<string, unknown>): Record<string, unknown> | undefined {
   const list = LISTS[method];
   const items = list ? result[list.field] : undefined;
   if (!list || !Array.isArray(items)) return undefined;
@@ -171,7 +171,7 @@ function screenResponse(ex: Exchange, s: Screening, value: Record<string, unknow
     if (screened instanceof GatewayError) return { action: 'replace', message: screened.body(message.id) };
     if (screened !== result) current = { ...current, result: screened };
   } else if (result !== undefined && LISTS[answered.method]) {
-    const filtered = filterList(ex, s, answered.method, result);
+    const filtered = filterList(ex, answered.method, result);
     if (filtered) current = { ...current, result: filtered };
   }
   if (answered.inspectResponse && CALLS.has(answered.method) && result?.resultType !== 'input_required') {
@@ -196,19 +196,15 @@ function screenResponse(ex: Exchange, s: Screening, value: Record<string, unknow
 }
 
 /**
- * Screens one decoded upstream message; `rawBytes` (its size as received) bounds the size of
- * anything inside it. Throws GatewayError when it is not JSON-RPC at all.
+ * Screens one upstream message, already read as JSON-RPC (`message`) and rebuilt for the wire
+ * (`value`); `rawBytes` (its size as received) bounds the size of anything inside it.
  */
-export function screen(ex: Exchange, s: Screening, value: unknown, rawBytes?: number): Screened {
-  const message = toMessage(value);
-  if (typeof message === 'string') {
-    throw new GatewayError(502, ErrorCode.UpstreamBadResponse, `Upstream '${ex.target}' sent an invalid JSON-RPC message: ${message}`);
-  }
-  if (message.kind === 'response') return screenResponse(ex, s, value as Record<string, unknown>, message, rawBytes);
+export function screen(ex: Exchange, s: Screening, message: JsonRpcMessage, value: Record<string, unknown>, rawBytes?: number): Screened {
+  if (message.kind === 'response') return screenResponse(ex, s, value, message, rawBytes);
   const query = queryFor(ex, { direction: 'server_to_client', kind: message.kind, method: message.method, name: '', params: message.params });
   // A message on a call's stream (progress, logging, a server request) is part of that call's
   // exchange: the call's masks apply on top of its own decision.
-  const out = decideAndMask(ex, s, query, value as Record<string, unknown>, ex.request?.mask ?? ex.streamMask);
+  const out = decideAndMask(ex, s, query, value, ex.request?.mask ?? ex.streamMask);
   if (message.kind === 'notification') {
     if ('refused' in out) return { action: 'drop' };
     return out.message === value ? { action: 'pass' } : { action: 'replace', message: out.message };
