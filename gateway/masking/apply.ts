@@ -7,12 +7,13 @@ import { createHmac } from 'node:crypto';
 import { isCardLiteral, MASK_PREFIX } from './detectors.ts';
 import { MaskError } from './errors.ts';
 import { foldText } from './fold.ts';
-import { isRawNumber, memberCount, numberText, parseJson } from './literals.ts';
+import { isObject, isRawNumber } from '../json.ts';
+import { memberCount, numberText, parseJson } from './literals.ts';
 import { enterEmbedded, NO_STATES, step, type PathState } from './path.ts';
 import type { MaskPlan, Rule } from './plan.ts';
 import { schemaKeyword } from './schema.ts';
 import { Recurrences } from './recur.ts';
-import { decodeBase64, isBlobMember, printable, textLike, utf8 } from './blobs.ts';
+import { decodeBase64, isBlobMember, printableText, textLike, utf8 } from './blobs.ts';
 import { endOfJsonComposite, endOfJsonString, serializeLike } from './jsontext.ts';
 
 export type MaskMode = 'strict' | 'best_effort';
@@ -64,12 +65,10 @@ function pairOf(o: Record<string, unknown>, keys: readonly string[]): { name: st
 
 const kindOf = (v: unknown): string => (Array.isArray(v) ? 'array' : typeof v === 'object' && v !== null ? 'object' : '');
 
-const isPlain = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !isRawNumber(v);
 
 /** The text of a text block / text resource contents ({text: "…"}), else undefined. */
 const textOf = (b: unknown): string | undefined =>
-  isPlain(b) && typeof b.text === 'string' && (b.type === undefined || b.type === 'text') ? b.text : undefined;
+  isObject(b) && typeof b.text === 'string' && (b.type === undefined || b.type === 'text') ? b.text : undefined;
 
 function setProp(o: Record<string, unknown>, k: string, v: unknown): void {
   if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
@@ -283,7 +282,7 @@ class Walker {
         // A detector that knows `NAME: value` masks the value of a member so named, whole.
         const rule = plan.detectors[info.det]!.rule;
         r = isOutputOf(rule, v) ? v : this.#replace(rule, v, v, true);
-      } else if (info.rule === null && inner.length === 0 && (k === 'inputSchema' || k === 'outputSchema') && isPlain(v)) {
+      } else if (info.rule === null && inner.length === 0 && (k === 'inputSchema' || k === 'outputSchema') && isObject(v)) {
         r = this.schema(v, null, depth + 1);
       } else if (info.rule === null && inner.length === 0 && typeof v === 'string' && isBlobMember(o, k)) {
         r = this.#blob(v, o.mimeType, depth + 1);
@@ -374,7 +373,7 @@ class Walker {
       }
       return out ?? v;
     }
-    if (!isPlain(v)) return prop !== null ? this.maskAll(v, prop, depth) : this.node(v, NO_STATES, null, depth);
+    if (!isObject(v)) return prop !== null ? this.maskAll(v, prop, depth) : this.node(v, NO_STATES, null, depth);
     const keys = Object.keys(v);
     this.#members += keys.length;
     let out: Record<string, unknown> | null = null;
@@ -383,7 +382,8 @@ class Walker {
       const el = v[k];
       const kind = schemaKeyword(k);
       let r: unknown;
-      if (kind === 'names' && isPlain(el)) {
+      let info: ReturnType<MaskPlan['keyInfo']> | undefined;
+      if (kind === 'names' && isObject(el)) {
         // properties / patternProperties / $defs: each member is a schema named by its key; a
         // property whose name a key rule selects has its data (default, const, enum, examples) masked.
         const names = Object.keys(el);
@@ -405,8 +405,8 @@ class Walker {
       } else if (kind === 'schema') r = this.schema(el, prop, depth + 1);
       else if (kind === 'data') r = prop !== null ? this.maskAll(el, prop, depth + 1) : this.node(el, NO_STATES, null, depth + 1);
       else if (kind === 'annotation') r = this.node(el, NO_STATES, null, depth + 1);
-      else r = this.node(el, NO_STATES, this.#plan.keyInfo(k).rule, depth + 1); // not a keyword: data
-      const nk = kind === 'other' ? this.#key(k, this.#plan.keyInfo(k)) : k;
+      else r = this.node(el, NO_STATES, (info ??= this.#plan.keyInfo(k)).rule, depth + 1); // not a keyword: data
+      const nk = kind === 'other' ? this.#key(k, (info ??= this.#plan.keyInfo(k))) : k;
       if (out === null && (r !== el || nk !== k)) {
         out = {};
         for (let m = 0; m < n; m++) setProp(out, keys[m]!, v[keys[m]!]);
@@ -424,7 +424,7 @@ class Walker {
   #blob(b64: string, mime: unknown, depth: number): unknown {
     const bytes = decodeBase64(b64);
     if (bytes === null) return this.str(b64, NO_STATES, depth); // not base64: read it as the text it is
-    const text = textLike(typeof mime === 'string' ? mime : '') || printable(bytes) ? utf8(bytes) : null;
+    const text = textLike(typeof mime === 'string' ? mime : '') ? utf8(bytes) : printableText(bytes);
     // A text-like mimeType over bytes that are not UTF-8: not text after all; the blob rule decides.
     if (text !== null) {
       const masked = this.str(text, NO_STATES, depth);
@@ -764,7 +764,7 @@ class Walker {
       }
       return out ?? v;
     }
-    if (!isPlain(v)) return v;
+    if (!isObject(v)) return v;
     const keys = Object.keys(v);
     let out: Record<string, unknown> | null = null;
     for (let n = 0; n < keys.length; n++) {

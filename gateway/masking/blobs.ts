@@ -23,13 +23,13 @@ export function utf8(bytes: Buffer): string | null {
   }
 }
 
-/** Bytes that are UTF-8 text a person could read (no control characters but tab, CR, LF, FF). */
-export function printable(bytes: Buffer): boolean {
-  if (bytes.length === 0) return false;
+/** The text of bytes that are UTF-8 a person could read (no control characters but tab, CR, LF, FF), else null. */
+export function printableText(bytes: Buffer): string | null {
+  if (bytes.length === 0) return null;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
-    if (b < 32 && b !== 9 && b !== 10 && b !== 13 && b !== 12) return false;
-    if (b === 127) return false;
+    if (b < 32 && b !== 9 && b !== 10 && b !== 13 && b !== 12) return null;
+    if (b === 127) return null;
   }
-  return utf8(bytes) !== null;
+  return utf8(bytes);
 }

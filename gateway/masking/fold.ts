@@ -62,7 +62,6 @@ function foldCodePoint(cp: number): string {
   return out;
 }
 
-export const isAscii = (s: string): boolean => !NON_ASCII.test(s);
 
 /** A key name as a person reads it: NFKC, invisible characters and marks dropped, lowercase, confusables mapped. */
 export function foldKey(key: string): string {

@@ -1,5 +1,6 @@
 // Values a key or path rule masked, found again anywhere else in the same message. One combined
 // regex (irregexp scans alternations of literals well), so a message costs one pass per string.
+import { MASK_PREFIX as MARKER_OPEN } from './detectors.ts';
 import type { Rule } from './plan.ts';
 
 /** Shorter values would mask common words; values under 8 characters must stand alone. */
@@ -8,7 +9,6 @@ const SHORT = 8;
 const MAX_VALUES = 4096;
 const MAX_LENGTH = 4096;
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-const MARKER_OPEN = '[MASKED:';
 const NONE: readonly [number, number, Rule][] = Object.freeze([]) as readonly [number, number, Rule][];
 
 export class Recurrences {
