@@ -23,7 +23,9 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HOST_BUILTINS } from '../gateway/policy/builtins.ts';
 
-export const ENTRYPOINT = 'portcullis/decision';
+// The entrypoint the gateway evaluates (gateway/policy/engine.ts), so the two cannot drift.
+import { ENTRYPOINT } from '../gateway/policy/engine.ts';
+export { ENTRYPOINT };
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REGO_DIR = join(REPO_ROOT, 'rego');
 export const BUNDLES_DIR = join(REPO_ROOT, 'bundles');

@@ -11,6 +11,7 @@ import type { Identity } from '../identity/index.ts';
 import type { Decision } from '../policy/decision.ts';
 import { ErrorCode, GatewayError, type JsonRpcId } from '../errors.ts';
 import { isObject } from '../json.ts';
+import { stateUnavailable } from '../state/index.ts';
 import { MaskError } from '../masking/index.ts';
 import { DigestError } from './digest.ts';
 import type { ApprovalRecord } from './machine.ts';
@@ -80,8 +81,8 @@ export function isGatewayState(value: unknown): value is string {
 }
 
 /** The store is away: fail closed, as every shared-state failure does (-32090). */
-export function approvalStateUnavailable(id: JsonRpcId): GatewayError {
-  return new GatewayError(503, ErrorCode.StateUnavailable, 'Service Unavailable: this call needs human approval and the approval store (shared state) cannot be reached; it was not forwarded. Retry shortly', { id, headers: { 'retry-after': '1' } });
+function approvalStateUnavailable(id: JsonRpcId): GatewayError {
+  return stateUnavailable('Service Unavailable: this call needs human approval and the approval store (shared state) cannot be reached; it was not forwarded. Retry shortly', id);
 }
 
 function invalidState(id: JsonRpcId, why: string): GatewayError {
@@ -237,7 +238,7 @@ export class ApprovalFlow {
    * Drives one request to its answer. `wait` is how long a pending record may be waited on here
    * (0: answer at once); returns a Response, or a GatewayError to answer with.
    */
-  async #drive(req: HeldRequest, start: ApprovalRecord, waitMs: number, onWait?: () => void): Promise<Response | GatewayError | ApprovalRecord> {
+  async #drive(req: HeldRequest, start: ApprovalRecord, waitMs: number): Promise<Response | GatewayError | ApprovalRecord> {
     const approvals = this.o.approvals;
     const until = Date.now() + waitMs;
     let record = await approvals.settle(start);
@@ -254,7 +255,6 @@ export class ApprovalFlow {
         case 'pending': {
           const left = Math.min(until, record.deadline) - Date.now();
           if (left <= 0 || req.signal.aborted) return record;
-          onWait?.();
           await approvals.store.waitForChange(record.id, record.version, left, req.signal);
           record = await approvals.settle((await approvals.store.get(record.id)) ?? record);
           continue;

@@ -88,7 +88,6 @@ export class PolicyHolder {
   #previous: PolicySnapshot | undefined;
   #requested = 0;
   #queue: Promise<unknown> = Promise.resolve();
-  readonly #listeners = new Set<(snapshot: PolicySnapshot) => void>();
 
   constructor(options: HolderOptions) {
     this.name = options.name;
@@ -125,11 +124,6 @@ export class PolicyHolder {
     return this.#status;
   }
 
-  onActivate(listener: (snapshot: PolicySnapshot) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
   /**
    * Loads `bytes` and swaps it in if every check passes. Resolves (never rejects) with what
    * happened; failures are recorded in the status and logged, and the last good snapshot serves on.
@@ -154,7 +148,6 @@ export class PolicyHolder {
         this.#current = snapshot;
         this.#status.activated(snapshot.info);
         this.#log(`portcullis: policy ${this.name}: activated revision ${snapshot.info.revision} (sha256 ${snapshot.info.sha256.slice(0, 12)}…) from ${source}${snapshot.info.keyId ? `, signed by ${snapshot.info.keyId}` : ''}`);
-        for (const listener of this.#listeners) listener(snapshot);
         return { result: 'activated', snapshot };
       } catch (err) {
         const error = err instanceof BundleError ? err : new BundleError('smoke_failed', `unexpected failure loading the bundle: ${(err as Error).message}`);

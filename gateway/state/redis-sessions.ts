@@ -1,19 +1,18 @@
 // SessionStore on Redis: every replica and worker sees the same sessions, pending ids and event
 // ids. Each change is one Lua script (scripts.ts, lua/); a plain read is one command. Any Redis
 // failure becomes a 503 (-32090): a request never goes on without the state it needs.
-import { ErrorCode, GatewayError } from '../errors.ts';
+import { ErrorCode, GatewayError, type JsonRpcId } from '../errors.ts';
 import { pendingKey, SESSION_LIMITS, sessionGone, type PendingRequest, type SessionRecord, type SessionStore } from '../sessions/store.ts';
 import type { StateKeys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 import { defineScripts, ScriptCode, type ScriptName } from './scripts.ts';
 
-export function stateUnavailable(): GatewayError {
-  return new GatewayError(
-    503,
-    ErrorCode.StateUnavailable,
-    "Service Unavailable: the gateway cannot reach its shared state (Redis), which this request needs; it was not forwarded, or its answer was withheld. Retry shortly",
-    { headers: { 'retry-after': '1' } },
-  );
+/** -32090, 503: the shared state a request needs cannot be read or written (fail closed). */
+export function stateUnavailable(
+  message = "Service Unavailable: the gateway cannot reach its shared state (Redis), which this request needs; it was not forwarded, or its answer was withheld. Retry shortly",
+  id: JsonRpcId = null,
+): GatewayError {
+  return new GatewayError(503, ErrorCode.StateUnavailable, message, { id, headers: { 'retry-after': '1' } });
 }
 
 /** At most one log line a second about failures, however many requests fail. */
