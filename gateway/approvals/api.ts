@@ -13,7 +13,7 @@ import { GatewayError } from '../errors.ts';
 import type { Authenticator, Identity } from '../identity/index.ts';
 import { isObject } from '../json.ts';
 import type { ApprovalFlow } from './flow.ts';
-import { eligibility, type ApprovalRecord, type TransitionError } from './machine.ts';
+import type { ApprovalRecord, TransitionError } from './machine.ts';
 import { personOf, type Approvals } from './service.ts';
 
 export interface ApprovalApiDeps {
@@ -68,9 +68,8 @@ export function approvalRoutes(deps: ApprovalApiDeps): Hono {
     }
   }
 
-  /** Whoever may see a request: its requester, or someone in one of its gates. Others get 404. */
-  const maySee = (record: ApprovalRecord, id: Identity) =>
-    record.requester.principal === id.principal || eligibility(record, personOf(id)) !== 'not_eligible';
+  /** Whoever may see a request (Approvals.maySee); others get 404. */
+  const maySee = (record: ApprovalRecord, id: Identity) => approvals.maySee(record, id);
 
   function view(record: ApprovalRecord, id: Identity) {
     const refused = approvals.mayDecide(record, id);

@@ -200,6 +200,11 @@ export class Approvals {
     return { ...rest, progress: progress(record), timeLeftSeconds: Math.max(0, Math.ceil((record.deadline - this.#now()) / 1000)) };
   }
 
+  /** Whoever may see a request: its requester, or someone in one of its gates (whatever its state). */
+  maySee(record: ApprovalRecord, who: Identity): boolean {
+    return record.requester.principal === who.principal || eligibility(record, personOf(who)) !== 'not_eligible';
+  }
+
   /** Whether this identity may decide this record now (for lists), and why not. */
   mayDecide(record: ApprovalRecord, who: Identity): TransitionError | null {
     if (record.state !== 'pending') return 'not_pending';

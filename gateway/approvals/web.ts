@@ -231,7 +231,7 @@ ${refused === null ? html`<h2>Your decision</h2>
     const found = ID.test(id) ? await approvals.store.get(id) : undefined;
     const me = identityOf(s.subject);
     // Only its requester and people in its gates see a request: anyone else, as for the API, gets "not found".
-    if (found === undefined || (found.requester.principal !== me.principal && approvals.mayDecide(found, me) === 'not_eligible')) {
+    if (found === undefined || !approvals.maySee(found, me)) {
       return c.html(layout('Not found', s.subject, s.csrf, html`<div class="card error">${MESSAGES.not_found}</div>`), 404);
     }
     const record = await approvals.settle(found);

@@ -129,6 +129,18 @@ describe('the approvers\' web page', () => {
     expect(stranger.status).toBe(404);
   });
 
+  it('a decided request stays hidden from people outside its gates, as the API hides it', async () => {
+    const first = await call('sre: decided then viewed');
+    const url: string = first.result.inputRequests[KEY].params.url;
+    const id = decodeURIComponent(url.slice(url.lastIndexOf('/') + 1));
+    const sam = await s.token('sam', ['sre']);
+    expect((await s.api(s.a, 'POST', `/api/approvals/${id}/deny`, sam, { comment: 'not today' })).status).toBe(200);
+    expect((await s.api(s.a, 'GET', `/api/approvals/${id}`, rita)).json.state).toBe('denied');
+    const stranger = await new Browser().signIn(url, 'nobody');
+    expect(stranger.status).toBe(404);
+    expect(stranger.text).not.toContain('decided then viewed');
+  });
+
   it('whatever the requester or the model put in the call is shown escaped and whole', async () => {
     const hostile = `sre: <img src=x onerror=alert(1)> & "quotes" </pre><form action="https://evil.example"><button name="decision" value="approve">${'long '.repeat(400)}end`;
     const first = await call(hostile);
