@@ -39,6 +39,9 @@ export const ErrorCode = {
   MethodNotAllowed: -32074,
   // Portcullis: shared state (Redis) could not be read or written: fail closed
   StateUnavailable: -32090,
+  // Portcullis: audit trail (gateway/recordings): the recording buffer is full and the
+  // configuration says to fail closed, so the call is refused before anything is forwarded
+  RecordingUnavailable: -32092,
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
