@@ -80,3 +80,30 @@ export interface RecordingSink {
 }
 
 export const noRecordings: RecordingSink = { enabled: false, admit: () => true, record: () => {} };
+
+/** One recording as listed: who, where, and how much. */
+export interface RecordingSummary {
+  recording: string;
+  target: string;
+  era: Era;
+  /** The legacy session id; '' for a 2026-07-28 recording. */
+  sessionId: string;
+  principal: string;
+  /** Milliseconds since the epoch of its first and last message still kept. */
+  firstTime: number;
+  lastTime: number;
+  messages: number;
+}
+
+/**
+ * Reading recordings back (the store behind `portcullis sessions`, `/api/sessions` and
+ * `portcullis policy replay`). Over HTTP the same shapes are served, to bearer tokens of the
+ * configured auditor group:
+ *   GET /api/sessions[?since=<ms>&limit=<n>]   -> { sessions: RecordingSummary[] }   (newest first)
+ *   GET /api/sessions/<recording>              -> { session: RecordingSummary, messages: RecordedMessage[] }
+ */
+export interface RecordingReader {
+  list(options?: { since?: number; limit?: number }): Promise<RecordingSummary[]>;
+  /** The messages of one recording in the order they left the gateway; undefined when unknown. */
+  read(recording: string): Promise<{ session: RecordingSummary; messages: RecordedMessage[] } | undefined>;
+}
