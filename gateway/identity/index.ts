@@ -4,7 +4,7 @@
 // - `anonymousAuthenticator`: DEVELOPMENT ONLY, a fixed unauthenticated subject (or an anonymous
 //   caller without groups) when no issuer is configured.
 // Design notes and decisions: README.md beside this file.
-export { anonymousAuthenticator, identityOf } from './identity.ts';
+export { anonymousAuthenticator, identityOf, principalOf } from './identity.ts';
 export type { Authenticator, Identity } from './identity.ts';
 export { AuthError, AuthErrorCode, bearerChallenge, insufficientScope, invalidToken, missingToken, providerUnavailable } from './errors.ts';
 export type { BearerError, ChallengeParams } from './errors.ts';

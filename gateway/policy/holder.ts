@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { BundleError, checkPin, parseBundle, type ParseOptions } from './bundle.ts';
 import type { Decision } from './decision.ts';
 import { PolicyEngine, type PolicyInfo } from './engine.ts';
+import { safeListener, type PolicyEvent, type PolicyEventListener } from './events.ts';
 import type { InputLimits, PolicyQuery } from './input.ts';
 import { PolicyStatusTracker, type PolicyStatus } from './status.ts';
 
@@ -32,6 +33,8 @@ export interface HolderOptions {
   /** Refuse any bundle whose sha256 differs. */
   sha256?: string;
   log?: (line: string) => void;
+  /** Told of every activation, refusal and check (telemetry, replica status); never blocks one. */
+  onEvent?: PolicyEventListener;
 }
 
 export interface Activation {
@@ -83,6 +86,7 @@ export class PolicyHolder {
   readonly #options: HolderOptions;
   readonly #status: PolicyStatusTracker;
   readonly #log: (line: string) => void;
+  readonly #emit: PolicyEventListener;
   #current: PolicySnapshot | undefined;
   /** The snapshot before the current one: exchanges that began under it may still finish with it. */
   #previous: PolicySnapshot | undefined;
@@ -93,6 +97,7 @@ export class PolicyHolder {
     this.name = options.name;
     this.#options = options;
     this.#log = options.log ?? console.error;
+    this.#emit = safeListener(options.onEvent, this.#log);
     this.#status = new PolicyStatusTracker(options.name, options.source);
   }
 
@@ -124,6 +129,19 @@ export class PolicyHolder {
     return this.#status;
   }
 
+  #event(type: PolicyEvent['type'], source: string, error: PolicyEvent['error']): void {
+    const info = this.#current?.info;
+    this.#emit({ type, policy: this.name, source, revision: info?.revision ?? null, sha256: info?.sha256 ?? null, error });
+  }
+
+  /**
+   * A source checked and found no new bundle (unchanged, 304) or could not fetch one (`error`);
+   * sources call it so subscribers see every check, not only swaps.
+   */
+  noteCheck(source: string, error: { code: string; message: string } | null = null): void {
+    this.#event('checked', source, error);
+  }
+
   /**
    * Loads `bytes` and swaps it in if every check passes. Resolves (never rejects) with what
    * happened; failures are recorded in the status and logged, and the last good snapshot serves on.
@@ -137,6 +155,7 @@ export class PolicyHolder {
       // were verified and loaded already, so nothing is loaded again.
       if (before !== undefined && createHash('sha256').update(bytes).digest('hex') === before.info.sha256) {
         this.#status.activated(before.info);
+        this.#event('checked', source, null);
         return { result: 'unchanged', snapshot: before };
       }
       try {
@@ -147,6 +166,7 @@ export class PolicyHolder {
         this.#previous = this.#current;
         this.#current = snapshot;
         this.#status.activated(snapshot.info);
+        this.#event('activated', source, null);
         this.#log(`portcullis: policy ${this.name}: activated revision ${snapshot.info.revision} (sha256 ${snapshot.info.sha256.slice(0, 12)}…) from ${source}${snapshot.info.keyId ? `, signed by ${snapshot.info.keyId}` : ''}`);
         return { result: 'activated', snapshot };
       } catch (err) {
@@ -154,6 +174,7 @@ export class PolicyHolder {
         this.#status.failed(error.code, error.message);
         const keeps = this.#current ? `revision ${this.#current.info.revision} keeps serving` : 'no policy is serving';
         this.#log(`portcullis: policy ${this.name}: refused bundle from ${source} [${error.code}]: ${error.message}; ${keeps}`);
+        this.#event('refused', source, { code: error.code, message: error.message });
         return { result: 'failed', snapshot: this.#current, error };
       }
     };

@@ -7,6 +7,7 @@ import type { AuditSink } from '../telemetry/audit.ts';
 import { bundleUrl, statusSigningKey, verificationConfig, type PolicyConfig, type PolicySourceConfig } from './config.ts';
 import type { Decision } from './decision.ts';
 import { PolicyHolder, type PolicySnapshot } from './holder.ts';
+import type { PolicyEventListener } from './events.ts';
 import type { PolicyQuery } from './input.ts';
 import { candidateObserver, type CandidateCounters } from './observe.ts';
 import { FileSource, ServiceSource, type PolicySource } from './sources.ts';
@@ -16,6 +17,7 @@ export { BundleError, type BundleErrorCode } from './errors.ts';
 export { PolicyHolder, type PolicySnapshot } from './holder.ts';
 export type { PolicyStatus, PolicyState } from './status.ts';
 export type { CandidateCounters } from './observe.ts';
+export type { PolicyEvent, PolicyEventListener } from './events.ts';
 
 export type Decide = (query: PolicyQuery) => Decision;
 
@@ -55,6 +57,11 @@ export interface PolicyRuntimeOptions {
   env: NodeJS.ProcessEnv;
   log: (line: string) => void;
   audit: AuditSink;
+  /**
+   * Told of every activation, refused bundle and source check, of both holders (telemetry
+   * subscribes here for its metric and span event; the replica status publisher to refresh).
+   */
+  onEvent?: PolicyEventListener;
 }
 
 function sourceFor(holder: PolicyHolder, s: PolicySourceConfig, env: NodeJS.ProcessEnv): PolicySource {
@@ -81,13 +88,13 @@ export async function startPolicy(config: PolicyConfig, options: PolicyRuntimeOp
   const verification = verificationConfig(config, options.env);
   const limits = { maxInputBytes: config.max_input_bytes, maxResultBytes: config.max_result_bytes };
   const parse = verification === undefined ? {} : { verification };
-  const enforced = new PolicyHolder({ name: 'enforced', source: describe(config), limits, parse, sha256: config.sha256, log: options.log });
+  const enforced = new PolicyHolder({ name: 'enforced', source: describe(config), limits, parse, sha256: config.sha256, log: options.log, onEvent: options.onEvent });
   const sources: PolicySource[] = [sourceFor(enforced, config, options.env)];
   await sources[0]!.start();
 
   let candidate: PolicyHolder | undefined;
   if (config.candidate !== undefined) {
-    candidate = new PolicyHolder({ name: 'candidate', source: describe(config.candidate), limits, parse, log: options.log });
+    candidate = new PolicyHolder({ name: 'candidate', source: describe(config.candidate), limits, parse, log: options.log, onEvent: options.onEvent });
     const source = sourceFor(candidate, config.candidate, options.env);
     sources.push(source);
     // A candidate is never enforced: one that cannot load is reported, and the gateway starts.

@@ -42,6 +42,11 @@ export interface PolicyQuery {
   sessionId: string;
   /** `JSON.stringify(subject)`, computed once per request by the identity layer. */
   subjectJson: string;
+  /**
+   * Who asks, as the identity layer names them (`Identity.principal`), for decision records; not
+   * part of the policy input. Absent, records name the principal of the subject (observe.ts).
+   */
+  principal?: string;
 }
 
 const EMPTY = '{}';

@@ -5,7 +5,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { recordCandidateDecision, type AuditSink } from '../telemetry/audit.ts';
 import type { Decision } from './decision.ts';
-import type { PolicyQuery } from './input.ts';
+import { principalOf } from '../identity/index.ts';
+import type { PolicyQuery, Subject } from './input.ts';
 
 type Decide = (query: PolicyQuery) => Decision;
 
@@ -42,13 +43,18 @@ export interface CandidateObserver {
   counters(): CandidateCounters;
 }
 
-/** The principal as decision records name it, read from the subject only when a record is written. */
-function principalOf(subjectJson: string): string {
+/**
+ * The principal the enforced record of the same message names: the one the query carries (the
+ * caller's `Identity.principal`), else identity's own principalOf of the subject, the same
+ * function that names every identity but a subjectless per-token one. Read only when a record is
+ * written, never on an agreement.
+ */
+export function recordedPrincipal(query: PolicyQuery): string {
+  if (query.principal !== undefined) return query.principal;
   try {
-    const s = JSON.parse(subjectJson) as { sub?: string; client_id?: string };
-    return s.sub || s.client_id || '';
+    return principalOf(JSON.parse(query.subjectJson) as Subject);
   } catch {
-    return '';
+    return principalOf({ type: 'anonymous', issuer: '', sub: '' } as Subject);
   }
 }
 
@@ -74,7 +80,7 @@ export function candidateObserver(audit: AuditSink): CandidateObserver {
           c.disagreements++;
           for (const rule of new Set([...decision.ruleIds, ...shadow.ruleIds])) byRule.set(rule, (byRule.get(rule) ?? 0) + 1);
           for (const d of diff) byDifference.set(d, (byDifference.get(d) ?? 0) + 1);
-          recordCandidateDecision(audit, query, principalOf(query.subjectJson), shadow, decision, diff);
+          recordCandidateDecision(audit, query, recordedPrincipal(query), shadow, decision, diff);
         } catch {
           c.errors++;
         }

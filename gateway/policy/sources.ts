@@ -129,6 +129,7 @@ export class FileSource implements PolicySource {
     } catch (err) {
       const error = err as BundleError;
       this.holder.tracker.failed(error.code, error.message);
+      this.holder.noteCheck(this.path, { code: error.code, message: error.message });
       return { result: 'failed', snapshot: this.holder.active, error };
     }
     this.holder.tracker.checkSucceeded();
@@ -203,6 +204,7 @@ export class ServiceSource implements PolicySource {
     if (update.kind === 'error') {
       tracker.checked(update.error.status);
       tracker.failed(update.error.code, update.error.message, update.error.status);
+      this.holder.noteCheck(this.options.url, { code: update.error.code, message: update.error.message });
       return;
     }
     tracker.checked(update.status);
@@ -210,6 +212,7 @@ export class ServiceSource implements PolicySource {
       tracker.checkSucceeded();
       // The service holds what serves (the ETag sent is the active bundle's): nothing is wrong.
       if (this.holder.active !== undefined) tracker.clearError();
+      this.holder.noteCheck(this.options.url);
       return;
     }
     tracker.downloaded();

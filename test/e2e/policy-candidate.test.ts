@@ -59,7 +59,11 @@ describe('observe-only candidate', () => {
     const last = shadow.at(-1)!;
     expect(last).toMatchObject({ name: 'delete_everything', allow: true, rule_ids: ['allow_all'], enforced: { allow: false, rule_ids: ['fixture.destructive'], revision: gw.policy.revision }, differences: ['allow', 'outcome'] });
     // The enforced record is there too, under the decision id the client saw.
-    expect(gw.audit.some((r) => !r.observe_only && r.decision_id === last.enforced!.decision_id && r.allow === false)).toBe(true);
+    const enforcedRecord = gw.audit.find((r) => !r.observe_only && r.decision_id === last.enforced!.decision_id);
+    expect(enforcedRecord?.allow).toBe(false);
+    // Both records of one message name one principal, as the identity layer names the caller.
+    expect(last.principal).toBe(enforcedRecord!.principal);
+    expect(last.principal).toBe(JSON.stringify(['anonymous', '', 'anonymous']));
     const s = await status(gw);
     expect(s.candidate).toMatchObject({ state: 'OK', revision: expect.stringMatching(/^rego-/), observed: { by_rule: { 'fixture.destructive': 2, allow_all: expect.any(Number) } } });
     expect(s.candidate!.observed.disagreements).toBeGreaterThanOrEqual(2);

@@ -5,14 +5,18 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '../../../gateway/policy/decision.ts';
 import { PolicyHolder } from '../../../gateway/policy/holder.ts';
 import type { PolicyQuery } from '../../../gateway/policy/input.ts';
-import { candidateObserver, differences } from '../../../gateway/policy/observe.ts';
+import { candidateObserver, differences, recordedPrincipal } from '../../../gateway/policy/observe.ts';
 import type { DecisionRecord } from '../../../gateway/telemetry/audit.ts';
 import { ALLOW_ALL_POLICY, bundleFor, FIXTURE_POLICY } from '../../helpers/gateway.ts';
 
 const LIMITS = { maxInputBytes: 16384, maxResultBytes: 65536 };
+const ALICE = { authenticated: true, type: 'user', sub: 'alice', issuer: 'https://idp.example', client_id: 'c', email: '', groups: [], scopes: [], claims: {} } as const;
+const ALICE_JSON = JSON.stringify(ALICE);
+/** What the identity layer names alice (gateway/identity principalOf), as the enforced record does. */
+const ALICE_PRINCIPAL = JSON.stringify(['user', 'https://idp.example', 'alice']);
 const query = (name: string, extra: Partial<PolicyQuery> = {}): PolicyQuery => ({
   era: 'stateless', protocolVersion: '2026-07-28', direction: 'client_to_server', kind: 'request', method: 'tools/call',
-  name, arguments: {}, target: 'fixture', sessionId: '', subjectJson: '{"sub":"alice","client_id":"c"}', ...extra,
+  name, arguments: {}, target: 'fixture', sessionId: '', subjectJson: ALICE_JSON, ...extra,
 });
 
 let fixture: PolicyHolder;
@@ -40,12 +44,24 @@ describe('candidateObserver', () => {
     expect([got.allow, got.ruleIds]).toEqual([false, ['fixture.destructive']]);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({
-      observe_only: true, allow: true, rule_ids: ['allow_all'], revision: allowAll.current().info.revision, principal: 'alice', method: 'tools/call', name: 'delete_everything',
+      observe_only: true, allow: true, rule_ids: ['allow_all'], revision: allowAll.current().info.revision, principal: ALICE_PRINCIPAL, method: 'tools/call', name: 'delete_everything',
       enforced: { decision_id: got.id, revision: fixture.current().info.revision, allow: false, outcome: 'deny', rule_ids: ['fixture.destructive'] },
       differences: ['allow', 'outcome'],
     });
     expect(records[0]!.decision_id).not.toBe(got.id);
     expect(observer.counters()).toMatchObject({ evaluations: 1, agreements: 0, disagreements: 1, by_rule: { 'fixture.destructive': 1, allow_all: 1 }, by_difference: { allow: 1, outcome: 1 } });
+  });
+
+  it('names the principal as the enforced record does: the one the query carries, else identity principalOf of the subject', () => {
+    const { records, observer } = setup();
+    const decide = observer.wrap((q) => fixture.current().decide(q), () => allowAll.current().decide);
+    decide(query('delete_everything'));
+    // A subjectless per-token identity is named by its token, which no subject shows: the query carries it.
+    const perToken = JSON.stringify(['token', 'https://idp.example', 'k1']);
+    decide(query('delete_everything', { principal: perToken }));
+    expect(records.map((r) => r.principal)).toEqual([ALICE_PRINCIPAL, perToken]);
+    // Not the sub alone (what the candidate's records named before): a service `alice` is not the user `alice`.
+    expect(recordedPrincipal(query('x', { subjectJson: JSON.stringify({ ...ALICE, type: 'service' }) }))).toBe(JSON.stringify(['service', 'https://idp.example', 'alice']));
   });
 
   it('agreement is counted and not recorded; masks and approvals count as differences', () => {
