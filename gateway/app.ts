@@ -6,10 +6,10 @@ import { anonymousAuthenticator, oidcAuthenticator, upstreamCredentialProvider }
 import { mcpRoutes } from './mcp/route.ts';
 import { Upstreams } from './mcp/upstream.ts';
 import type { PolicyEngine } from './policy/engine.ts';
-import { startPolicy, type PolicyRuntime } from './policy/index.ts';
+import { clusterStatus, startPolicy, type PolicyEvent, type PolicyRuntime } from './policy/index.ts';
 import { MaskError, MaskPlanCache } from './masking/index.ts';
 import { failClosed, type Decision } from './policy/decision.ts';
-import { openState, type SharedState } from './state/index.ts';
+import { openState, ReplicaPublisher, type SharedState } from './state/index.ts';
 import { hostPolicy, originPolicy } from './origin.ts';
 import { escapedError, notFound } from './edge.ts';
 import { ConfigError, type LoadedConfig as Loaded } from './config/load.ts';
@@ -31,6 +31,8 @@ export interface GatewayOptions {
   log?: (message: string) => void;
   /** Where decision records go; defaults to what `audit.log` configures. */
   audit?: AuditSink;
+  /** Told of every policy activation, refused bundle and check (telemetry's metric and span event). */
+  onPolicyEvent?: (event: PolicyEvent) => void;
 }
 
 /**
@@ -51,7 +53,13 @@ function checkedDecision(decision: Decision, masks: MaskPlanCache): Decision {
 export async function createGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? console.error;
   const audit = options.audit ?? (config.audit.log === 'stdout' ? jsonLinesAudit((line) => process.stdout.write(line)) : discardAudit);
-  const policies = await startPolicy(config.policy, { env: config.env, log, audit });
+  // Policy events go to the caller (telemetry) and refresh this replica's shared status report.
+  let replicaStatus: ReplicaPublisher | undefined;
+  const onPolicyEvent = (event: PolicyEvent) => {
+    options.onPolicyEvent?.(event);
+    replicaStatus?.refresh();
+  };
+  const policies = await startPolicy(config.policy, { env: config.env, log, audit, onEvent: onPolicyEvent });
   let hashKey = config.maskHashKey;
   if (hashKey === undefined) {
     hashKey = randomBytes(32);
@@ -98,13 +106,18 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
       return c.json(oidc.metadata(name));
     });
   }
-  // The policy's status (gateway/policy/status.ts) beside the target names; plain JSON, so shared
-  // state can list every replica's. Signed as a compact JWS when policy.status_signing is set.
-  const statusBody = () => ({ ...policies.status(), targets: Object.keys(config.targets) });
-  app.get('/status', (c) => c.json(statusBody()));
+  // The policy's status (gateway/policy/status.ts) beside the target names; with shared state,
+  // every live replica's too (each publishes its own). Signed whole (a JWS) with policy.status_signing.
+  const ownStatus = () => ({ ...policies.status(), targets: Object.keys(config.targets) });
+  const board = state.replicaStatus;
+  if (board !== undefined) {
+    replicaStatus = new ReplicaPublisher({ board, replicaId: policies.status().replica.id, body: ownStatus, intervalMs: config.policy.status_publish_seconds * 1000, log });
+  }
+  const statusBody = () => (board === undefined ? Promise.resolve(ownStatus()) : clusterStatus(ownStatus(), board));
+  app.get('/status', async (c) => c.json(await statusBody()));
   const sign = policies.signedStatus;
   if (sign !== undefined) {
-    app.get('/status/signed', async (c) => c.body(await sign(statusBody()), 200, { 'content-type': 'application/jose', 'cache-control': 'no-store' }));
+    app.get('/status/signed', async (c) => c.body(await sign(await statusBody()), 200, { 'content-type': 'application/jose', 'cache-control': 'no-store' }));
   }
   app.route('/', mcpRoutes({
     screening: {
@@ -139,6 +152,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     policies,
     close: async () => {
       policies.close();
+      await replicaStatus?.stop();
       await approvals?.close();
       await upstreams.close();
       await state.close();

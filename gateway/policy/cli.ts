@@ -20,7 +20,8 @@ import { publicKeyFromPem, SIGNING_ALGORITHMS, type SigningAlgorithm } from './v
 
 const USAGE = `usage: portcullis policy verify --gateway <url> [--gateway <url> ...] (--bundle <file> | --source <dir>)
          [--key-id <id>] [--status-key <public key pem> | --status-secret-env <VAR>] [--status-alg <alg>]
-  --gateway URL            a gateway's base URL (repeat for each replica not listed by shared state)
+  --gateway URL            a gateway's base URL; with shared state it lists every live replica
+                           (repeat for gateways that share no state)
   --bundle FILE            the bundle that should be live: revision and sha256 must match
   --source DIR             rebuild from Rego sources with the pinned OPA: the revision must match
   --key-id ID              the signing key id the live bundle must have been verified with
@@ -44,18 +45,29 @@ export interface ReplicaReport {
   drift: string[];
   warnings: string[];
   live: Pick<PolicyStatus, 'state' | 'revision' | 'sha256' | 'key_id' | 'loaded_at' | 'source'>;
+  /** When the replica last reported through shared state (null: it answered itself). */
+  reportedAt?: string | null;
 }
 
 class UsageError extends Error {}
 
-/** Every replica a status body lists: one today; `replicas: [...]` once shared state lists them. */
-function replicasOf(body: Record<string, unknown>): Array<{ replica: string; policy: PolicyStatus }> {
+/**
+ * Every replica a status body lists: with shared state, `replicas: [...]` (the answering replica
+ * and every other live one); else the body itself. A body that says it could not list the others
+ * (`replicas_error`) is not a proof that they match, so it cannot be checked.
+ */
+function replicasOf(body: Record<string, unknown>): Array<{ replica: string; reportedAt: string | null; policy: PolicyStatus }> {
+  if (typeof body.replicas_error === 'string') throw new Error(`it cannot list every replica: ${body.replicas_error}`);
   const list = Array.isArray(body.replicas) ? (body.replicas as Array<Record<string, unknown>>) : [body];
   return list.map((r) => {
     const policy = r.policy as PolicyStatus | undefined;
-    if (policy === undefined || typeof policy !== 'object') throw new Error('status has no "policy" object');
+    if (policy === undefined || typeof policy !== 'object' || policy === null) throw new Error('status has no "policy" object');
     const replica = r.replica as { id?: string; hostname?: string } | undefined;
-    return { replica: replica ? `${replica.hostname ?? '?'}/${replica.id ?? '?'}` : '?', policy };
+    return {
+      replica: replica ? `${replica.hostname ?? '?'}/${replica.id ?? '?'}` : '?',
+      reportedAt: typeof r.reported_at === 'string' ? r.reported_at : null,
+      policy,
+    };
   });
 }
 
@@ -77,7 +89,7 @@ export function compare(expected: Expected, gateway: string, replica: string, li
 export function formatReport(expected: Expected, reports: ReplicaReport[]): string {
   const lines = [`expected: revision ${expected.revision}${expected.sha256 ? `  sha256 ${expected.sha256}` : ''}${expected.keyId ? `  key ${expected.keyId}` : ''}  (from ${expected.from})`];
   for (const r of reports) {
-    lines.push(`${r.drift.length === 0 ? 'OK   ' : 'DRIFT'} ${r.gateway}  replica ${r.replica}  revision ${r.live.revision ?? '(none)'}  sha256 ${r.live.sha256 ?? '(none)'}  key ${r.live.key_id ?? '-'}  state ${r.live.state}  loaded ${r.live.loaded_at ?? '-'}`);
+    lines.push(`${r.drift.length === 0 ? 'OK   ' : 'DRIFT'} ${r.gateway}  replica ${r.replica}  revision ${r.live.revision ?? '(none)'}  sha256 ${r.live.sha256 ?? '(none)'}  key ${r.live.key_id ?? '-'}  state ${r.live.state}  loaded ${r.live.loaded_at ?? '-'}${r.reportedAt ? `  reported ${r.reportedAt}` : ''}`);
     for (const d of r.drift) {
       const [field, change] = [d.slice(0, d.indexOf(':')), d.slice(d.indexOf(':') + 2)];
       const [want, got] = change.split(' -> ');
@@ -85,8 +97,10 @@ export function formatReport(expected: Expected, reports: ReplicaReport[]): stri
     }
     for (const w of r.warnings) lines.push(`        ! ${w}`);
   }
-  const drifted = reports.filter((r) => r.drift.length > 0).length;
-  lines.push(drifted === 0 ? `no drift: ${reports.length} replica(s) enforce the expected policy` : `DRIFT: ${drifted} of ${reports.length} replica(s) differ from the expected policy`);
+  const drifted = reports.filter((r) => r.drift.length > 0);
+  lines.push(drifted.length === 0
+    ? `no drift: ${reports.length} replica(s) enforce the expected policy`
+    : `DRIFT: ${drifted.length} of ${reports.length} replica(s) differ from the expected policy: ${drifted.map((r) => r.replica).join(', ')}`);
   return lines.join('\n');
 }
 
@@ -161,9 +175,15 @@ export async function verifyCommand(argv: string[], out: (line: string) => void 
   const expected = await expectedFrom(values);
   const reports: ReplicaReport[] = [];
   let unchecked = 0;
+  // Several gateway URLs behind one shared state list the same replicas: each is checked once.
+  const seen = new Set<string>();
   for (const gateway of values.gateway) {
     try {
-      for (const { replica, policy } of replicasOf(await fetchStatus(gateway, key))) reports.push(compare(expected, gateway, replica, policy));
+      for (const { replica, reportedAt, policy } of replicasOf(await fetchStatus(gateway, key))) {
+        if (seen.has(replica)) continue;
+        seen.add(replica);
+        reports.push({ ...compare(expected, gateway, replica, policy), reportedAt });
+      }
     } catch (err) {
       unchecked++;
       out(`ERROR ${gateway}: cannot check: ${(err as Error).message}`);

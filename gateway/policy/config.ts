@@ -110,6 +110,11 @@ export const policyConfigSchema = z
     candidate: z.object(sourceFields).strict().refine(oneSource, ONE_SOURCE).optional(),
     /** Signs `GET /status/signed`. */
     status_signing: statusSigning.optional(),
+    /**
+     * With shared state (Redis), how often this replica republishes its status for the others'
+     * `/status` (also on every swap and check); a report lives three intervals.
+     */
+    status_publish_seconds: z.number().min(0.1).max(3600).default(5),
   })
   .strict()
   .refine(oneSource, ONE_SOURCE)

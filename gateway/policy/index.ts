@@ -18,6 +18,7 @@ export { PolicyHolder, type PolicySnapshot } from './holder.ts';
 export type { PolicyStatus, PolicyState } from './status.ts';
 export type { CandidateCounters } from './observe.ts';
 export type { PolicyEvent, PolicyEventListener } from './events.ts';
+export { clusterStatus, type ClusterStatusBody, type ReplicaEntry, type ReplicaListing } from './replicas.ts';
 
 export type Decide = (query: PolicyQuery) => Decision;
 

@@ -8,11 +8,13 @@ import { StateKeys } from './keys.ts';
 import { connectRedis, describeRedis, pingRedis, type RedisClient } from './redis.ts';
 import { RedisSessionStore } from './redis-sessions.ts';
 import { RedisTokenCache } from './redis-token-cache.ts';
+import { ReplicaStatusBoard } from './replica-status.ts';
 
 export { StateError } from './redis.ts';
 export { RedisSessionStore, stateUnavailable } from './redis-sessions.ts';
 export { RedisTokenCache } from './redis-token-cache.ts';
 export { StateKeys } from './keys.ts';
+export { ReplicaPublisher, ReplicaStatusBoard, type ReplicaReport } from './replica-status.ts';
 export { connectRedis, type RedisClient } from './redis.ts';
 
 export interface StateHealth {
@@ -30,6 +32,8 @@ export interface SharedState {
   introspectionCache: TokenCache | undefined;
   /** The Redis connection, for modules that keep their own records there (approvals); undefined with memory. */
   redis: RedisClient | undefined;
+  /** Every replica's /status report (Redis); undefined with memory, where this process is the only replica. */
+  replicaStatus: ReplicaStatusBoard | undefined;
   /** The configured key prefix (Redis). */
   keyPrefix: string;
   health(): Promise<StateHealth>;
@@ -47,6 +51,7 @@ export async function openState(config: LoadedConfig, log: (message: string) => 
       sessions: new MemorySessionStore({ idleMs, maxSessions: state.max_sessions }),
       introspectionCache: undefined,
       redis: undefined,
+      replicaStatus: undefined,
       keyPrefix: '',
       health: async () => ({ backend: 'memory', ok: true, detail: 'memory: ok' }),
       close: async () => {},
@@ -67,6 +72,7 @@ export async function openState(config: LoadedConfig, log: (message: string) => 
     sessions: new RedisSessionStore(redis, keys, idleMs, log),
     introspectionCache: state.redis.share_introspection ? new RedisTokenCache(redis, keys) : undefined,
     redis,
+    replicaStatus: new ReplicaStatusBoard(redis, keys),
     keyPrefix: state.redis.key_prefix,
     health: async () => ({ backend: 'redis', ...(await pingRedis(redis)) }),
     close: async () => {

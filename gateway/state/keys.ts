@@ -22,6 +22,19 @@ export class StateKeys {
     return SESSION_KEY_PARTS.map((part) => tag + part) as unknown as SessionKeys;
   }
 
+  /**
+   * What one replica last reported on `/status`, and the index of replicas that reported. One
+   * hash tag for all of them (session tags always hold a `/`, so never this one): listing them is
+   * one MGET on one Redis Cluster slot.
+   */
+  replicaStatus(replicaId: string): string {
+    return `${this.prefix}{replicas}:status:${encodeURIComponent(replicaId)}`;
+  }
+
+  replicaIndex(): string {
+    return `${this.prefix}{replicas}:index`;
+  }
+
   /** A cached introspection result, by the token's hash (never the token). */
   introspection(tokenHash: string): string {
     return `${this.prefix}introspection:${tokenHash}`;
