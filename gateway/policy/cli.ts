@@ -1,4 +1,5 @@
-// `portcullis policy verify`: proves the live policy equals the repository. It rebuilds the
+// `portcullis policy verify` (and the dispatch to `policy replay`, replay-cli.ts): proves the
+// live policy equals the repository. It rebuilds the
 // bundle from source with the pinned OPA (same revision derivation as `npm run bundle`) or reads
 // a bundle file, asks each gateway's /status (or the signed /status/signed) what it enforces,
 // prints a diff, and exits non-zero on drift.
@@ -17,6 +18,7 @@ import { parseBundle, readBundleBytes } from './bundle.ts';
 import type { PolicyStatus } from './status.ts';
 import { DEFAULT_STATUS_MAX_AGE_SECONDS, verifyStatus } from './status.ts';
 import { publicKeyFromPem, SIGNING_ALGORITHMS, type SigningAlgorithm } from './verify.ts';
+import { REPLAY_USAGE, replayCommand, ReplayUsageError } from './replay-cli.ts';
 
 const USAGE = `usage: portcullis policy verify --gateway <url> [--gateway <url> ...] (--bundle <file> | --source <dir>)
          [--key-id <id>] [--status-key <public key pem> | --status-secret-env <VAR>] [--status-alg <alg>]
@@ -195,18 +197,20 @@ export async function verifyCommand(argv: string[], out: (line: string) => void 
 }
 
 const POLICY_USAGE = `usage: portcullis policy <command>
-  verify   compare what gateways enforce with a bundle or Rego sources (exit 1 on drift)`;
+  verify   compare what gateways enforce with a bundle or Rego sources (exit 1 on drift)
+  replay   decide recorded traffic again with a candidate bundle (exit 1 when something would change)`;
 
 /** `portcullis policy …`: returns the exit code. */
-export async function policyCli(argv: string[], out: (line: string) => void = console.log): Promise<number> {
+export async function policyCli(argv: string[], out: (line: string) => void = console.log, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [command, ...rest] = argv;
   try {
-    if (command === 'verify') return await verifyCommand(rest, out);
+    if (command === 'verify') return await verifyCommand(rest, out, env);
+    if (command === 'replay') return await replayCommand(rest, out, env);
     out(POLICY_USAGE);
     return command === undefined || command === '--help' || command === '-h' ? 0 : 2;
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      out(`portcullis policy: ${(err as Error).message}\n${USAGE}`);
+    if (err instanceof UsageError || err instanceof ReplayUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      out(`portcullis policy: ${(err as Error).message}\n${command === 'replay' ? REPLAY_USAGE : USAGE}`);
       return 2;
     }
     out(`portcullis policy: ${(err as Error).message}`);
