@@ -2,7 +2,7 @@
 // writes its own report under a key with a TTL (refreshed on an interval and whenever its policy
 // changes or is checked) and its id into an index. A replica that dies stops refreshing and its
 // key expires; one that stops cleanly removes its key at once. Reading is two read-only commands
-// (ZRANGE, MGET) on one hash tag, so no script is needed and it works on Redis Cluster.
+// (ZREVRANGE, MGET) on one hash tag, so no script is needed and it works on Redis Cluster.
 import type { StateKeys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 
@@ -26,8 +26,10 @@ export class ReplicaStatusBoard {
     const index = this.#keys.replicaIndex();
     // Scored by expiry on this replica's clock; pruned a whole TTL later, so clock skew between
     // replicas (under a TTL) never drops a live one. The key's own TTL is what decides liveness.
+    // A pipeline, not MULTI: each step stands alone, and the recommended ACL (docs/state.md:
+    // @read, @write, @scripting) does not grant @transaction.
     await this.#redis
-      .multi()
+      .pipeline()
       .set(this.#keys.replicaStatus(replicaId), JSON.stringify(report), 'PX', ttlMs)
       .zadd(index, now + ttlMs, replicaId)
       .zremrangebyscore(index, '-inf', String(now - ttlMs))
@@ -38,7 +40,7 @@ export class ReplicaStatusBoard {
 
   /** Removes one replica's report (a clean stop). */
   async withdraw(replicaId: string): Promise<void> {
-    await this.#redis.multi().del(this.#keys.replicaStatus(replicaId)).zrem(this.#keys.replicaIndex(), replicaId).exec().then(failedStep);
+    await this.#redis.pipeline().del(this.#keys.replicaStatus(replicaId)).zrem(this.#keys.replicaIndex(), replicaId).exec().then(failedStep);
   }
 
   /** Every live replica's report (keys not yet expired), ordered by replica id. */
@@ -60,9 +62,9 @@ export class ReplicaStatusBoard {
   }
 }
 
-/** A MULTI answers each step's error in place rather than rejecting: surface the first. */
+/** A pipeline answers each step's error in place rather than rejecting: surface the first. */
 function failedStep(results: Array<[Error | null, unknown]> | null): void {
-  if (results === null) throw new Error('the Redis transaction was discarded');
+  if (results === null) throw new Error('the Redis pipeline was not run');
   const failed = results.find(([err]) => err !== null);
   if (failed) throw failed[0] as Error;
 }

@@ -29,6 +29,8 @@ describe('ReplicaStatusBoard on one Redis', () => {
     redis = await startRedis();
     client = await connect({ url: redis.url });
     admin = new Redis(redis.url);
+    // The publisher test stops this server: the admin client's reconnect attempts are expected.
+    admin.on('error', () => {});
   });
   afterAll(async () => {
     client?.disconnect();
@@ -49,6 +51,21 @@ describe('ReplicaStatusBoard on one Redis', () => {
       const ttl = await admin.pttl(key);
       expect(ttl, key).toBeGreaterThan(0);
       expect(ttl, key).toBeLessThanOrEqual(120_000);
+    }
+  });
+
+  it('works under the ACL docs/state.md recommends (no @transaction), and only under its prefix', async () => {
+    await admin.call('ACL', 'SETUSER', 'gw-status', 'on', '>pw', 'resetkeys', '~portcullis:*', '-@all', '+@read', '+@write', '+@scripting', '-@dangerous', '+ping', '+hello', '+auth', '+time', '+info');
+    const limited = await connectRedis({ url: redis.url, username: 'gw-status', password: 'pw', commandTimeoutMs: 500, connectTimeoutMs: 2000, log: () => {} });
+    try {
+      const board = new ReplicaStatusBoard(limited, new StateKeys(`portcullis:${randomUUID()}:`));
+      await board.publish('x', report('x', 'r'), 60_000);
+      expect((await board.list()).map((r) => r.id)).toEqual(['x']);
+      await board.withdraw('x');
+      expect(await board.list()).toEqual([]);
+      await expect(new ReplicaStatusBoard(limited, new StateKeys('other:')).publish('x', report('x', 'r'), 60_000)).rejects.toThrow(/NOPERM/);
+    } finally {
+      limited.disconnect();
     }
   });
 
