@@ -143,7 +143,8 @@ async function loadCandidate(bundle: string, configFile: string | undefined, env
   const verification = verificationConfig(policy, env);
   const limits = { maxInputBytes: policy.max_input_bytes, maxResultBytes: policy.max_result_bytes };
   const snapshot = await prepareSnapshot(await readBundleBytes(resolve(bundle)), bundle, { source: bundle, limits, parse: verification === undefined ? {} : { verification } }, 1);
-  return { snapshot, verified: verification !== undefined };
+  const unverified = configFile === undefined ? 'signatures not checked: no --config' : `signatures not checked: ${configFile} configures no policy.signing`;
+  return { snapshot, verification: verification === undefined ? unverified : `signed by ${snapshot.info.keyId}` };
 }
 
 const LABELS: Record<ChangeKind, string> = {
@@ -196,7 +197,7 @@ export async function replayCommand(argv: string[], out: (line: string) => void,
   if (values.gateway !== undefined && !env[tokenEnv]) throw new ReplayUsageError(`no token: set ${tokenEnv} to an auditor's bearer token (or name another variable with --token-env)`);
 
   // The candidate first: a refused bundle ends the replay before any traffic is fetched.
-  const { snapshot, verified } = await loadCandidate(values.bundle, values.config, env).catch((err: Error) => {
+  const { snapshot, verification } = await loadCandidate(values.bundle, values.config, env).catch((err: Error) => {
     throw err instanceof BundleError ? new Error(`the candidate ${values.bundle} is refused [${err.code}]: ${err.message}`) : err;
   });
   const items = values.gateway !== undefined
@@ -205,7 +206,7 @@ export async function replayCommand(argv: string[], out: (line: string) => void,
   const report = replay(items, snapshot.decide);
   const info = snapshot.info;
   const from = values.gateway ?? values.records ?? values.decisions;
-  out(formatReplay(report, `candidate ${info.revision} (sha256 ${info.sha256.slice(0, 12)}…, ${verified ? `signed by ${info.keyId}` : 'signatures not checked: no --config'}) against ${from}`).join('\n'));
+  out(formatReplay(report, `candidate ${info.revision} (sha256 ${info.sha256.slice(0, 12)}…, ${verification}) against ${from}`).join('\n'));
   out(values.decisions !== undefined
     ? 'note: decision records hold no arguments, params, results or subject claims: each was decided again with none, and a subject of kind, issuer and sub only; ' +
       'rules on those decide differently here than they did live, and masks show only classes no longer masked'

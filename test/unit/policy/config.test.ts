@@ -103,6 +103,14 @@ describe('policy configuration', () => {
     expect(problems({ service: { url: 'http://bundles.internal' }, signing: { keys: { k: { algorithm: 'HS256', secret_env: 'S' } } } }, { S: SECRET })).toEqual([]);
   });
 
+  it('status_publish_seconds: 5 s by default; below 0.1 s or above an hour is refused, naming the key', () => {
+    expect(validateConfig({ policy: { bundle: 'p.tar.gz' }, targets }, join(dir, 'gateway.yaml'), {}).policy.status_publish_seconds).toBe(5);
+    expect(validateConfig({ policy: { bundle: 'p.tar.gz', status_publish_seconds: 0.5 }, targets }, join(dir, 'gateway.yaml'), {}).policy.status_publish_seconds).toBe(0.5);
+    for (const bad of [0, 0.05, 3601, 'soon']) {
+      expect(problems({ bundle: 'p.tar.gz', status_publish_seconds: bad }).join('\n')).toMatch(/^policy\.status_publish_seconds: /m);
+    }
+  });
+
   it('an unset bearer variable is named', () => {
     expect(problems({ service: { url: 'https://x', bearer_env: 'BUNDLE_TOKEN' } })).toContain('policy.service.bearer_env: environment variable BUNDLE_TOKEN is not set');
   });
