@@ -8,13 +8,13 @@ import type { Cluster, Redis } from 'ioredis';
 const SCRIPT_VERSION = 1;
 
 const SCRIPTS = {
-  createSession: 'create-session-7',
-  touchSession: 'touch-session-7',
-  rememberClientRequest: 'remember-client-request-7',
-  takeClientRequest: 'take-client-request-7',
-  rememberServerRequest: 'remember-server-request-7',
-  takeServerRequest: 'take-server-request-7',
-  rememberStreamEvent: 'remember-stream-event-7',
+  createSession: 'create-session-8',
+  touchSession: 'touch-session-8',
+  rememberClientRequest: 'remember-client-request-8',
+  takeClientRequest: 'take-client-request-8',
+  rememberServerRequest: 'remember-server-request-8',
+  takeServerRequest: 'take-server-request-8',
+  rememberStreamEvent: 'remember-stream-event-8',
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -23,6 +23,8 @@ export type ScriptName = keyof typeof SCRIPTS;
 export const ScriptCode = {
   /** The session's record is gone (expired, or deleted through another replica). */
   NoSession: -1,
+  /** remember-client-request: the session holds as many distinct masks as it may. */
+  TooManyMasks: -2,
 } as const;
 
 type Reply = string | number | null;
