@@ -30,7 +30,7 @@ const STYLE = `
 .dir{white-space:nowrap;font-weight:600}.c2s{color:#1d4ed8}.s2c{color:#15803d}
 mark.masked{background:#fde68a;color:#1b1f24;padding:0 .15em;border-radius:2px}
 .outcome{font-weight:600;text-transform:uppercase;font-size:.8em;padding:.05em .4em;border-radius:3px;background:#e2e8f0}
-.allow{background:#bbf7d0}.deny,.error{background:#fecaca}small{color:#4b5563}`;
+.outcome-allow{background:#bbf7d0}.outcome-deny,.outcome-error{background:#fecaca}small{color:#4b5563}`;
 
 /** The JSON with each marker wrapped in <mark>; everything else escaped as text. */
 function withMarkers(json: string) {
@@ -109,7 +109,7 @@ ${sessions.length === 0 ? html`<p>Nothing recorded yet (or all past retention).<
     const d = m.decision;
     if (!d) return html`<small>no decision</small>`;
     const masked = Object.entries(d.masked).map(([cls, n]) => `${cls}: ${n}`).join(', ');
-    return html`<span class="outcome ${d.outcome}">${d.outcome}</span>${d.approvalRequired ? ' (approval required)' : ''}<br>
+    return html`<span class="outcome outcome-${d.outcome}">${d.outcome}</span>${d.approvalRequired ? ' (approval required)' : ''}<br>
 <small>rules <code>${d.ruleIds.join(', ') || 'none'}</code>${d.reasons.length ? html` · ${d.reasons.join('; ')}` : ''}${masked ? html` · masked ${masked}` : ''} · decision <code>${d.id}</code></small>
 ${m.approval ? html`<br><small>approval <code>${m.approval.id}</code> ${m.approval.state} by ${m.approval.approvers.join(', ') || 'nobody'} after ${m.approval.waitMs} ms</small>` : ''}`;
   };
