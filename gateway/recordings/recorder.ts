@@ -76,7 +76,15 @@ export class Recorder implements RecordingSink {
       return;
     }
     // Serialized now: the entry is a snapshot, and its size is what the buffer bound counts.
-    const json = JSON.stringify(message);
+    let json: string;
+    try {
+      json = JSON.stringify(message);
+    } catch (err) {
+      // Recording must never break the call that is being recorded.
+      this.#stats.dropped++;
+      this.#o.log(`recordings: a message of ${message.recording} cannot be serialized and is not recorded: ${(err as Error).message}`);
+      return;
+    }
     const bytes = Buffer.byteLength(json);
     if (this.#full(bytes)) {
       this.#stats.dropped++;

@@ -29,7 +29,10 @@ const session: RecordedMessage[] = [
   recorded('legacy-1', 3, { decision: { id: 'dec_3', outcome: 'deny', allow: false, approvalRequired: false, ruleIds: ['crm.no_export'], reasons: ['export is not allowed'], revision: 'r1', masked: {} } }),
   recorded('legacy-1', 4, { origin: 'gateway', message: { jsonrpc: '2.0', id: 2, error: { code: -32050, message: 'denied by policy' } } }),
 ];
-const modern = [recorded(modernId, 1, { era: 'modern', sessionId: '', protocolVersion: '2026-07-28', principal }), recorded(modernId, 2, { era: 'modern', sessionId: '', protocolVersion: '2026-07-28', principal })];
+// A legacy session id is any visible ASCII (the upstream picks it): the API takes it percent-encoded.
+const oddId = 'we/ird%20{id}?x#y';
+const odd = [recorded(oddId, 1, { sessionId: oddId })];
+const modern = [recorded(modernId, 1, { era: 'stateless', sessionId: '', protocolVersion: '2026-07-28', principal }), recorded(modernId, 2, { era: 'stateless', sessionId: '', protocolVersion: '2026-07-28', principal })];
 
 const token = (sub: string, groups: string[], target = 'crm') => idp.sign(idp.validClaims(`${BASE}/mcp/${target}`, { sub, groups }));
 
@@ -51,7 +54,7 @@ beforeAll(async () => {
   [a, b] = await Promise.all([replica(), replica()]);
   client = await connectRedis({ url: redis.url, commandTimeoutMs: 1000, connectTimeoutMs: 2000, log: () => {} });
   const writer = new Recorder({ store: new RedisRecordingStore(client, PREFIX, LIMITS), whenFull: 'fail_closed', bufferMessages: 100, bufferBytes: 1 << 20, flushIntervalMs: 10, flushBatch: 100, closeTimeoutMs: 2000, log: () => {} });
-  [...session, ...modern].forEach((m) => writer.record(m));
+  [...odd, ...session, ...modern].forEach((m) => writer.record(m));
   await writer.close();
 }, 60_000);
 afterAll(async () => {
@@ -85,7 +88,7 @@ describe('/api/sessions', () => {
     for (const gw of [a, b]) {
       const res = await api(gw, '/api/sessions', await token('audra', ['auditors'], 'billing'));
       expect(res.status).toBe(200);
-      expect(res.json.sessions.map((s: any) => [s.recording, s.era, s.messages])).toEqual([[modernId, 'modern', 2], ['legacy-1', 'legacy', 4]]);
+      expect(res.json.sessions.map((s: any) => [s.recording, s.era, s.messages])).toEqual([[modernId, 'stateless', 2], [oddId, 'legacy', 1], ['legacy-1', 'legacy', 4]]);
     }
     expect((await api(a, '/api/sessions?limit=1', await token('audra', ['auditors']))).json.sessions).toHaveLength(1);
   });
@@ -95,6 +98,12 @@ describe('/api/sessions', () => {
     expect(res.status).toBe(200);
     expect(res.json.messages).toEqual(session);
     expect(res.json.session).toMatchObject({ recording: 'legacy-1', target: 'crm', messages: 4, firstTime: session[0]!.time, lastTime: session[3]!.time });
+  });
+
+  it('a session id with slashes, percent signs, braces and query characters is read by its encoded id', async () => {
+    const res = await api(a, `/api/sessions/${encodeURIComponent(oddId)}`, await token('audra', ['auditors']));
+    expect(res.status).toBe(200);
+    expect(res.json.messages).toEqual(odd);
   });
 
   it('an unknown recording: 404; bad list options: 400', async () => {
@@ -117,8 +126,8 @@ describe('portcullis sessions', () => {
     const t = await token('audra', ['auditors']);
     const list = await cli(['list'], { PORTCULLIS_TOKEN: t });
     expect(list.code).toBe(0);
-    expect(list.out.split('\n')[0]).toBe('2 recording(s):');
-    expect(list.out).toContain(`${modernId}  crm (modern)  principal ${principal}  2 message(s)`);
+    expect(list.out.split('\n')[0]).toBe('3 recording(s):');
+    expect(list.out).toContain(`${modernId}  crm (stateless)  principal ${principal}  2 message(s)`);
     const show = await cli(['show', 'legacy-1', '--token', t]);
     expect(show.code).toBe(0);
     expect(show.out.split('\n').slice(1)).toEqual([

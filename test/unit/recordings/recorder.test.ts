@@ -48,6 +48,16 @@ describe('Recorder buffer', () => {
     await r.close();
   });
 
+  it('a message that cannot be serialized is dropped and counted, never thrown at the caller', async () => {
+    const logs: string[] = [];
+    const r = recorder(new MemoryRecordingStore(LIMITS), {}, logs);
+    const odd = recorded('odd', 1, { message: { jsonrpc: '2.0', method: 'x', params: { n: 1n } as unknown as Record<string, unknown> } });
+    expect(() => r.record(odd)).not.toThrow();
+    expect(r.stats()).toMatchObject({ dropped: 1, buffered: 0 });
+    expect(logs[0]).toMatch(/^recordings: a message of odd cannot be serialized and is not recorded: /);
+    await r.close();
+  });
+
   it('the byte bound counts too', async () => {
     const r = recorder(new MemoryRecordingStore(LIMITS), { bufferMessages: 1000, bufferBytes: 4096 });
     const big = recorded('bytes', 1, { message: { jsonrpc: '2.0', method: 'notifications/message', params: { data: 'x'.repeat(3000) } } });

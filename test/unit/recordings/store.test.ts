@@ -110,7 +110,7 @@ describe('RedisRecordingStore: what Redis enforces', () => {
     await client.del(stream, meta); // what EXPIRE does when its time comes
     expect(await store.read('expiring')).toBeUndefined();
     expect((await store.list()).map((s) => s.recording)).toEqual(['staying']);
-    expect(await client.zrange(store.indexKey, 0, -1)).toEqual(['staying']);
+    expect(await client.zrange(store.indexKey, '0', '-1')).toEqual(['staying']);
   });
 
   it('two replicas (two recorders, two connections) writing one session make one recording, in order', async () => {
