@@ -37,7 +37,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${port}`;
   [idp, redis] = await Promise.all([
     startTestIdp({ tokenTtlSeconds: 600, interactive: { redirectUris: [`${base}/approvals/callback`], accounts: { audra: { groups: ['auditors'] }, sam: { groups: ['sre'] } } } }),
-    startRedis(),
+    startRedis({ aof: true }),
   ]);
   gw = await startTestGateway({
     targets: { crm: 'http://127.0.0.1:9/mcp' },
@@ -123,6 +123,31 @@ describe('recordings page in chromium', () => {
       const one = await page.goto(`${base}/sessions/sess-xss`);
       expect(one?.status()).toBe(403);
       expect(await page.content()).not.toContain('lookup');
+    } finally {
+      await page.close();
+    }
+  }, 90_000);
+
+  it('with Redis down, the page says the store cannot be reached (503), and recovers', async () => {
+    const page = await signedIn('audra', '/sessions');
+    try {
+      await redis.stop();
+      try {
+        const down = await page.goto(`${base}/sessions/sess-xss`);
+        expect(down?.status()).toBe(503);
+        expect(await page.locator('.card.error').innerText()).toBe('The recordings store cannot be reached; try again shortly.');
+        expect(down?.headers()['content-security-policy']).toContain("default-src 'none'");
+      } finally {
+        await redis.start();
+      }
+      // The gateway reconnects on its own; until it has, the page keeps answering 503.
+      let status: number | undefined;
+      do {
+        await new Promise((r) => setTimeout(r, 50));
+        status = (await page.goto(`${base}/sessions/sess-xss`))?.status();
+      } while (status === 503);
+      expect(status).toBe(200);
+      expect(await page.locator('tr.message').count()).toBe(3);
     } finally {
       await page.close();
     }
