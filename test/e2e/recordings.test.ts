@@ -192,3 +192,26 @@ describe('/api/sessions with Redis down', () => {
     }
   });
 });
+
+describe('/api/sessions with the identity provider down', () => {
+  it('503 identity_unavailable, never 401 or the recordings', async () => {
+    const down = await startTestIdp({ tokenTtlSeconds: 600 });
+    const bearer = await down.sign(down.validClaims(`${BASE}/mcp/crm`, { sub: 'audra', groups: ['auditors'] }));
+    await down.stop();
+    const gw = await startTestGateway({
+      targets: { crm: 'http://127.0.0.1:9/mcp' },
+      config: {
+        identity: { public_base_url: BASE, http_timeout_ms: 500, discovery_retry_seconds: 0, issuers: [{ issuer: down.issuer, token_format: 'jwt', groups_claim: 'groups' }] },
+        recordings: { enabled: true, auditor_groups: ['auditors'] },
+      },
+    });
+    try {
+      const res = await api(gw, '/api/sessions', bearer);
+      expect(res.status).toBe(503);
+      expect(res.json.error.code).toBe('identity_unavailable');
+    } finally {
+      await gw.close();
+      await down.close();
+    }
+  }, 30_000);
+});
