@@ -1,6 +1,7 @@
 -- Notes recordings as written, in the one index `list` reads, and keeps the index bounded.
 -- KEYS[1]  the index: a sorted set, member the recording id, score its last message's time (ms)
--- ARGV[1]  now (ms); ARGV[2] retention (ms): members last written before now - retention go
+-- ARGV[1]  now (ms); ARGV[2] retention (ms): members last written before now - retention go, and
+--          the index itself expires that long after the last write (every key has a TTL)
 -- ARGV[3]  most members kept: the least recently written go first
 -- ARGV[4..] pairs: time, recording id
 -- Returns the index's size.
@@ -14,4 +15,5 @@ if size > max then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, size - max - 1)
   size = max
 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return size

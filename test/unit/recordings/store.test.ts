@@ -96,7 +96,7 @@ describe('RedisRecordingStore: what Redis enforces', () => {
     const kept = (await store.read('long'))!.messages;
     expect(kept.at(-1)).toEqual(messages.at(-1));
     expect(kept[0]).toEqual(messages[messages.length - length]);
-    for (const key of [stream, meta]) {
+    for (const key of [stream, meta, store.indexKey]) {
       const ttl = await client.ttl(key);
       expect(ttl).toBeGreaterThan(590);
       expect(ttl).toBeLessThanOrEqual(600);
