@@ -14,6 +14,7 @@ export { RedisSessionStore, stateUnavailable } from './redis-sessions.ts';
 export { RedisTokenCache } from './redis-token-cache.ts';
 export { StateKeys } from './keys.ts';
 export { connectRedis, type RedisClient } from './redis.ts';
+export { defineLuaScripts, type ScriptCall } from './scripts.ts';
 
 export interface StateHealth {
   backend: 'memory' | 'redis';
