@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { identityConfigSchema, upstreamCredentialsSchema } from '../identity/config.ts';
 import { policyConfigSchema } from '../policy/config.ts';
 import { approvalsConfigSchema } from '../approvals/config.ts';
+import { decisionLogConfigSchema } from '../telemetry/decision-log-config.ts';
 
 /** Defaults of `limits`; docs/configuration.md states the same numbers. */
 const LIMIT_DEFAULTS = {
@@ -130,6 +131,8 @@ export const configSchema = z
       .object({
         /** Where decision records go: nowhere, or one JSON line each on stdout. */
         log: z.enum(['none', 'stdout']).default('none'),
+        /** Also (or instead) ship them in OPA's decision-log shape to an HTTP receiver (docs/decision-logs.md). */
+        decision_log: decisionLogConfigSchema.optional(),
       })
       .strict()
       .default({ log: 'none' }),
