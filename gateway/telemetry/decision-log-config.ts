@@ -13,7 +13,9 @@ export const decisionLogConfigSchema = z
     /** Environment variable holding a bearer token sent as `Authorization: Bearer …`. */
     token_env: envName.optional(),
     /** Extra labels on every event, beside `id` and `version` (which the gateway sets). */
-    labels: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'label names are 1-64 letters, digits, _ . -'), z.string().max(256)).default({}),
+    labels: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'label names are 1-64 letters, digits, _ . -'), z.string().max(256))
+      .refine((l) => !Object.hasOwn(l, 'id') && !Object.hasOwn(l, 'version'), 'id and version are set by the gateway')
+      .default({}),
     /** A batch is sent once it holds this many events… */
     batch_max_events: int(1, 10_000, 100),
     /** …or this many bytes of uncompressed JSON (one larger event goes alone). */

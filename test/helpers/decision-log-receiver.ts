@@ -53,7 +53,8 @@ export async function startDecisionLogReceiver(port = 0): Promise<DecisionLogRec
       }
       const status = receiver.respond(receiver.posts.length);
       receiver.posts.push({ headers: req.headers, events, status });
-      res.writeHead(status).end();
+      // A redirect points back here, so following it would show up as a second request.
+      res.writeHead(status, status >= 300 && status < 400 ? { location: '/logs' } : {}).end();
       check();
     });
   });

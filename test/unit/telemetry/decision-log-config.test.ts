@@ -49,6 +49,7 @@ describe('audit.decision_log configuration', () => {
     ['batches larger than the buffer', { url: 'https://logs.example/logs', batch_max_events: 50, buffer_max_events: 10 }, 'audit.decision_log.batch_max_events: batch_max_events must not exceed buffer_max_events'],
     ['a zero flush interval', { url: 'https://logs.example/logs', flush_interval_ms: 0 }, 'audit.decision_log.flush_interval_ms: '],
     ['an unknown key', { url: 'https://logs.example/logs', batch_size: 5 }, 'audit.decision_log: '],
+    ['a label the gateway sets', { url: 'https://logs.example/logs', labels: { version: '9' } }, 'audit.decision_log.labels: id and version are set by the gateway'],
   ])('refuses %s, naming the key', (_, decisionLog, prefix) => {
     const found = problems({ decision_log: decisionLog });
     expect(found.some((p) => p.startsWith(prefix)), found.join('\n')).toBe(true);

@@ -160,6 +160,25 @@ describe('delivery failures', () => {
     expect(logs).toContain(`decision log: ${receiver.url} refused a batch with 400: 2 events dropped`);
   });
 
+  it.each([[408], [429], [500], [502]])('retries a %i', async (status) => {
+    const { receiver, sink } = await setup();
+    receiver.respond = (i) => (i === 0 ? status : 200);
+    const d = allow();
+    recordDecision(sink, query(), 'ada', d);
+    await sink.close();
+    expect(receiver.posts.map((p) => p.status)).toEqual([status, 200]);
+    expect(ids(receiver.accepted())).toEqual([d.id]);
+  });
+
+  it.each([[302], [401], [413]])('drops a batch answered %i, following no redirect', async (status) => {
+    const { receiver, sink } = await setup();
+    receiver.respond = () => status;
+    recordDecision(sink, query(), 'ada', allow());
+    await sink.close();
+    expect(receiver.posts.map((p) => p.status)).toEqual([status]);
+    expect(sink.counters()).toMatchObject({ sent_events: 0, dropped_rejected: 1, retries: 0 });
+  });
+
   it('drops the oldest waiting events when the buffer is full, keeping the batch in flight, and counts them', async () => {
     const { receiver, sink } = await setup({ batch_max_events: 2, buffer_max_events: 5 });
     let up = false;
