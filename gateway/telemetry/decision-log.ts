@@ -15,6 +15,7 @@ import { gzip as gzipCallback } from 'node:zlib';
 import type { DecisionRecord } from './audit.ts';
 import type { DecisionLogConfig } from './decision-log-config.ts';
 import { toDecisionLogEvent } from './decision-log-event.ts';
+import { EventQueue, type QueuedEvent } from './decision-log-queue.ts';
 import type { ClosableAuditSink } from './sink.ts';
 
 const gzip = promisify(gzipCallback);
@@ -47,8 +48,6 @@ export interface DecisionLogOptions {
   log: (message: string) => void;
 }
 
-interface Queued { json: string; bytes: number }
-
 type Outcome = 'sent' | 'rejected' | 'retry';
 
 export function httpDecisionLog(options: DecisionLogOptions): DecisionLogSink {
@@ -59,10 +58,7 @@ export function httpDecisionLog(options: DecisionLogOptions): DecisionLogSink {
     ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
   };
   const counts = { sent_events: 0, sent_batches: 0, retries: 0, dropped_buffer_full: 0, dropped_rejected: 0, dropped_on_close: 0 };
-  const queue: Queued[] = [];
-  let inFlight = 0; // events at the head of `queue` being sent now: never dropped for room
-  let inFlightBytes = 0;
-  let queuedBytes = 0;
+  const queue = new EventQueue();
   let pumping: Promise<void> | undefined;
   let closing = false;
   let closeDeadline = Infinity;
@@ -70,40 +66,21 @@ export function httpDecisionLog(options: DecisionLogOptions): DecisionLogSink {
   let wake: (() => void) | undefined;
 
   // Whether the events waiting behind the batch in flight make a batch of their own.
-  const full = () => queue.length - inFlight >= config.batch_max_events || queuedBytes - inFlightBytes >= config.batch_max_bytes;
+  const full = () => queue.waiting >= config.batch_max_events || queue.waitingBytes >= config.batch_max_bytes;
   const start = (all: boolean) => {
     if (pumping === undefined) pumping = pump(all).finally(() => { pumping = undefined; });
     return pumping;
   };
-
-  /** The next batch from the head: up to the event and byte limits, at least one event. */
-  function take(): Queued[] {
-    let bytes = 2;
-    let n = 0;
-    while (n < queue.length && n < config.batch_max_events) {
-      const next = queue[n]!.bytes + (n > 0 ? 1 : 0);
-      if (n > 0 && bytes + next > config.batch_max_bytes) break;
-      bytes += next;
-      n++;
-    }
-    return queue.slice(0, n);
-  }
-
-  function settle(n: number) {
-    for (const q of queue.splice(0, n)) queuedBytes -= q.bytes;
-    inFlight = 0;
-    inFlightBytes = 0;
-  }
+  const pastDeadline = () => closing && Date.now() >= closeDeadline;
 
   async function pump(all: boolean): Promise<void> {
     let attempt = 0;
-    while (queue.length > 0 && (all || closing || full())) {
-      const batch = take(); // synchronous up to here, so the batch is protected before `record` runs again
-      inFlight = batch.length;
-      inFlightBytes = batch.reduce((sum, q) => sum + q.bytes, 0);
+    while (queue.length > 0 && (all || closing || full()) && !pastDeadline()) {
+      // Synchronous up to the POST, so the batch is in flight before `record` runs again.
+      const batch = queue.takeBatch(config.batch_max_events, config.batch_max_bytes);
       const outcome = await post(batch);
+      queue.settle(outcome !== 'retry');
       if (outcome === 'sent') {
-        settle(batch.length);
         counts.sent_events += batch.length;
         counts.sent_batches++;
         attempt = 0;
@@ -112,13 +89,10 @@ export function httpDecisionLog(options: DecisionLogOptions): DecisionLogSink {
         continue;
       }
       if (outcome === 'rejected') {
-        settle(batch.length);
         counts.dropped_rejected += batch.length;
         attempt = 0;
         continue;
       }
-      inFlight = 0;
-      inFlightBytes = 0;
       counts.retries++;
       const delay = Math.min(config.retry_max_delay_ms, Math.min(MIN_RETRY_DELAY_MS, config.retry_max_delay_ms) * 2 ** attempt++);
       const wait = delay / 2 + Math.random() * (delay / 2);
@@ -128,15 +102,16 @@ export function httpDecisionLog(options: DecisionLogOptions): DecisionLogSink {
         wake = () => { clearTimeout(timer); resolve(); };
       });
       wake = undefined;
-      if (closing && Date.now() > closeDeadline) return;
     }
   }
 
-  async function post(batch: Queued[]): Promise<Outcome> {
+  async function post(batch: QueuedEvent[]): Promise<Outcome> {
+    // While closing, no POST outlives close's deadline.
+    const timeout = closing ? Math.max(1, Math.min(config.timeout_ms, closeDeadline - Date.now())) : config.timeout_ms;
     let status: number;
     try {
       const body = await gzip(`[${batch.map((q) => q.json).join(',')}]`);
-      const res = await fetch(config.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(config.timeout_ms) });
+      const res = await fetch(config.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeout) });
       status = res.status;
       await res.body?.cancel();
     } catch (err) {
@@ -173,11 +148,9 @@ export function httpDecisionLog(options: DecisionLogOptions): DecisionLogSink {
       }
       const bytes = Buffer.byteLength(json);
       queue.push({ json, bytes });
-      queuedBytes += bytes;
       if (queue.length > config.buffer_max_events) {
         // The oldest waiting event; when everything else is in flight, that is the new one.
-        const [dropped] = queue.splice(inFlight, 1);
-        queuedBytes -= dropped!.bytes;
+        queue.dropOldestWaiting();
         if (counts.dropped_buffer_full++ === 0) log(`decision log: buffer full (${config.buffer_max_events} events); dropping the oldest (counted)`);
       }
       if (full()) void start(false);
@@ -190,11 +163,11 @@ export function httpDecisionLog(options: DecisionLogOptions): DecisionLogSink {
       closeDeadline = Date.now() + config.timeout_ms;
       wake?.();
       await pumping;
-      await start(true);
-      if (queue.length > 0) {
-        counts.dropped_on_close += queue.length;
-        log(`decision log: ${queue.length} events not delivered to ${config.url} before close; dropped`);
-        settle(queue.length);
+      if (!pastDeadline()) await start(true);
+      const lost = queue.clear();
+      if (lost > 0) {
+        counts.dropped_on_close += lost;
+        log(`decision log: ${lost} events not delivered to ${config.url} before close; dropped`);
       }
     },
   };
