@@ -16,7 +16,8 @@ import { ConfigError, type LoadedConfig as Loaded } from './config/load.ts';
 import { ApprovalFlow, approvalPage, approvalRoutes, approvalWeb, approverSession, Approvals, MemoryApprovalStore, parseSealingKeys, parseWebhookSecrets, Webhooks, RedisApprovalStore, Sealer, SealError } from './approvals/index.ts';
 import type { PolicyQuery } from './policy/input.ts';
 import { hostname } from 'node:os';
-import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
+import type { AuditSink } from './telemetry/audit.ts';
+import { openAuditSinks } from './telemetry/sink.ts';
 import { openRecordings, type RecordingSink } from './recordings/index.ts';
 
 export interface Gateway {
@@ -30,7 +31,7 @@ export interface Gateway {
 
 export interface GatewayOptions {
   log?: (message: string) => void;
-  /** Where decision records go; defaults to what `audit.log` configures. */
+  /** Where decision records go instead of what `audit.log` configures (`audit.decision_log` gets them too). */
   audit?: AuditSink;
   /** Where recorded messages go; defaults to what `recordings` configures (docs/audit.md). */
   recordings?: RecordingSink;
@@ -53,7 +54,8 @@ function checkedDecision(decision: Decision, masks: MaskPlanCache): Decision {
 
 export async function createGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? console.error;
-  const audit = options.audit ?? (config.audit.log === 'stdout' ? jsonLinesAudit((line) => process.stdout.write(line)) : discardAudit);
+  const audits = openAuditSinks(config.audit, { file: config.file, env: config.env, log, replace: options.audit });
+  const audit = audits.sink;
   const policies = await startPolicy(config.policy, { env: config.env, log, audit });
   let hashKey = config.maskHashKey;
   if (hashKey === undefined) {
@@ -152,6 +154,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
       await upstreams.close();
       await recordings.close();
       await state.close();
+      await audits.close(); // last: flushes the records of everything above
     },
   };
 }

@@ -4,6 +4,7 @@ import { identityConfigSchema, upstreamCredentialsSchema } from '../identity/con
 import { policyConfigSchema } from '../policy/config.ts';
 import { approvalsConfigSchema } from '../approvals/config.ts';
 import { recordingsConfigSchema } from '../recordings/config.ts';
+import { decisionLogConfigSchema } from '../telemetry/decision-log-config.ts';
 
 /** Defaults of `limits`; docs/configuration.md states the same numbers. */
 const LIMIT_DEFAULTS = {
@@ -131,6 +132,8 @@ export const configSchema = z
       .object({
         /** Where decision records go: nowhere, or one JSON line each on stdout. */
         log: z.enum(['none', 'stdout']).default('none'),
+        /** Also (or instead) ship them in OPA's decision-log shape to an HTTP receiver (docs/decision-logs.md). */
+        decision_log: decisionLogConfigSchema.optional(),
       })
       .strict()
       .default({ log: 'none' }),
