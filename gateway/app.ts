@@ -1,6 +1,6 @@
 // Assembles the gateway from its parts: configuration in, a Hono app and its lifecycle out.
 import { randomBytes } from 'node:crypto';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { LoadedConfig } from './config/load.ts';
 import { anonymousAuthenticator, oidcAuthenticator, upstreamCredentialProvider } from './identity/index.ts';
 import { mcpRoutes } from './mcp/route.ts';
@@ -13,10 +13,12 @@ import { openState, ReplicaPublisher, type SharedState } from './state/index.ts'
 import { hostPolicy, originPolicy } from './origin.ts';
 import { escapedError, notFound } from './edge.ts';
 import { ConfigError, type LoadedConfig as Loaded } from './config/load.ts';
-import { ApprovalFlow, approvalPage, approvalRoutes, approvalWeb, Approvals, MemoryApprovalStore, parseSealingKeys, parseWebhookSecrets, Webhooks, RedisApprovalStore, Sealer, SealError } from './approvals/index.ts';
+import { ApprovalFlow, approvalPage, approvalRoutes, approvalWeb, approverSession, Approvals, MemoryApprovalStore, parseSealingKeys, parseWebhookSecrets, Webhooks, RedisApprovalStore, Sealer, SealError } from './approvals/index.ts';
 import type { PolicyQuery } from './policy/input.ts';
 import { hostname } from 'node:os';
-import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
+import type { AuditSink } from './telemetry/audit.ts';
+import { openAuditSinks } from './telemetry/sink.ts';
+import { openRecordings, type RecordingSink } from './recordings/index.ts';
 
 export interface Gateway {
   app: Hono;
@@ -29,8 +31,10 @@ export interface Gateway {
 
 export interface GatewayOptions {
   log?: (message: string) => void;
-  /** Where decision records go; defaults to what `audit.log` configures. */
+  /** Where decision records go instead of what `audit.log` configures (`audit.decision_log` gets them too). */
   audit?: AuditSink;
+  /** Where recorded messages go; defaults to what `recordings` configures (docs/audit.md). */
+  recordings?: RecordingSink;
   /** Told of every policy activation, refused bundle and check (telemetry's metric and span event). */
   onPolicyEvent?: (event: PolicyEvent) => void;
 }
@@ -52,7 +56,8 @@ function checkedDecision(decision: Decision, masks: MaskPlanCache): Decision {
 
 export async function createGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? console.error;
-  const audit = options.audit ?? (config.audit.log === 'stdout' ? jsonLinesAudit((line) => process.stdout.write(line)) : discardAudit);
+  const audits = openAuditSinks(config.audit, { file: config.file, env: config.env, log, replace: options.audit });
+  const audit = audits.sink;
   // Policy events go to the caller (telemetry) and refresh this replica's shared status report.
   let replicaStatus: ReplicaPublisher | undefined;
   const onPolicyEvent = (event: PolicyEvent) => {
@@ -86,6 +91,11 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   const masks = new MaskPlanCache({ hashKey });
   const decide = (query: PolicyQuery) => checkedDecision(policies.decide(query), masks);
   const approvals = config.approvals.enabled ? openApprovals(config, state, masks, decide, log) : undefined;
+  // Session recordings (gateway/recordings): the sink the request path hands masked messages to;
+  // /api/sessions, and /sessions on the approvals page's login.
+  const recordings = openRecordings(config, state, { authenticator, signedIn: approvals?.signedIn, log });
+  const recordingSink = options.recordings ?? recordings.sink;
+  void recordingSink; // the request path (gateway/mcp) takes it next
 
   const app = new Hono();
   app.notFound(notFound);
@@ -144,6 +154,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     app.route('/', approvalRoutes({ approvals: approvals.service, flow: approvals.flow, authenticator, targets: Object.keys(config.targets), log }));
     app.route('/', approvals.web ?? approvalPage());
   }
+  if (recordings.routes) app.route('/', recordings.routes);
   return {
     app,
     get policy() {
@@ -155,7 +166,9 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
       await replicaStatus?.stop();
       await approvals?.close();
       await upstreams.close();
+      await recordings.close();
       await state.close();
+      await audits.close(); // last: flushes the records of everything above
     },
   };
 }
@@ -216,5 +229,6 @@ function openApprovals(config: Loaded, state: SharedState, masks: MaskPlanCache,
     if (!clientSecret) throw new ConfigError(config.file, [`approvals.page.client_secret_env: environment variable ${a.page.client_secret_env} is not set`]);
     web = approvalWeb({ approvals: service, flow, sealer, baseUrl: base, issuer, clientId: a.page.client_id, clientSecret, sessionSeconds: a.page.session_seconds, log });
   }
-  return { service, flow, web, close: async () => { clearInterval(sweeper); webhooks?.close(); await store.close(); } };
+  const signedIn = web ? (c: Context) => approverSession(sealer, c) : undefined;
+  return { service, flow, web, signedIn, close: async () => { clearInterval(sweeper); webhooks?.close(); await store.close(); } };
 }

@@ -101,6 +101,12 @@ export async function runCli(argv: string[]): Promise<void> {
     const { policyCli } = await import('./policy/cli.ts');
     process.exit(await policyCli(argv.slice(1)));
   }
+  if (argv[0] === 'sessions') {
+    // The auditors' commands on recordings talk to a running gateway's API (gateway/recordings/cli.ts).
+    const { runSessionsCli } = await import('./recordings/cli.ts');
+    process.exitCode = await runSessionsCli(argv.slice(1), { out: (t) => console.log(t), err: (t) => console.error(t), env: process.env });
+    return;
+  }
   if (argv[0] === 'approvals') {
     // The approvers' commands talk to a running gateway's API (gateway/approvals/cli.ts).
     const { runApprovalsCli } = await import('./approvals/cli.ts');

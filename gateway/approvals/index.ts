@@ -12,4 +12,4 @@ export { approvalRoutes, type ApprovalApiDeps } from './api.ts';
 export { approvalsConfigSchema, type ApprovalsConfig } from './config.ts';
 export { approvalPage } from './page.ts';
 export { parseWebhookSecrets, webhookSignature, Webhooks, type WebhookEndpoint } from './webhooks.ts';
-export { approvalWeb, type ApprovalWebDeps } from './web.ts';
+export { approvalWeb, approverSession, type ApprovalWebDeps } from './web.ts';

@@ -57,10 +57,28 @@ const MESSAGES: Record<string, string> = {
 };
 
 interface Session { subject: Subject; exp: number; csrf: string }
+/** A session's subject and CSRF token. */
+export type SignedIn = Pick<Session, 'subject' | 'csrf'>;
 interface Login { verifier: string; state: string; nonce: string; next: string; exp: number }
 
+/** Where a sign-in may return to: this page, or another page on the same login (recordings' /sessions). */
 function safeNext(next: string | undefined): string {
-  return next !== undefined && /^\/approvals(\/[A-Za-z0-9_-]*)?$/.test(next) ? next : '/approvals';
+  return next !== undefined && /^\/(approvals|sessions)(\/[A-Za-z0-9_-]*)?$/.test(next) ? next : '/approvals';
+}
+
+/**
+ * The person signed in on this page's login, for other pages on the same login (recordings'
+ * /sessions): their subject and the CSRF token of their session; undefined when not signed in.
+ */
+export function approverSession(sealer: Sealer, c: Context): SignedIn | undefined {
+  const sealed = getCookie(c, SESSION);
+  if (!sealed) return undefined;
+  try {
+    const s = sealer.open('session', sealed) as Session;
+    return s.exp > Date.now() ? { subject: s.subject, csrf: s.csrf } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function layout(title: string, who: Subject | undefined, csrf: string | undefined, body: unknown) {
@@ -88,18 +106,10 @@ export function approvalWeb(deps: ApprovalWebDeps): Hono {
     }).catch((err: unknown) => { configuration = undefined; throw err; });
     return configuration;
   };
-  const cookie = { httpOnly: true, secure, sameSite: 'Lax' as const, path: '/approvals' };
+  // Path `/`: the recordings' pages (/sessions) are on the same login.
+  const cookie = { httpOnly: true, secure, sameSite: 'Lax' as const, path: '/' };
 
-  const session = (c: Context): Session | undefined => {
-    const sealed = getCookie(c, SESSION);
-    if (!sealed) return undefined;
-    try {
-      const s = deps.sealer.open('session', sealed) as Session;
-      return s.exp > Date.now() ? s : undefined;
-    } catch {
-      return undefined;
-    }
-  };
+  const session = (c: Context): SignedIn | undefined => approverSession(deps.sealer, c);
   const secureHeaders = (c: Context) => {
     c.header('content-security-policy', CSP);
     c.header('x-content-type-options', 'nosniff');
@@ -163,7 +173,7 @@ export function approvalWeb(deps: ApprovalWebDeps): Hono {
     }
   });
 
-  const checkForm = async (c: Context, s: Session): Promise<Record<string, string> | undefined> => {
+  const checkForm = async (c: Context, s: SignedIn): Promise<Record<string, string> | undefined> => {
     const from = c.req.header('origin');
     if (from !== undefined && from !== origin) return undefined;
     const form = await c.req.parseBody();
@@ -191,7 +201,7 @@ export function approvalWeb(deps: ApprovalWebDeps): Hono {
 ${mine.length === 0 ? html`<p>Nothing is waiting for you.</p>` : html`<table><thead><tr><th>tool</th><th>target</th><th>requester</th><th>reason</th><th>time left</th><th>fingerprint</th></tr></thead><tbody>${rows}</tbody></table>`}`));
   });
 
-  function detail(record: ApprovalRecord, s: Session, notice: string | undefined, history: unknown[]) {
+  function detail(record: ApprovalRecord, s: SignedIn, notice: string | undefined, history: unknown[]) {
     const me = identityOf(s.subject);
     const view = approvals.view(record);
     const refused = approvals.mayDecide(record, me);

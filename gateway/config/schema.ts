@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { identityConfigSchema, upstreamCredentialsSchema } from '../identity/config.ts';
 import { policyConfigSchema } from '../policy/config.ts';
 import { approvalsConfigSchema } from '../approvals/config.ts';
+import { recordingsConfigSchema } from '../recordings/config.ts';
+import { decisionLogConfigSchema } from '../telemetry/decision-log-config.ts';
 
 /** Defaults of `limits`; docs/configuration.md states the same numbers. */
 const LIMIT_DEFAULTS = {
@@ -130,11 +132,15 @@ export const configSchema = z
       .object({
         /** Where decision records go: nowhere, or one JSON line each on stdout. */
         log: z.enum(['none', 'stdout']).default('none'),
+        /** Also (or instead) ship them in OPA's decision-log shape to an HTTP receiver (docs/decision-logs.md). */
+        decision_log: decisionLogConfigSchema.optional(),
       })
       .strict()
       .default({ log: 'none' }),
     state: stateSchema,
     approvals: approvalsConfigSchema,
+    /** Session recordings (docs/audit.md): gateway/recordings/config.ts. */
+    recordings: recordingsConfigSchema,
     targets: z
       .record(targetName, target)
       .refine((t) => Object.keys(t).length > 0, 'at least one target is required'),

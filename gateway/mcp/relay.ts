@@ -97,11 +97,11 @@ async function exchangeFor(ctx: RelayContext, message: JsonRpcMessage): Promise<
   const { ex } = ctx;
   if (!ex.sessionId) return ex;
   if (message.kind !== 'response') {
-    // A notification or server request on a GET stream may belong to any call still unanswered
-    // on the session (progress, logging, elicitation): it carries all their masks.
+    // A notification or server request on a GET stream may belong to any call of the session
+    // (progress, logging, elicitation, even after that call's answer): it carries all their masks.
     if (ex.request !== undefined) return ex;
-    const pending = await ctx.sessions.pendingRequests(ex.target, ex.sessionId);
-    const streamMask = pending.reduce<MaskDirective | undefined>((mask, p) => combineMasks(mask, p.mask), undefined);
+    const masks = await ctx.sessions.sessionMasks(ex.target, ex.sessionId);
+    const streamMask = masks.reduce<MaskDirective | undefined>((mask, m) => combineMasks(mask, m), undefined);
     return streamMask === undefined ? ex : { ...ex, streamMask };
   }
   if (ex.request !== undefined) {

@@ -25,8 +25,8 @@ export interface Exchange {
    */
   request: AnsweredRequest | undefined;
   /**
-   * On a GET stream, which carries no request of its own: the masks of every request still
-   * unanswered on the session, since a message there may belong to any of them.
+   * On a GET stream, which carries no request of its own: the masks of every request the session
+   * forwarded, answered or not, since a message there may belong to any of them.
    */
   streamMask?: MaskDirective | undefined;
   /**

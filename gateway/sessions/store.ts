@@ -14,6 +14,8 @@ export interface PendingRequest {
   inspectResponse: boolean;
 }
 
+export type SessionMask = NonNullable<PendingRequest['mask']>;
+
 export interface SessionRecord {
   target: string;
   protocolVersion: string;
@@ -43,10 +45,11 @@ export interface SessionStore {
   /** The upstream event id behind an event id the gateway issued, for Last-Event-ID resumption. */
   upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined>;
   /**
-   * Every client request still unanswered on this session. A message on the session's GET stream
-   * may belong to any of them, so it carries all their masks.
+   * The distinct masks of every client request forwarded on this session, answered or not. A
+   * message on the session's GET stream may belong to any of its calls (progress, logging, a
+   * server request, even one sent after its call was answered), so it carries all of them.
    */
-  pendingRequests(target: string, sessionId: string): Promise<PendingRequest[]>;
+  sessionMasks(target: string, sessionId: string): Promise<SessionMask[]>;
 }
 
 /**
@@ -59,6 +62,11 @@ export const SESSION_LIMITS = {
   clientRequests: 1024,
   serverRequests: 1024,
   streamEvents: 1024,
+  /**
+   * Distinct masks (one per distinct policy mask directive, not per call). Past it a new call that
+   * would add one more is refused (400), since the GET stream could no longer carry its mask.
+   */
+  masks: 256,
 } as const;
 
 /**
@@ -79,6 +87,11 @@ export function pendingKey(requestId: string | number, pending: PendingRequest):
   return key;
 }
 
+/** The session holds SESSION_LIMITS.masks distinct masks: a call that adds another is refused. */
+export function tooManyMasks(): GatewayError {
+  return new GatewayError(400, ErrorCode.InvalidRequest, `Invalid Request: this session's calls have required ${SESSION_LIMITS.masks} distinct masks, as many as its GET stream can carry; start a new session. Nothing was forwarded`);
+}
+
 /** The session vanished (expired, or deleted through another replica) between lookup and use. */
 export function sessionGone(): GatewayError {
   return new GatewayError(404, ErrorCode.SessionNotFound, 'Session not found: it expired or was deleted while this request was under way');
@@ -90,6 +103,7 @@ interface Entry {
   serverRequests: Map<string, string>;
   clientRequests: Map<string, PendingRequest>;
   streamEvents: Map<string, string>;
+  masks: Map<string, SessionMask>;
 }
 
 /** Sets `key` in an insertion-ordered map, forgetting the oldest entries beyond `cap`. */
@@ -133,7 +147,7 @@ export class MemorySessionStore implements SessionStore {
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
     }
-    this.#entries.set(`${target}\u0000${sessionId}`, { record, lastSeen: this.#now(), serverRequests: new Map(), clientRequests: new Map(), streamEvents: new Map() });
+    this.#entries.set(`${target}\u0000${sessionId}`, { record, lastSeen: this.#now(), serverRequests: new Map(), clientRequests: new Map(), streamEvents: new Map(), masks: new Map() });
   }
 
   async get(target: string, sessionId: string): Promise<SessionRecord | undefined> {
@@ -159,10 +173,15 @@ export class MemorySessionStore implements SessionStore {
 
   async rememberClientRequest(target: string, sessionId: string, requestId: string | number, pending: PendingRequest): Promise<boolean> {
     const key = pendingKey(requestId, pending);
-    const requests = this.#live(target, sessionId)?.clientRequests;
-    if (requests === undefined) throw sessionGone();
-    if (requests.has(key)) return false;
-    setCapped(requests, key, pending, SESSION_LIMITS.clientRequests);
+    const entry = this.#live(target, sessionId);
+    if (entry === undefined) throw sessionGone();
+    if (entry.clientRequests.has(key)) return false;
+    if (pending.mask !== undefined) {
+      const mask = JSON.stringify(pending.mask);
+      if (!entry.masks.has(mask) && entry.masks.size >= SESSION_LIMITS.masks) throw tooManyMasks();
+      entry.masks.set(mask, pending.mask);
+    }
+    setCapped(entry.clientRequests, key, pending, SESSION_LIMITS.clientRequests);
     return true;
   }
 
@@ -179,8 +198,8 @@ export class MemorySessionStore implements SessionStore {
     if (events !== undefined) setCapped(events, eventId, upstreamEventId, SESSION_LIMITS.streamEvents);
   }
 
-  async pendingRequests(target: string, sessionId: string): Promise<PendingRequest[]> {
-    return [...(this.#live(target, sessionId)?.clientRequests.values() ?? [])];
+  async sessionMasks(target: string, sessionId: string): Promise<SessionMask[]> {
+    return [...(this.#live(target, sessionId)?.masks.values() ?? [])];
   }
 
   async upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined> {

@@ -16,6 +16,7 @@ export { RedisTokenCache } from './redis-token-cache.ts';
 export { StateKeys } from './keys.ts';
 export { ReplicaPublisher, ReplicaStatusBoard, type ReplicaReport } from './replica-status.ts';
 export { connectRedis, type RedisClient } from './redis.ts';
+export { defineLuaScripts, type ScriptCall } from './scripts.ts';
 
 export interface StateHealth {
   backend: 'memory' | 'redis';

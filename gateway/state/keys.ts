@@ -1,10 +1,10 @@
 // Every Redis key the gateway uses is built here. The keys of one (target, session) share a hash
 // tag, so a script that touches them all runs on one Redis Cluster slot.
 
-/** A session's keys, in the order every script declares them (KEYS[1..7]). */
-export const SESSION_KEY_PARTS = ['session', 'client', 'client:order', 'server', 'server:order', 'events', 'events:order'] as const;
+/** A session's keys, in the order every script declares them (KEYS[1..8]). */
+export const SESSION_KEY_PARTS = ['session', 'client', 'client:order', 'server', 'server:order', 'events', 'events:order', 'masks'] as const;
 
-export type SessionKeys = readonly [string, string, string, string, string, string, string];
+export type SessionKeys = readonly [string, string, string, string, string, string, string, string];
 
 export class StateKeys {
   /** `prefix` has no braces (the configuration refuses them), so the tag below is the key's only one. */

@@ -2,7 +2,7 @@
 // ids. Each change is one Lua script (scripts.ts, lua/); a plain read is one command. Any Redis
 // failure becomes a 503 (-32090): a request never goes on without the state it needs.
 import { ErrorCode, GatewayError, type JsonRpcId } from '../errors.ts';
-import { pendingKey, SESSION_LIMITS, sessionGone, type PendingRequest, type SessionRecord, type SessionStore } from '../sessions/store.ts';
+import { pendingKey, SESSION_LIMITS, sessionGone, tooManyMasks, type PendingRequest, type SessionMask, type SessionRecord, type SessionStore } from '../sessions/store.ts';
 import type { StateKeys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 import { defineScripts, ScriptCode, type ScriptName } from './scripts.ts';
@@ -80,8 +80,10 @@ export class RedisSessionStore implements SessionStore {
 
   async rememberClientRequest(target: string, sessionId: string, requestId: string | number, pending: PendingRequest): Promise<boolean> {
     const key = pendingKey(requestId, pending);
-    const code = await this.#run('rememberClientRequest', target, sessionId, key, JSON.stringify(pending), String(SESSION_LIMITS.clientRequests));
+    const mask = pending.mask === undefined ? '' : JSON.stringify(pending.mask);
+    const code = await this.#run('rememberClientRequest', target, sessionId, key, JSON.stringify(pending), String(SESSION_LIMITS.clientRequests), mask, String(SESSION_LIMITS.masks));
     if (code === ScriptCode.NoSession) throw sessionGone();
+    if (code === ScriptCode.TooManyMasks) throw tooManyMasks();
     return code === 1;
   }
 
@@ -94,11 +96,11 @@ export class RedisSessionStore implements SessionStore {
     await this.#run('rememberStreamEvent', target, sessionId, eventId, upstreamEventId, String(SESSION_LIMITS.streamEvents));
   }
 
-  async pendingRequests(target: string, sessionId: string): Promise<PendingRequest[]> {
-    // One read of one hash: no script needed.
-    const client = this.#keys.session(target, sessionId)[1];
-    const values = await this.#call(() => this.#redis.hvals(client));
-    return values.map((json) => JSON.parse(json) as PendingRequest);
+  async sessionMasks(target: string, sessionId: string): Promise<SessionMask[]> {
+    // One read of one set: no script needed.
+    const masks = this.#keys.session(target, sessionId)[7];
+    const values = await this.#call(() => this.#redis.smembers(masks));
+    return values.map((json) => JSON.parse(json) as SessionMask);
   }
 
   async upstreamEventId(target: string, sessionId: string, eventId: string): Promise<string | undefined> {

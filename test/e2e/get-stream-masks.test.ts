@@ -62,3 +62,65 @@ describe('legacy GET stream and the masks of unanswered calls (example policy)',
     expect(stream).not.toContain(SECRET);
   });
 });
+
+// A message about a call may arrive on the GET stream after the call's answer (a late progress,
+// a log line quoting what the call read): the session's GET stream carries every mask its calls
+// required, answered or not.
+describe('legacy GET stream after the masked call was answered (example policy)', () => {
+  let up: RawUpstream;
+  let gw: TestGateway;
+  const late = (token: unknown) => [
+    { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: 2, total: 2, message: `done with ${EMAIL}` } },
+    { jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', logger: 'db', data: `read ${EMAIL} with key ${SECRET}` } },
+    { jsonrpc: '2.0', id: 'srv-1', method: 'elicitation/create', params: { message: `confirm the key ${SECRET} of ${EMAIL}`, requestedSchema: { type: 'object', properties: {} } } },
+  ];
+  beforeAll(async () => {
+    up = await startRawUpstream(async ({ req, res, json }) => {
+      const msg = json as { id?: unknown; method?: string } | undefined;
+      if (req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(late('p-9').map((m) => `data: ${JSON.stringify(m)}\n\n`).join(''));
+        return;
+      }
+      if (msg?.method === 'initialize') {
+        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'sess-late-1' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'raw', version: '1' } } }));
+        return;
+      }
+      if (msg?.method === 'tools/call') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: `customer ${EMAIL}` }] } }));
+        return;
+      }
+      res.writeHead(202).end();
+    });
+    gw = await startTestGateway({ policy: EXAMPLE_POLICY, targets: { demo: up.url }, config: { identity: { anonymous: { sub: 'eve', groups: ['support'] } } } });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await up?.close();
+  });
+
+  it('sent the secrets (direct control)', async () => {
+    const direct = await (await fetch(up.url, { headers: { accept: 'text/event-stream' } })).text();
+    expect(direct).toContain(EMAIL);
+    expect(direct).toContain(SECRET);
+  });
+
+  it('masks progress, logging and a server request that arrive on the GET stream once the call is answered', async () => {
+    const session = await openLegacySession(gw.endpoint());
+    const post = await fetch(gw.endpoint(), { method: 'POST', headers: session.post, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_customer', arguments: { customer_id: 'cus_1' }, _meta: { progressToken: 'p-9' } } }) });
+    expect(await post.text()).not.toContain(EMAIL);
+    const stream = await (await fetch(gw.endpoint(), { method: 'GET', headers: session.get })).text();
+    for (const method of ['notifications/progress', 'notifications/message', 'elicitation/create']) expect(stream).toContain(method);
+    expect(stream).not.toContain(EMAIL);
+    expect(stream).not.toContain(SECRET);
+  });
+
+  it('a session without masked calls leaves the same stream as it is (the masks are the calls\', not the stream\'s)', async () => {
+    const session = await openLegacySession(gw.endpoint());
+    const stream = await (await fetch(gw.endpoint(), { method: 'GET', headers: session.get })).text();
+    expect(stream).toContain('notifications/message');
+    expect(stream).toContain(EMAIL);
+  });
+});

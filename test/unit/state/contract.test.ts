@@ -108,18 +108,42 @@ describe.each(stores)('$name (session store contract)', ({ make }) => {
     expect(plain?.mask).toBeUndefined();
   });
 
-  it('lists the client requests still unanswered on a session, and only that session', async () => {
+  it('keeps the distinct masks of every request of a session, answered or not, and only that session', async () => {
     const store = make();
     await store.create('t', 's', record('alice'));
     await store.create('t', 'other', record('alice'));
-    expect(await store.pendingRequests('t', 's')).toEqual([]);
+    expect(await store.sessionMasks('t', 's')).toEqual([]);
+    const other: PendingRequest = { method: 'tools/call', name: 'x', inspectResponse: false, mask: { instructions: [{ key: 'email' } as never], mode: 'best_effort' } };
     await store.rememberClientRequest('t', 's', 1, pending('echo'));
-    await store.rememberClientRequest('t', 's', 2, pending('get_customer'));
-    await store.rememberClientRequest('t', 'other', 3, pending('elsewhere'));
-    expect((await store.pendingRequests('t', 's')).map((p) => p.name).sort()).toEqual(['echo', 'get_customer']);
+    await store.rememberClientRequest('t', 's', 2, pending('get_customer')); // same mask: kept once
+    await store.rememberClientRequest('t', 's', 3, { method: 'tools/list', name: '', inspectResponse: false, mask: undefined });
+    await store.rememberClientRequest('t', 'other', 4, other);
+    expect(await store.sessionMasks('t', 's')).toEqual([pending('echo').mask]);
+    // Answered calls keep their mask on the session: a late message on the GET stream carries it.
     await store.takeClientRequest('t', 's', 1);
-    expect(await store.pendingRequests('t', 's')).toEqual([pending('get_customer')]);
-    expect(await store.pendingRequests('t', 'unknown')).toEqual([]);
+    await store.takeClientRequest('t', 's', 2);
+    expect(await store.sessionMasks('t', 's')).toEqual([pending('echo').mask]);
+    await store.rememberClientRequest('t', 's', 5, other);
+    expect((await store.sessionMasks('t', 's')).map((m) => m.mode).sort()).toEqual(['best_effort', 'strict']);
+    expect(await store.sessionMasks('t', 'unknown')).toEqual([]);
+    // A session started afresh under the same id carries no masks over.
+    await store.create('t', 's', record('alice'));
+    expect(await store.sessionMasks('t', 's')).toEqual([]);
+  });
+
+  it(`refuses a call that would add a mask past ${SESSION_LIMITS.masks} distinct ones on a session: 400 -32600, nothing remembered`, async () => {
+    const store = make();
+    await store.create('t', 's', record('alice'));
+    const masked = (n: number): PendingRequest => ({ method: 'tools/call', name: 'x', inspectResponse: false, mask: { instructions: [{ key: `k${n}` } as never], mode: 'strict' } });
+    for (let n = 0; n < SESSION_LIMITS.masks; n++) expect(await store.rememberClientRequest('t', 's', n, masked(n))).toBe(true);
+    const err = await store.rememberClientRequest('t', 's', 'one-more', masked(SESSION_LIMITS.masks)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err).toMatchObject({ status: 400, code: -32600 });
+    expect(await store.takeClientRequest('t', 's', 'one-more')).toBeUndefined();
+    // A mask the session already holds, and a call without one, still go.
+    expect(await store.rememberClientRequest('t', 's', 'again', masked(3))).toBe(true);
+    expect(await store.rememberClientRequest('t', 's', 'plain', { method: 'tools/list', name: '', inspectResponse: false })).toBe(true);
+    expect((await store.sessionMasks('t', 's')).length).toBe(SESSION_LIMITS.masks);
   });
 
   it('refuses to remember a client request for a session that is gone: 404 -32001', async () => {

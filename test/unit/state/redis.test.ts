@@ -8,7 +8,7 @@ import { connectRedis, RedisSessionStore, RedisTokenCache, StateError, StateKeys
 import { startRedis, type TestRedis } from '../../helpers/redis.ts';
 
 const record = { target: 't', protocolVersion: '2025-11-25', principal: 'alice', createdAt: 1 };
-const pending = { method: 'tools/call', name: 'echo', inspectResponse: false };
+const pending = { method: 'tools/call', name: 'echo', inspectResponse: false, mask: { instructions: [{ key: 'email' } as never], mode: 'strict' as const } };
 const connect = (url: string, log: (m: string) => void = () => {}) => connectRedis({ url, commandTimeoutMs: 500, connectTimeoutMs: 2000, log });
 
 /**
@@ -62,7 +62,7 @@ describe('Redis session store', () => {
       await store.get('t', s);
     }
     const keys = await admin.keys(`${prefix}*`);
-    expect(keys.length).toBe(2 * 7);
+    expect(keys.length).toBe(2 * 8);
     for (const key of keys) {
       const ttl = await admin.pttl(key);
       expect(ttl, key).toBeGreaterThan(0);

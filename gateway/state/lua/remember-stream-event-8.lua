@@ -1,6 +1,6 @@
 -- remember-stream-event: notes the upstream event id behind an event id the gateway issued, for
 -- Last-Event-ID resumption; forgets the oldest past the cap; refreshes the TTL.
--- KEYS[1..7] as in create-session-7.lua.
+-- KEYS[1..8] as in create-session-8.lua.
 -- ARGV[1] idle TTL in ms, ARGV[2] gateway event id, ARGV[3] upstream event id, ARGV[4] cap.
 -- Returns 1 remembered, -1 no such session.
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end

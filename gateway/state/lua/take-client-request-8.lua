@@ -1,5 +1,5 @@
 -- take-client-request: reads and forgets the pending client request an answer belongs to.
--- KEYS[1..7] as in create-session-7.lua.
+-- KEYS[1..8] as in create-session-8.lua.
 -- ARGV[1] idle TTL in ms, ARGV[2] request id (JSON).
 -- Returns the pending request (JSON), or false when none (or no such session).
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end

@@ -1,6 +1,6 @@
 -- remember-server-request: notes a server-initiated request forwarded to the client, and its
 -- method; forgets the oldest past the cap; refreshes the TTL.
--- KEYS[1..7] as in create-session-7.lua.
+-- KEYS[1..8] as in create-session-8.lua.
 -- ARGV[1] idle TTL in ms, ARGV[2] request id (JSON), ARGV[3] method, ARGV[4] cap.
 -- Returns 1 remembered, -1 no such session.
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end

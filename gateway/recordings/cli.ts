@@ -1,0 +1,118 @@
+// `portcullis sessions list|show|replay`: the auditors' command line, on the JSON API
+// (/api/sessions), never on Redis. The gateway URL comes from --url or PORTCULLIS_URL, the bearer
+// token from --token or PORTCULLIS_TOKEN (a token of an auditor group). `replay` steps through a
+// recording: each message with its direction, method, decision and timing, then the message
+// exactly as it left the gateway (one line of JSON), so what it prints is what the client saw.
+import { parseArgs } from 'node:util';
+import type { RecordedMessage, RecordingSummary } from './entry.ts';
+
+const USAGE = `usage: portcullis sessions <command> [options]
+  list [--since MS] [--limit N]   recordings, newest first
+  show <recording>                one recording: who, where, one line per message
+  replay <recording> [--pace]     step through its messages with decisions and timing
+                                  (--pace: wait as long as the session did between messages, up to 5 s each)
+options: --url <gateway base URL> (PORTCULLIS_URL), --token <bearer> (PORTCULLIS_TOKEN), --json`;
+
+export interface SessionsCliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  fetch?: typeof fetch;
+  /** How --pace waits (tests pass their own). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const PACE_CAP_MS = 5000;
+
+/** Printable: control and direction characters in a recorded value cannot drive the terminal. In JSON text the escapes stay valid JSON. */
+const clean = (value: unknown): string => String(value).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+const when = (ms: number) => new Date(ms).toISOString();
+const arrow = (m: RecordedMessage) => (m.direction === 'client_to_server' ? 'client -> server' : 'server -> client');
+
+function summary(s: RecordingSummary): string {
+  return `${clean(s.recording)}  ${clean(s.target)} (${clean(s.era)}${s.sessionId ? `, session ${clean(s.sessionId)}` : ''})  principal ${clean(s.principal)}  ${s.messages} message(s)  ${when(s.firstTime)} .. ${when(s.lastTime)}`;
+}
+
+function headline(m: RecordedMessage, i: number, total: number, start: number): string {
+  const id = m.rpcId === undefined || m.rpcId === null ? '' : `  id ${clean(JSON.stringify(m.rpcId))}`;
+  return `step ${i + 1}/${total}  +${((m.time - start) / 1000).toFixed(3)}s  ${arrow(m)}  ${m.origin}  ${m.kind} ${clean(m.method || '(response)')}${m.name ? ` ${clean(m.name)}` : ''}${id}${m.durationMs !== undefined ? `  took ${m.durationMs} ms` : ''}`;
+}
+
+function decisionLine(m: RecordedMessage): string {
+  const d = m.decision;
+  if (!d) return '  decision: none';
+  const masked = Object.entries(d.masked).map(([cls, n]) => `${clean(cls)}=${n}`).join(',') || 'none';
+  return `  decision: ${d.outcome}${d.approvalRequired ? ' (approval required)' : ''}  rules ${clean(d.ruleIds.join(',') || 'none')}  masked ${masked}  id ${clean(d.id)}${d.reasons.length ? `  reasons ${clean(d.reasons.join('; '))}` : ''}`;
+}
+
+/** The replay of a recording, one string per printed line block. */
+export function replayLines(session: RecordingSummary, messages: RecordedMessage[]): string[] {
+  const start = messages[0]?.time ?? session.firstTime;
+  const out = [summary(session)];
+  messages.forEach((m, i) => {
+    const lines = [headline(m, i, messages.length, start), decisionLine(m)];
+    if (m.approval) lines.push(`  approval: ${clean(m.approval.id)} ${clean(m.approval.state)} by ${clean(m.approval.approvers.join(', ') || 'nobody')} after ${m.approval.waitMs} ms`);
+    if (m.traceId) lines.push(`  trace: ${clean(m.traceId)} span ${clean(m.spanId)}`);
+    lines.push(`  message: ${clean(JSON.stringify(m.message))}`);
+    out.push(lines.join('\n'));
+  });
+  return out;
+}
+
+/** Runs one command; returns the exit code (0 ok, 1 refused by the API or unreachable, 2 usage). */
+export async function runSessionsCli(argv: string[], io: SessionsCliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, pace: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (err) {
+    io.err(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, id] = positionals;
+  if (values.help || command === undefined) { io.out(USAGE); return values.help ? 0 : 2; }
+  if (!['list', 'show', 'replay'].includes(command)) { io.err(`unknown command '${clean(command)}'\n${USAGE}`); return 2; }
+  if (command !== 'list' && !id) { io.err(`portcullis sessions ${command}: which recording? give its id\n${USAGE}`); return 2; }
+  const base = (values.url ?? io.env.PORTCULLIS_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const token = values.token ?? io.env.PORTCULLIS_TOKEN;
+  if (!token) { io.err('portcullis sessions: no token: pass --token or set PORTCULLIS_TOKEN'); return 2; }
+  const query = new URLSearchParams();
+  if (values.since !== undefined) query.set('since', values.since);
+  if (values.limit !== undefined) query.set('limit', values.limit);
+  const path = command === 'list' ? `/api/sessions${query.size ? `?${query}` : ''}` : `/api/sessions/${encodeURIComponent(id!)}`;
+  let res: Response;
+  try {
+    res = await (io.fetch ?? fetch)(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  } catch (err) {
+    io.err(`portcullis sessions: cannot reach ${base}: ${(err as Error).message}`);
+    return 1;
+  }
+  const body: any = await res.json().catch(() => undefined);
+  if (!res.ok || body === undefined) {
+    io.err(`portcullis sessions ${command}: ${clean(body?.error?.code ?? `HTTP ${res.status}`)}: ${clean(body?.error?.message ?? 'no JSON answer')}`);
+    return 1;
+  }
+  if (values.json) { io.out(JSON.stringify(body, null, 2)); return 0; }
+  if (command === 'list') {
+    const sessions = body.sessions as RecordingSummary[];
+    io.out(`${sessions.length} recording(s)${sessions.length ? ':' : '.'}`);
+    for (const s of sessions) io.out(summary(s));
+    return 0;
+  }
+  const { session, messages } = body as { session: RecordingSummary; messages: RecordedMessage[] };
+  if (command === 'show') {
+    io.out(summary(session));
+    const start = messages[0]?.time ?? session.firstTime;
+    messages.forEach((m, i) => io.out(`${headline(m, i, messages.length, start)}  ${m.decision ? `${m.decision.outcome} [${clean(m.decision.ruleIds.join(','))}]` : '-'}`));
+    return 0;
+  }
+  const sleep = io.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const blocks = replayLines(session, messages);
+  io.out(blocks[0]!);
+  for (let i = 0; i < messages.length; i++) {
+    if (values.pace && i > 0) await sleep(Math.min(PACE_CAP_MS, Math.max(0, messages[i]!.time - messages[i - 1]!.time)));
+    io.out(blocks[i + 1]!);
+  }
+  return 0;
+}
