@@ -111,11 +111,17 @@ async function api<T>(base: string, path: string, token: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-async function fromGateway(url: string, token: string, f: Filter): Promise<Array<ReplayItem | Skipped>> {
+/** The most recordings one list answers (the recordings API's largest `limit`). */
+const LIST_LIMIT = 1000;
+
+async function fromGateway(url: string, token: string, f: Filter, out: (line: string) => void): Promise<Array<ReplayItem | Skipped>> {
   const base = url.replace(/\/+$/, '');
-  const ids = f.session !== undefined
-    ? [f.session]
-    : (await api<{ sessions: RecordingSummary[] }>(base, `/api/sessions${f.since === undefined ? '' : `?since=${Math.floor(f.since)}`}`, token)).sessions.map((s) => s.recording);
+  let ids = [f.session ?? ''];
+  if (f.session === undefined) {
+    const list = await api<{ sessions: RecordingSummary[] }>(base, `/api/sessions?limit=${LIST_LIMIT}${f.since === undefined ? '' : `&since=${Math.floor(f.since)}`}`, token);
+    ids = list.sessions.map((s) => s.recording);
+    if (ids.length >= LIST_LIMIT) out(`note: the gateway lists at most ${LIST_LIMIT} recordings at once: the newest ${LIST_LIMIT} are replayed; narrow with --since`);
+  }
   const items: Array<ReplayItem | Skipped> = [];
   for (const id of ids) {
     const { messages } = await api<{ messages: RecordedMessage[] }>(base, `/api/sessions/${encodeURIComponent(id)}`, token);
@@ -201,7 +207,7 @@ export async function replayCommand(argv: string[], out: (line: string) => void,
     throw err instanceof BundleError ? new Error(`the candidate ${values.bundle} is refused [${err.code}]: ${err.message}`) : err;
   });
   const items = values.gateway !== undefined
-    ? await fromGateway(values.gateway, env[tokenEnv] as string, filter)
+    ? await fromGateway(values.gateway, env[tokenEnv] as string, filter, out)
     : values.records !== undefined ? await fromRecordsFile(values.records, filter) : await fromDecisionsFile(values.decisions as string, filter);
   const report = replay(items, snapshot.decide);
   const info = snapshot.info;

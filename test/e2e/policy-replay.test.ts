@@ -1,8 +1,8 @@
 // `portcullis policy replay`: recorded traffic decided again by a real candidate bundle (built by
 // the pinned OPA) that retires a tool the enforced fixture allowed, allows one it denied, holds one
 // for approval and masks another differently. Sources: a JSONL file of RecordedMessage, the
-// /api/sessions shape served by a small real HTTP server, and decision records from real calls
-// through a test gateway. The enforced bundle replayed against its own recordings changes nothing,
+// /api/sessions shape served by a small real HTTP server and by a real gateway's recordings API
+// (Redis store, IdP tokens), and decision records from real calls through a test gateway. The enforced bundle replayed against its own recordings changes nothing,
 // which shows the queries are rebuilt as the data path builds them. Error paths: exit 2.
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -17,7 +17,11 @@ import { policyCli } from '../../gateway/policy/cli.ts';
 import type { RecordedMessage } from '../../gateway/recordings/entry.ts';
 import { buildBundle } from '../../scripts/bundle.ts';
 import { startModernUpstream, type UpstreamFixture } from '../fixtures/upstreams/index.ts';
-import { bundleFor, FIXTURE_POLICY, startTestGateway } from '../helpers/gateway.ts';
+import { RedisRecordingStore, Recorder } from '../../gateway/recordings/index.ts';
+import { connectRedis } from '../../gateway/state/index.ts';
+import { bundleFor, FIXTURE_POLICY, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startTestIdp, type TestIdp } from '../helpers/idp.ts';
+import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { retar } from '../helpers/tarball.ts';
 
 const CANDIDATE_POLICY = 'test/fixtures/rego/replay-candidate';
@@ -161,11 +165,11 @@ describe('policy replay from a gateway (/api/sessions)', () => {
     const all = await cli('replay', '--bundle', candidate, '--gateway', url);
     expect(all.out).toContain('replayed 8 message(s): 6 would change');
     expect(all.code).toBe(1);
-    expect(seen).toContain('GET /api/sessions');
+    expect(seen).toContain('GET /api/sessions?limit=1000');
     seen.length = 0;
     const recent = await cli('replay', '--bundle', candidate, '--gateway', `${url}/`, '--since', '1h');
     expect(recent.out).toContain('replayed 1 message(s)');
-    expect(seen[0]).toMatch(/^GET \/api\/sessions\?since=\d+$/);
+    expect(seen[0]).toMatch(/^GET \/api\/sessions\?limit=1000&since=\d+$/);
     expect(seen).toEqual([seen[0], 'GET /api/sessions/sess-2']);
   });
 
@@ -177,10 +181,61 @@ describe('policy replay from a gateway (/api/sessions)', () => {
     const lines: string[] = [];
     const code = await policyCli(['replay', '--bundle', candidate, '--gateway', url, '--token-env', 'WRONG'], (l) => lines.push(l), { WRONG: 'not-an-auditor' });
     expect(code).toBe(2);
-    expect(lines.join('\n')).toContain(`${url}/api/sessions answered 401: the token must be an auditor's`);
+    expect(lines.join('\n')).toContain(`${url}/api/sessions?limit=1000 answered 401: the token must be an auditor's`);
     const none = await policyCli(['replay', '--bundle', candidate, '--gateway', url], (l) => lines.push(l), {});
     expect(none).toBe(2);
     expect(lines.at(-1)).toContain('no token: set PORTCULLIS_TOKEN');
+  });
+});
+
+describe("policy replay from a real gateway's recordings API (Redis store, IdP tokens)", () => {
+  const BASE = 'https://gw.example.test';
+  const PREFIX = `replay-e2e:${Date.now()}:`;
+  let idp: TestIdp;
+  let redis: TestRedis;
+  let gw: TestGateway;
+  let auditor: string;
+  beforeAll(async () => {
+    [idp, redis] = await Promise.all([startTestIdp({ tokenTtlSeconds: 600 }), startRedis()]);
+    gw = await startTestGateway({
+      targets: { fixture: 'http://127.0.0.1:9/mcp' },
+      config: {
+        identity: { public_base_url: BASE, http_timeout_ms: 2000, issuers: [{ issuer: idp.issuer, token_format: 'jwt', groups_claim: 'groups' }] },
+        state: { backend: 'redis', redis: { url: redis.url, key_prefix: PREFIX } },
+        recordings: { enabled: true, auditor_groups: ['auditors'] },
+      },
+    });
+    // Written by a recorder on the same Redis and prefix, as a replica's request path writes them.
+    const client = await connectRedis({ url: redis.url, commandTimeoutMs: 1000, connectTimeoutMs: 2000, log: () => {} });
+    const writer = new Recorder({ store: new RedisRecordingStore(client, PREFIX, { retentionMs: 3600_000, maxMessages: 1000, maxRecordings: 1000 }), whenFull: 'fail_closed', bufferMessages: 100, bufferBytes: 1 << 20, flushIntervalMs: 10, flushBatch: 100, closeTimeoutMs: 2000, log: () => {} });
+    // Retention is an hour: the recordings are moved into it, keeping their order.
+    for (const m of messages) writer.record({ ...m, time: m.time === NOW ? NOW : NOW - 60_000 + (m.time - OLD) });
+    await writer.close();
+    client.disconnect();
+    auditor = await idp.sign(idp.validClaims(`${BASE}/mcp/fixture`, { sub: 'audra', groups: ['auditors'] }));
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.close();
+    await Promise.all([idp?.close(), redis?.close()]);
+  });
+
+  const run = (env: NodeJS.ProcessEnv, ...args: string[]) => {
+    const lines: string[] = [];
+    return policyCli(['replay', '--bundle', candidate, '--gateway', gw.url, ...args], (l) => lines.push(l), env).then((code) => ({ code, out: lines.join('\n') }));
+  };
+
+  it('replays every recording the API lists, as from the file', async () => {
+    const { code, out } = await run({ PORTCULLIS_TOKEN: auditor });
+    expect(out).toContain('replayed 8 message(s): 6 would change (newly denied 2, newly allowed 1, approval now required 1, approval no longer required 0, mask differs 2)');
+    expect(code).toBe(1);
+    const one = await run({ PORTCULLIS_TOKEN: auditor }, '--session', 'sess-1');
+    expect(one.out).toContain('replayed 7 message(s): 5 would change');
+  });
+
+  it("an unknown session is the API's 404; a token outside the auditor groups its 403: exit 2", async () => {
+    expect(await run({ PORTCULLIS_TOKEN: auditor }, '--session', 'sess-404')).toMatchObject({ code: 2, out: expect.stringContaining(`unknown session sess-404: ${gw.url} answered 404`) });
+    const outsider = await idp.sign(idp.validClaims(`${BASE}/mcp/fixture`, { sub: 'eve', groups: ['eng'] }));
+    expect(await run({ PORTCULLIS_TOKEN: outsider })).toMatchObject({ code: 2, out: expect.stringContaining(`${gw.url}/api/sessions?limit=1000 answered 403: the token must be an auditor's`) });
   });
 });
 
