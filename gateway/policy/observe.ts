@@ -80,7 +80,8 @@ export function candidateObserver(audit: AuditSink): CandidateObserver {
           c.disagreements++;
           for (const rule of new Set([...decision.ruleIds, ...shadow.ruleIds])) byRule.set(rule, (byRule.get(rule) ?? 0) + 1);
           for (const d of diff) byDifference.set(d, (byDifference.get(d) ?? 0) + 1);
-          recordCandidateDecision(audit, query, recordedPrincipal(query), shadow, decision, diff);
+          // The principal is read only when a record is kept (parsing the subject costs a little).
+          if (audit.enabled) recordCandidateDecision(audit, query, recordedPrincipal(query), shadow, decision, diff);
         } catch {
           c.errors++;
         }
