@@ -4,6 +4,12 @@
 // checks both and exits 1 naming the replica that drifted. A killed replica's report expires, a
 // stopped one's is withdrawn at once, and a listing Redis cannot give is never called a proof.
 import { randomUUID } from 'node:crypto';
+import { copyFile, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateConfig } from '../../gateway/config/load.ts';
+import { startGateway, type RunningGateway } from '../../gateway/main.ts';
+import type { PolicyEvent, PolicyStatus } from '../../gateway/policy/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { policyCli } from '../../gateway/policy/cli.ts';
 import type { ClusterStatusBody, PolicyStatusBody } from '../../gateway/policy/index.ts';
@@ -134,6 +140,56 @@ describe('/status across replicas sharing Redis', () => {
       expect(out).toContain(`ERROR ${a.url}: cannot check: it cannot list every replica: the other replicas could not be read from shared state`);
     } finally {
       await redis.start();
+    }
+  });
+});
+
+describe('a swap is published at once, and the gateway tells its subscriber', () => {
+  it("another replica's /status shows the new revision without waiting for the interval; onPolicyEvent hears the swap and a refusal", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-replica-swap-'));
+    const file = join(dir, 'policy.tar.gz');
+    await copyFile(await bundleFor(FIXTURE_POLICY), file);
+    const prefix = `policy-swap:${randomUUID()}:`;
+    // An hour between publishes: only the swap itself can make the other replica see it.
+    const config = (bundle: string) => validateConfig({
+      listen: { host: '127.0.0.1', port: 0 },
+      policy: { bundle, status_publish_seconds: 3600 },
+      state: { backend: 'redis', redis: { url: redis.url, key_prefix: prefix } },
+      targets: { t: { url: 'http://127.0.0.1:1/mcp' } },
+    }, join(dir, 'gateway.yaml'), {});
+    const events: PolicyEvent[] = [];
+    const watcher: RunningGateway = await startGateway(config(file), { log: () => {}, onPolicyEvent: (e) => events.push(e) });
+    const other: RunningGateway = await startGateway(config(await bundleFor(FIXTURE_POLICY)), { log: () => {} });
+    try {
+      type Listed = Array<{ replica: { id: string }; policy: PolicyStatus }>;
+      const listed = async () => ((await (await fetch(`${other.url}/status`)).json()) as Body).replicas as unknown as Listed;
+      const deadline = Date.now() + 20_000;
+      const until = async (done: (r: Listed) => boolean, what: string) => {
+        for (;;) {
+          const r = await listed();
+          if (done(r)) return r;
+          if (Date.now() > deadline) throw new Error(`${what}: ${JSON.stringify(r)}`);
+          await new Promise((res) => setTimeout(res, 50));
+        }
+      };
+      const id = watcher.policies.status().replica.id;
+      await until((r) => r.some((x) => x.replica.id === id), 'the first report');
+      const swapTo = await readFile(await bundleFor(ALLOW_ALL_POLICY));
+      await writeFile(`${file}.tmp`, swapTo);
+      await rename(`${file}.tmp`, file);
+      const after = await until((r) => r.find((x) => x.replica.id === id)?.policy.revision === watcher.policies.enforced.status().revision && watcher.policies.enforced.status().revision !== watcher.policy.revision, 'the swap on the other replica');
+      expect(after.find((x) => x.replica.id === id)!.policy).toMatchObject({ state: 'OK', activations: 2 });
+      expect(events.filter((e) => e.type === 'activated').map((e) => e.revision)).toEqual([watcher.policy.revision, watcher.policies.enforced.status().revision]);
+
+      // A truncated bundle: refused, told once, and the refusal is on the other replica's /status too.
+      await writeFile(`${file}.tmp`, swapTo.subarray(0, 200));
+      await rename(`${file}.tmp`, file);
+      const refused = await until((r) => r.find((x) => x.replica.id === id)?.policy.last_error?.code === 'not_gzip', 'the refusal on the other replica');
+      expect(refused.find((x) => x.replica.id === id)!.policy).toMatchObject({ state: 'WARN', failures: 1 });
+      expect(events.filter((e) => e.type === 'refused')).toEqual([expect.objectContaining({ policy: 'enforced', source: file, error: expect.objectContaining({ code: 'not_gzip' }) })]);
+    } finally {
+      await watcher.close();
+      await other.close();
     }
   });
 });
