@@ -12,6 +12,7 @@ import { policyConfigSchema } from '../../../gateway/policy/config.ts';
 import { discardAudit } from '../../../gateway/telemetry/audit.ts';
 import { buildBundle } from '../../../scripts/bundle.ts';
 import { ALLOW_ALL_POLICY, FIXTURE_POLICY } from '../../helpers/gateway.ts';
+import { startBundleServer } from '../../helpers/bundle-server.ts';
 import { retar } from '../../helpers/tarball.ts';
 
 let dir: string;
@@ -94,6 +95,34 @@ describe('policy events', () => {
     await rm(file);
     await r.reload();
     expect(events.filter((e) => e.type === 'checked' && e.error?.code === 'unreadable')).toHaveLength(1);
+  });
+
+  it('from a bundle service: a 304 fires checked, a tampered bundle refused (again at each poll, as OPA reports it), a failed fetch checked with its error', async () => {
+    const server = await startBundleServer();
+    server.serve(signedFixture);
+    const events: PolicyEvent[] = [];
+    try {
+      const config = policyConfigSchema.parse({
+        service: { url: server.url, resource: 'bundles/portcullis.tar.gz', min_delay_seconds: 0.02, max_delay_seconds: 0.05, request_timeout_ms: 1000 },
+        signing: { keys: { ci: { algorithm: 'RS256', public_key_file: keyFile } } },
+      });
+      runtime = await startPolicy(config, { env: {}, log: () => {}, audit: discardAudit, onEvent: (e) => events.push(e) });
+      const serving = runtime.enforced.current().info;
+      await until(events, (e) => e.type === 'checked' && e.error === null, 'checked (304)');
+      expect(events[0]).toMatchObject({ type: 'activated', source: server.resource, revision: serving.revision });
+      server.serve(await retar(signedFixture, (es) => es.map((e) => (e.name === '/data.json' ? { ...e, body: Buffer.from('{"tampered":true}') } : e))));
+      const refused = await until(events, (e) => e.type === 'refused', 'refused');
+      expect(refused).toMatchObject({ source: server.resource, revision: serving.revision, error: { code: 'digest_mismatch' } });
+      server.failWith(503);
+      const failed = await until(events, (e) => e.type === 'checked' && e.error !== null, 'a failed check');
+      expect(failed).toMatchObject({ source: server.resource, revision: serving.revision, error: { code: 'http_status' } });
+      // Every refusal is counted on the status, one event each.
+      expect(events.filter((e) => e.type === 'refused')).toHaveLength(runtime.enforced.status().failures - events.filter((e) => e.type === 'checked' && e.error !== null).length);
+    } finally {
+      runtime?.close();
+      runtime = undefined;
+      await server.close();
+    }
   });
 
   it('a listener that throws never stops a swap', async () => {
