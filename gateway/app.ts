@@ -17,6 +17,9 @@ import { ApprovalFlow, approvalPage, approvalRoutes, approvalWeb, Approvals, Mem
 import type { PolicyQuery } from './policy/input.ts';
 import { hostname } from 'node:os';
 import { discardAudit, jsonLinesAudit, type AuditSink } from './telemetry/audit.ts';
+import { resolveTelemetry, startTelemetry, trails, type Telemetry } from './telemetry/index.ts';
+import { noRecordings, type RecordingSink } from './recordings/entry.ts';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 
 export interface Gateway {
   app: Hono;
@@ -31,6 +34,10 @@ export interface GatewayOptions {
   log?: (message: string) => void;
   /** Where decision records go; defaults to what `audit.log` configures. */
   audit?: AuditSink;
+  /** Where recorded messages go (gateway/recordings); default: nothing is recorded. */
+  recordings?: RecordingSink;
+  /** With `telemetry.enabled`: spans go here instead of OTLP (tests: the SDK's in-memory exporter). */
+  spanExporter?: SpanExporter;
 }
 
 /**
@@ -79,6 +86,19 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   const decide = (query: PolicyQuery) => checkedDecision(policies.decide(query), masks);
   const approvals = config.approvals.enabled ? openApprovals(config, state, masks, decide, log) : undefined;
 
+  // Traces and metrics (telemetry.enabled), per gateway and never registered globally.
+  const resolved = resolveTelemetry(config.telemetry, config.env);
+  const telemetry: Telemetry | undefined = resolved ? startTelemetry(resolved, config.env, { log, ...(options.spanExporter ? { spanExporter: options.spanExporter } : {}) }) : undefined;
+  telemetry?.metrics?.observe(
+    () => [policies.enforced.current().info],
+    async () => state.health(),
+  );
+  const sha256Of = (revision: string) => {
+    const info = policies.enforced.current().info;
+    return info.revision === revision ? info.sha256 : '';
+  };
+  const trail = trails({ telemetry, recordings: options.recordings ?? noRecordings, masks, sha256Of, log });
+
   const app = new Hono();
   app.notFound(notFound);
   app.onError(escapedError(log));
@@ -88,6 +108,11 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     const health = await state.health();
     return c.json({ ready: health.ok, state: health }, health.ok ? 200 : 503);
   });
+  const scrape = telemetry?.scrape;
+  if (scrape) {
+    // The OpenTelemetry metrics in the Prometheus text format, on the gateway's own port.
+    app.get('/metrics', async (c) => c.body(await scrape(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' }));
+  }
   if (oidc) {
     // RFC 9728: how MCP clients discover where to get a token for a target.
     app.get('/.well-known/oauth-protected-resource/mcp/:target', (c) => {
@@ -126,6 +151,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     isAllowedHost: hostPolicy(config.security.allowed_hosts, config.listen.host),
     log,
     ...(approvals ? { approvals: approvals.flow } : {}),
+    trail,
   }));
   if (approvals) {
     app.route('/', approvalRoutes({ approvals: approvals.service, flow: approvals.flow, authenticator, targets: Object.keys(config.targets), log }));
@@ -142,6 +168,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
       await approvals?.close();
       await upstreams.close();
       await state.close();
+      await telemetry?.shutdown();
     },
   };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { identityConfigSchema, upstreamCredentialsSchema } from '../identity/config.ts';
 import { policyConfigSchema } from '../policy/config.ts';
 import { approvalsConfigSchema } from '../approvals/config.ts';
+import { telemetryConfigSchema } from '../telemetry/config.ts';
 
 /** Defaults of `limits`; docs/configuration.md states the same numbers. */
 const LIMIT_DEFAULTS = {
@@ -135,6 +136,8 @@ export const configSchema = z
       .default({ log: 'none' }),
     state: stateSchema,
     approvals: approvalsConfigSchema,
+    /** Traces (OTLP) and metrics (/metrics): gateway/telemetry/config.ts, docs/telemetry.md. */
+    telemetry: telemetryConfigSchema,
     targets: z
       .record(targetName, target)
       .refine((t) => Object.keys(t).length > 0, 'at least one target is required'),

@@ -12,13 +12,16 @@ export interface MessageFacts {
   name: string;
   id?: string | number | null | undefined;
   params?: unknown;
+  /** A fixed span name for an exchange that carries no message (GET stream, DELETE). */
+  span?: string;
 }
 
 const NAMED = new Set(['tools/call', 'prompts/get']);
 const RESOURCE = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe']);
 
 /** `{mcp.method.name} {target}`: the target only for tools and prompts (resource URIs are unbounded). */
-export function spanName(m: Pick<MessageFacts, 'method' | 'name'>): string {
+export function spanName(m: Pick<MessageFacts, 'method' | 'name' | 'span'>): string {
+  if (m.span !== undefined) return m.span;
   if (m.method === '') return S.SPAN_UNREAD;
   return NAMED.has(m.method) && m.name ? `${m.method} ${m.name}` : m.method;
 }

@@ -5,4 +5,5 @@ export { resolveTelemetry, telemetryConfigSchema, type ResolvedTelemetry, type T
 export { startTelemetry, type Telemetry, type TelemetryOptions } from './otel.ts';
 export { noTrail, trails, type Crossing, type Trail, type TrailBegin, type TrailDeps, type TrailRequest, type UpstreamCall } from './trail.ts';
 export { WITHHELD, recordingIdFor } from './record.ts';
+export type { MessageFacts } from './attributes.ts';
 export * as semconv from './semconv.ts';

@@ -69,7 +69,7 @@ export function startTelemetry(resolved: ResolvedTelemetry, env: NodeJS.ProcessE
       resource,
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(resolved.traces.sampleRatio) }),
       // Batched off the request path; an exporter that fails drops spans, never requests.
-      spanProcessors: [options.spanExporter ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter)],
+      spanProcessors: [options.spanExporter ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter })],
     });
   }
   let meters: MeterProvider | undefined;

@@ -55,6 +55,9 @@ export const SPAN_APPROVAL = 'portcullis.approval.wait';
 export const SPAN_MASK = 'portcullis.mask';
 /** The HTTP exchange before its message is known (a request refused at admission). */
 export const SPAN_UNREAD = 'mcp';
+/** Legacy exchanges without a message of their own: the server stream, and ending a session. */
+export const SPAN_STREAM = 'GET /mcp/{target}';
+export const SPAN_SESSION_END = 'DELETE /mcp/{target}';
 
 /** The stages of the request path that get a child span. */
 export type StageName = typeof SPAN_AUTHENTICATE | typeof SPAN_POLICY | typeof SPAN_APPROVAL | typeof SPAN_MASK;
