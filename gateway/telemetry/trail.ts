@@ -333,7 +333,13 @@ class ExchangeTrail implements Trail {
     }
   }
 
+  /** The message span, started as an unread exchange when the path ends before its message is read. */
+  #ensureSpan(): void {
+    if (this.#span === undefined && this.#tracer !== undefined) this.begin({ kind: 'request', method: '', name: '', era: 'legacy', protocolVersion: '', sessionId: '' });
+  }
+
   #crossed(c: Crossing): void {
+    this.#ensureSpan();
     const isAnswer = c.message.method === undefined && c.direction === 'server_to_client';
     if (isAnswer && c.origin === 'upstream') this.#endClient();
     const span = this.#span;
@@ -393,7 +399,7 @@ class ExchangeTrail implements Trail {
       this.#held?.release();
       this.#endClient();
       if (this.#tracer === undefined) return;
-      if (this.#span === undefined) this.begin({ kind: 'request', method: '', name: '', era: 'legacy', protocolVersion: '', sessionId: '' });
+      this.#ensureSpan();
       const span = this.#span!;
       span.setAttributes(maskedAttributes(this.#maskedTotal));
       if (this.#approval) span.setAttributes(approvalAttributes(this.#approval));

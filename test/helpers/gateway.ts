@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { validateConfig } from '../../gateway/config/load.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import type { DecisionRecord } from '../../gateway/telemetry/audit.ts';
+import type { GatewayOptions } from '../../gateway/app.ts';
 import { buildBundle } from '../../scripts/bundle.ts';
 
 const built = new Map<string, Promise<string>>();
@@ -43,6 +44,8 @@ export interface TestGatewayOptions {
   /** Extra configuration merged at the top level. */
   config?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  /** Gateway options beside the configuration (an in-memory span exporter, a recording sink). */
+  gateway?: Pick<GatewayOptions, 'spanExporter' | 'recordings'>;
 }
 
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
@@ -64,7 +67,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const config = validateConfig(doc, join(tmpdir(), 'portcullis-test.yaml'), options.env ?? {});
   const logs: string[] = [];
   const audit: DecisionRecord[] = [];
-  const gw = await startGateway(config, { log: (line) => logs.push(line), audit: { enabled: true, record: (r) => audit.push(r) } });
+  const gw = await startGateway(config, { ...options.gateway, log: (line) => logs.push(line), audit: { enabled: true, record: (r) => audit.push(r) } });
   const first = Object.keys(targets)[0];
   return { ...gw, logs, audit, endpoint: (target = first ?? '') => `${gw.url}/mcp/${target}` };
 }
