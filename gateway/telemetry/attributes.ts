@@ -42,25 +42,21 @@ export function messageAttributes(m: MessageFacts): Attributes {
 }
 
 /** Decision provenance: the same fields a DecisionRecord carries. */
+/** Decision provenance: the same fields a DecisionRecord carries (empty lists and `false` left out). */
 export function decisionAttributes(d: Decision, sha256: string): Attributes {
-  return {
-    [S.ATTR_OUTCOME]: d.outcome,
-    [S.ATTR_DECISION_ID]: d.id,
-    [S.ATTR_RULE_IDS]: d.ruleIds,
-    [S.ATTR_REASONS]: d.reasons,
-    [S.ATTR_APPROVAL_REQUIRED]: d.approval?.required ?? false,
-    [S.ATTR_BUNDLE_REVISION]: d.revision,
-    ...(sha256 ? { [S.ATTR_BUNDLE_SHA256]: sha256 } : {}),
-  };
+  const attrs: Attributes = { [S.ATTR_OUTCOME]: d.outcome, [S.ATTR_DECISION_ID]: d.id, [S.ATTR_BUNDLE_REVISION]: d.revision };
+  if (d.ruleIds.length > 0) attrs[S.ATTR_RULE_IDS] = d.ruleIds;
+  if (d.reasons.length > 0) attrs[S.ATTR_REASONS] = d.reasons;
+  if (d.approval?.required) attrs[S.ATTR_APPROVAL_REQUIRED] = true;
+  if (sha256) attrs[S.ATTR_BUNDLE_SHA256] = sha256;
+  return attrs;
 }
 
 /** Who asks: the identity's principal (as decision records have it), issuer and groups; never a token. */
-export function identityAttributes(identity: Identity): Attributes {
-  return {
-    [S.ATTR_PRINCIPAL]: identity.principal,
-    [S.ATTR_ISSUER]: identity.subject.issuer,
-    [S.ATTR_GROUPS]: identity.subject.groups,
-  };
+export function identityAttributes(identity: Identity, into: Attributes): void {
+  into[S.ATTR_PRINCIPAL] = identity.principal;
+  if (identity.subject.issuer) into[S.ATTR_ISSUER] = identity.subject.issuer;
+  if (identity.subject.groups.length > 0) into[S.ATTR_GROUPS] = identity.subject.groups;
 }
 
 export function maskedAttributes(counts: Record<string, number>): Attributes {

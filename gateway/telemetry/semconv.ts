@@ -24,8 +24,6 @@ export const ERROR_TYPE_TOOL_ERROR = 'tool_error';
 export const ATTR_CLIENT_ADDRESS = 'client.address';
 export const ATTR_SERVER_ADDRESS = 'server.address';
 export const ATTR_SERVER_PORT = 'server.port';
-export const ATTR_NETWORK_TRANSPORT = 'network.transport';
-export const ATTR_NETWORK_PROTOCOL_NAME = 'network.protocol.name';
 
 // Portcullis: decision provenance (one message's decision) and the exchange around it.
 export const ATTR_TARGET = 'portcullis.target';

@@ -191,15 +191,14 @@ class ExchangeTrail implements Trail {
     const tracer = this.#tracer;
     if (tracer === undefined) return;
     const parent = this.#parent ? this.#parent.#ctx : this.#incomingContext(facts);
-    const attrs: Attributes = {
-      ...messageAttributes(facts), [S.ATTR_TARGET]: this.#req.target,
-      ...(this.#sessionId ? { [S.ATTR_MCP_SESSION_ID]: this.#sessionId } : {}),
-      ...(facts.protocolVersion ? { [S.ATTR_MCP_PROTOCOL_VERSION]: facts.protocolVersion } : {}),
-      ...serverAddress(this.#req.headers.get('host')),
-      ...(this.#req.clientAddress ? { [S.ATTR_CLIENT_ADDRESS]: this.#req.clientAddress } : {}),
-      [S.ATTR_NETWORK_TRANSPORT]: 'tcp', [S.ATTR_NETWORK_PROTOCOL_NAME]: 'http',
-      ...(this.#identity ? identityAttributes(this.#identity) : {}),
-    };
+    // Built in place: every span of every call pays for each attribute (and its export).
+    const attrs = messageAttributes(facts);
+    attrs[S.ATTR_TARGET] = this.#req.target;
+    if (this.#sessionId) attrs[S.ATTR_MCP_SESSION_ID] = this.#sessionId;
+    if (facts.protocolVersion) attrs[S.ATTR_MCP_PROTOCOL_VERSION] = facts.protocolVersion;
+    serverAddress(this.#req.headers.get('host'), attrs);
+    if (this.#req.clientAddress) attrs[S.ATTR_CLIENT_ADDRESS] = this.#req.clientAddress;
+    if (this.#identity) identityAttributes(this.#identity, attrs);
     const span = tracer.startSpan(spanName(facts), { kind: SpanKind.SERVER, startTime: this.#parent ? now() : this.#start, attributes: attrs }, parent);
     this.#span = span;
     this.#ctx = trace.setSpan(parent, span);
@@ -229,11 +228,14 @@ class ExchangeTrail implements Trail {
     this.#d.telemetry?.metrics?.decision(decision.outcome, decision.ruleIds, query.target, query.method, (end - start) / 1000);
     if (this.#tracer !== undefined) {
       const attrs = decisionAttributes(decision, this.#d.sha256Of(decision.revision));
-      this.#child(S.SPAN_POLICY, start, end, attrs);
-      // The message span carries the decision on the message itself; later ones (the answer's) sit on their own spans.
+      // The message span carries the decision on the message itself; later ones (the answer's)
+      // sit on their own policy spans.
       if (!this.#provenance && this.#span) {
         this.#provenance = true;
         this.#span.setAttributes(attrs);
+        this.#child(S.SPAN_POLICY, start, end, {});
+      } else {
+        this.#child(S.SPAN_POLICY, start, end, attrs);
       }
     }
     return decision;
@@ -289,10 +291,9 @@ class ExchangeTrail implements Trail {
     let meta: Record<string, string> | undefined;
     if (tracer !== undefined && this.#span !== undefined && this.#facts !== undefined) {
       const url = new URL(upstreamUrl);
-      span = tracer.startSpan(spanName(this.#facts), {
-        kind: SpanKind.CLIENT, startTime: start,
-        attributes: { ...messageAttributes(this.#facts), [S.ATTR_SERVER_ADDRESS]: url.hostname, [S.ATTR_SERVER_PORT]: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) },
-      }, this.#ctx);
+      const attrs: Attributes = { [S.ATTR_SERVER_ADDRESS]: url.hostname, [S.ATTR_SERVER_PORT]: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
+      if (this.#facts.method) attrs[S.ATTR_MCP_METHOD_NAME] = this.#facts.method;
+      span = tracer.startSpan(spanName(this.#facts), { kind: SpanKind.CLIENT, startTime: start, attributes: attrs }, this.#ctx);
       const carrier: Record<string, string> = {};
       this.#d.telemetry!.propagator.inject(trace.setSpan(this.#ctx, span), carrier, { set: (c, k, v) => { c[k] = v; } });
       headers = carrier;
@@ -426,9 +427,9 @@ function approvalAttributes(a: RecordedApproval): Attributes {
 }
 
 /** `server.address`/`server.port` of the gateway as the client addressed it (the Host header). */
-function serverAddress(host: string | null): Attributes {
-  if (!host) return {};
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host);
-  if (!m) return {};
-  return { [S.ATTR_SERVER_ADDRESS]: m[1]!.replace(/^\[|\]$/g, ''), ...(m[2] ? { [S.ATTR_SERVER_PORT]: Number(m[2]) } : {}) };
+function serverAddress(host: string | null, into: Attributes): void {
+  const m = host ? /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host) : null;
+  if (!m) return;
+  into[S.ATTR_SERVER_ADDRESS] = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
+  if (m[2]) into[S.ATTR_SERVER_PORT] = Number(m[2]);
 }
