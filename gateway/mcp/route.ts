@@ -11,7 +11,7 @@ import type { Authenticator, Identity } from '../identity/index.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 import type { SessionRecord, SessionStore } from '../sessions/store.ts';
 import { recordDecision } from '../telemetry/audit.ts';
-import { semconv, type Crossing, type Trail, type TrailRequest } from '../telemetry/index.ts';
+import { semconv, type Crossing, type Trail } from '../telemetry/index.ts';
 import { methodNotAllowed } from '../edge.ts';
 import { classifyClientMessage } from './era.ts';
 import { ErrorCode, GatewayError, jsonRpcError, type JsonRpcId } from '../errors.ts';
@@ -21,6 +21,7 @@ import type { Decision } from '../policy/decision.ts';
 import { messageHeaders } from './headers.ts';
 import { withMask } from './protect.ts';
 import { isObject } from '../json.ts';
+import { answeredBy, endsTrail, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
 import { ClientGone, relay, type RelayContext } from './relay.ts';
 import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
 import { forwardedHeaders, timeoutError, type Upstreams, type UpstreamTarget } from './upstream.ts';
@@ -39,7 +40,7 @@ export interface McpDeps {
   /** Holds calls that need human approval; without it they are refused (-32052, fail closed). */
   approvals?: ApprovalFlow;
   /** Opens the audit trail of one exchange (spans, metrics, recording); `() => noTrail` when all are off. */
-  trail: (req: TrailRequest) => Trail;
+  trail: (headers: Headers, target: string, clientAddress: string | undefined) => Trail;
 }
 
 type Env = {
@@ -67,7 +68,7 @@ function admit(deps: McpDeps) {
       return new GatewayError(404, ErrorCode.UnknownTarget, `Not Found: no MCP target named '${c.req.param('target')}'`).toResponse();
     }
     c.set('target', target);
-    const trail = deps.trail({ headers: c.req.raw.headers, target: target.name, clientAddress: c.env?.incoming?.socket.remoteAddress });
+    const trail = deps.trail(c.req.raw.headers, target.name, c.env?.incoming?.socket.remoteAddress);
     c.set('trail', trail);
     try {
       const identity = await trail.stage(semconv.SPAN_AUTHENTICATE, () => deps.authenticator.authenticate(c.req.raw, target.name));
@@ -84,17 +85,6 @@ function admit(deps: McpDeps) {
     }
     await next();
   };
-}
-
-/** An answer the gateway wrote itself (a refusal, an error), as the client will see it. */
-function answeredBy(trail: Trail, message: object): void {
-  if (trail.active) trail.crossed({ direction: 'server_to_client', origin: 'gateway', message: message as Record<string, unknown> });
-}
-
-/** Recording is on and its buffer is full (fail closed): nothing of a new exchange is forwarded. */
-function refuseUnrecorded(trail: Trail, id: JsonRpcId): void {
-  if (trail.admits()) return;
-  throw new GatewayError(503, ErrorCode.RecordingUnavailable, 'Service Unavailable: this gateway records every exchange and its recording buffer is full; nothing was forwarded. Retry shortly', { id, headers: { 'retry-after': '1' } });
 }
 
 /** A legacy session, only for the identity that created it: anyone else is told it does not exist. */
@@ -208,7 +198,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   ex.protocolVersion ||= session?.protocolVersion ?? '';
 
   const query = await clientQuery(deps, ex, message);
-  trail.begin({ kind: message.kind, method: query.method, name: query.name, id: rpcId, params: message.kind === 'response' ? undefined : message.params, era, protocolVersion: ex.protocolVersion, sessionId });
+  if (trail.active) trail.begin({ kind: message.kind, method: query.method, name: query.name, id: rpcId, params: message.kind === 'response' ? undefined : message.params, era, protocolVersion: ex.protocolVersion, sessionId });
   const decision = trail.decide(query, ex.decide);
   recordDecision(deps.screening.audit, query, ex.principal, decision);
   const refused = refusal(decision);
@@ -302,14 +292,14 @@ async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, mess
   const call = ex.trail.upstream(target.url);
   Object.assign(forwarded, call.headers);
   const sent = call.meta !== undefined && era === 'stateless' ? withTraceMeta(wire, call.meta) : wire;
-  const crossing: Crossing = { direction: 'client_to_server', origin: 'client', message: sent, mask: withMask(undefined, decision) };
+  const crossing: Crossing | undefined = ex.trail.active ? { direction: 'client_to_server', origin: 'client', message: sent, mask: withMask(undefined, decision) } : undefined;
   const abort = abortOnDisconnect(c);
   let up;
   try {
     up = await deps.upstreams.send(target, 'POST', forwarded, JSON.stringify(sent), abort.signal);
   } catch (err) {
     call.failed(err);
-    ex.trail.crossed(crossing);
+    if (crossing) ex.trail.crossed(crossing);
     // Nothing will answer it: free the id.
     if (sessionId && message.kind === 'request') await deps.sessions.takeClientRequest(target.name, sessionId, message.id);
     throw err;
@@ -320,17 +310,9 @@ async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, mess
     await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, principal: ex.principal, createdAt: Date.now() });
     ex.trail.session(upstreamSession);
   }
-  ex.trail.crossed(crossing);
+  if (crossing) ex.trail.crossed(crossing);
   if (up.status === 404 && sessionId) await deps.sessions.delete(target.name, sessionId);
   return relay(up, relayContext(deps, c, ex, abort));
-}
-
-/** The message with the gateway's trace context in `params._meta` (a copy; other _meta members kept). */
-function withTraceMeta(wire: Record<string, unknown>, context: Record<string, string>): Record<string, unknown> {
-  const params = wire.params;
-  if (!isObject(params)) return wire;
-  const meta = isObject(params._meta) ? params._meta : {};
-  return { ...wire, params: { ...params, _meta: { ...meta, ...context } } };
 }
 
 /** GET opens the legacy server-to-client stream; DELETE ends a legacy session. */
@@ -392,34 +374,6 @@ function guarded(deps: McpDeps, handler: (c: Context<Env>) => Promise<Response>)
       return error.toResponse(id);
     }
   };
-}
-
-/** The trail ends with the answer: at once for a whole body, when the stream ends for SSE. */
-function endsTrail(trail: Trail, res: Response): Response {
-  if (!trail.active) return res;
-  if (res.body === null || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
-    trail.end();
-    return res;
-  }
-  const reader = res.body.getReader();
-  const watched = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const next = await reader.read();
-        if (!next.done) return controller.enqueue(next.value);
-        trail.end();
-        controller.close();
-      } catch (err) {
-        trail.end(err);
-        controller.error(err);
-      }
-    },
-    cancel(reason) {
-      trail.end();
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return new Response(watched, { status: res.status, headers: res.headers });
 }
 
 /**

@@ -1,6 +1,7 @@
 // Span names and attribute sets, built from the MCP semantic conventions' keys (semconv.ts).
 import type { Attributes } from '@opentelemetry/api';
 import type { Identity } from '../identity/index.ts';
+import type { RecordedApproval } from '../recordings/entry.ts';
 import type { Decision } from '../policy/decision.ts';
 import * as S from './semconv.ts';
 
@@ -71,4 +72,16 @@ const CONTENT_LIMIT = 4096;
 export function contentAttribute(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value) ?? '';
   return text.length > CONTENT_LIMIT ? `${text.slice(0, CONTENT_LIMIT)}…` : text;
+}
+
+export function approvalAttributes(a: RecordedApproval): Attributes {
+  return { [S.ATTR_APPROVAL_ID]: a.id, [S.ATTR_APPROVAL_STATE]: a.state, [S.ATTR_APPROVERS]: a.approvers, [S.ATTR_APPROVAL_WAIT_MS]: a.waitMs };
+}
+
+/** `server.address`/`server.port` of the gateway as the client addressed it (the Host header). */
+export function serverAddress(host: string | null, into: Attributes): void {
+  const m = host ? /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host) : null;
+  if (!m) return;
+  into[S.ATTR_SERVER_ADDRESS] = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
+  if (m[2]) into[S.ATTR_SERVER_PORT] = Number(m[2]);
 }

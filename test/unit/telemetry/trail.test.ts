@@ -6,12 +6,12 @@ import { noTrail, trails, WITHHELD } from '../../../gateway/telemetry/index.ts';
 import { keepable } from '../../../gateway/telemetry/record.ts';
 
 const masks = new MaskPlanCache({ hashKey: new Uint8Array(32) });
-const request = { headers: new Headers(), target: 't', clientAddress: undefined };
+const request = [new Headers(), 't', undefined] as const;
 
 describe('trails', () => {
   it('opens the no-op trail when nothing is traced, measured or recorded', () => {
     const open = trails({ telemetry: undefined, recordings: noRecordings, masks, sha256Of: () => '', log: () => {} });
-    expect(open(request)).toBe(noTrail);
+    expect(open(...request)).toBe(noTrail);
     expect(noTrail.stage('portcullis.authenticate', () => 42)).toBe(42);
     expect(noTrail.admits()).toBe(true);
   });
@@ -19,7 +19,7 @@ describe('trails', () => {
   it('opens a recording trail when only recordings are on, and asks the sink to admit', () => {
     let room = false;
     const open = trails({ telemetry: undefined, recordings: { enabled: true, admit: () => room, record: () => {} }, masks, sha256Of: () => '', log: () => {} });
-    const trail = open(request);
+    const trail = open(...request);
     expect(trail.active).toBe(true);
     expect(trail.admits()).toBe(false);
     room = true;
