@@ -63,6 +63,11 @@ export class ExchangeTrail implements Trail {
     return !this.#d.recordings.enabled || this.#d.recordings.admit();
   }
 
+  /** Whether spans are kept: tracing is on and this trace is sampled (unknown before begin: yes). */
+  get #recording(): boolean {
+    return this.#tracer !== undefined && (this.#span === undefined || this.#span.isRecording());
+  }
+
   #child(name: string, start: number, end: number, attrs: Attributes, error?: unknown, kind = SpanKind.INTERNAL): void {
     const tracer = this.#tracer;
     if (tracer === undefined) return;
@@ -70,6 +75,8 @@ export class ExchangeTrail implements Trail {
       this.#early.push({ name, start, end, attrs, ...(error === undefined ? {} : { error }) });
       return;
     }
+    // An unsampled trace keeps no spans: nothing is built for its stages.
+    if (!this.#span.isRecording()) return;
     const span = tracer.startSpan(name, { kind, startTime: start, attributes: attrs }, this.#ctx);
     if (error !== undefined) failSpan(span, error);
     span.end(end);
@@ -101,6 +108,13 @@ export class ExchangeTrail implements Trail {
     const tracer = this.#tracer;
     if (tracer === undefined) return;
     const parent = this.#parent ? this.#parent.#ctx : this.#incomingContext(facts);
+    const span = tracer.startSpan(spanName(facts), { kind: SpanKind.SERVER, startTime: this.#parent ? now() : this.#start }, parent);
+    this.#span = span;
+    this.#ctx = trace.setSpan(parent, span);
+    if (!span.isRecording()) {
+      this.#early.length = 0;
+      return;
+    }
     // Built in place: every span of every call pays for each attribute (and its export).
     const attrs = messageAttributes(facts);
     attrs[S.ATTR_TARGET] = this.#req.target;
@@ -109,9 +123,7 @@ export class ExchangeTrail implements Trail {
     serverAddress(this.#req.headers.get('host'), attrs);
     if (this.#req.clientAddress) attrs[S.ATTR_CLIENT_ADDRESS] = this.#req.clientAddress;
     if (this.#identity) identityAttributes(this.#identity, attrs);
-    const span = tracer.startSpan(spanName(facts), { kind: SpanKind.SERVER, startTime: this.#parent ? now() : this.#start, attributes: attrs }, parent);
-    this.#span = span;
-    this.#ctx = trace.setSpan(parent, span);
+    span.setAttributes(attrs);
     for (const e of this.#early.splice(0)) this.#child(e.name, e.start, e.end, e.attrs, e.error);
   }
 
@@ -136,7 +148,7 @@ export class ExchangeTrail implements Trail {
     const end = now();
     this.#decision = decision;
     this.#d.telemetry?.metrics?.decision(decision.outcome, decision.ruleIds, query.target, query.method, (end - start) / 1000);
-    if (this.#tracer !== undefined) {
+    if (this.#recording) {
       const attrs = decisionAttributes(decision, this.#d.sha256Of(decision.revision));
       // The message span carries the decision on the message itself; later ones (the answer's)
       // sit on their own policy spans.
@@ -160,7 +172,7 @@ export class ExchangeTrail implements Trail {
       this.#child(S.SPAN_MASK, start, now(), {}, err);
       throw err;
     }
-    this.#child(S.SPAN_MASK, start, now(), maskedAttributes(masked.counts));
+    this.#child(S.SPAN_MASK, start, now(), this.#recording ? maskedAttributes(masked.counts) : {});
     addCounts(this.#masked, masked.counts);
     addCounts(this.#maskedTotal, masked.counts);
     this.#d.telemetry?.metrics?.masked(masked.counts, this.#req.target);
@@ -312,9 +324,11 @@ export class ExchangeTrail implements Trail {
       if (this.#tracer === undefined) return;
       this.#ensureSpan();
       const span = this.#span!;
-      span.setAttributes(maskedAttributes(this.#maskedTotal));
-      if (this.#approval) span.setAttributes(approvalAttributes(this.#approval));
-      if (error !== undefined) failSpan(span, error);
+      if (span.isRecording()) {
+        span.setAttributes(maskedAttributes(this.#maskedTotal));
+        if (this.#approval) span.setAttributes(approvalAttributes(this.#approval));
+        if (error !== undefined) failSpan(span, error);
+      }
       span.end();
     } catch (err) {
       this.#d.log(`telemetry: an exchange could not be traced: ${(err as Error).message}`);

@@ -103,6 +103,26 @@ describe('tracing: what is off costs nothing, and telemetry never breaks a call'
     }
   });
 
+  it('samples new traces by sample_ratio and follows a sampled parent (parent-based)', async () => {
+    const exporter = new InMemorySpanExporter();
+    const upstream = await startModernUpstream({ modernResponse: 'json' });
+    const gw = await startTestGateway({ targets: { modern: upstream.url }, config: { telemetry: { enabled: true, traces: { sample_ratio: 0 } } }, gateway: { spanExporter: exporter } });
+    try {
+      const unsampled = await callTool(gw, 'add', { a: 1, b: 1 });
+      expect(unsampled.json.result).toBeDefined();
+      expect(exporter.getFinishedSpans()).toHaveLength(0);
+      // Still one trace upstream: the context goes on, marked not sampled.
+      const sent = upstream.received.find((r) => (r.json as any)?.id === unsampled.id)!;
+      expect(sent.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+      const c = clientContext();
+      await callTool(gw, 'add', { a: 2, b: 2 }, { header: c.traceparent });
+      expect(exporter.getFinishedSpans().map(seen).filter((sp) => sp.traceId === c.traceId).map((sp) => sp.kind).sort()).toEqual(['client', 'internal', 'internal', 'internal', 'internal', 'server']);
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+
   it('puts arguments and results on spans only when opted in, and then masked', async () => {
     const exporter = new InMemorySpanExporter();
     const upstream = await startModernUpstream({ modernResponse: 'json' });
