@@ -302,6 +302,7 @@ async function* relayed(up: UpstreamResponse, ctx: RelayContext, state: StreamSt
 
 function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
   up.endDeadline();
+  ctx.ex.trail.endsWithStream();
   const state: StreamState = { answered: false, idle: false };
   const events = relayed(up, ctx, state);
   const stream = new ReadableStream<Uint8Array>(
@@ -328,9 +329,11 @@ function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
         }
         controller.close();
         ctx.abort.abort();
+        ctx.ex.trail.end();
       },
       cancel() {
         ctx.abort.abort();
+        ctx.ex.trail.end();
       },
     },
     { highWaterMark: 0 },

@@ -21,7 +21,7 @@ import type { Decision } from '../policy/decision.ts';
 import { messageHeaders } from './headers.ts';
 import { withMask } from './protect.ts';
 import { isObject } from '../json.ts';
-import { answeredBy, endsTrail, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
+import { answeredBy, endsWithStream, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
 import { ClientGone, relay, type RelayContext } from './relay.ts';
 import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
 import { forwardedHeaders, timeoutError, type Upstreams, type UpstreamTarget } from './upstream.ts';
@@ -228,8 +228,12 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   };
   if (!approval) return send(toWire(message));
   const answer = await approval(send);
+  if (!trail.active || forwarded) return answer;
+  const type = answer.headers.get('content-type') ?? '';
+  // A legacy hold: its stream carries the wait and then the call, so the trail ends with it.
+  if (type.startsWith('text/event-stream')) return endsWithStream(trail, answer);
   // The approval stage's own JSON answers (input_required, pending) are the gateway's: recorded.
-  if (trail.active && !forwarded && (answer.headers.get('content-type') ?? '').startsWith('application/json')) {
+  if (type.startsWith('application/json')) {
     try {
       const body: unknown = JSON.parse(await answer.clone().text());
       if (isObject(body)) answeredBy(trail, body);
@@ -356,7 +360,9 @@ function guarded(deps: McpDeps, handler: (c: Context<Env>) => Promise<Response>)
   return async (c: Context<Env>) => {
     const trail = c.get('trail');
     try {
-      return endsTrail(trail, await handler(c));
+      const res = await handler(c);
+      trail.answered();
+      return res;
     } catch (err) {
       if (err instanceof ClientGone) {
         trail.end(err);

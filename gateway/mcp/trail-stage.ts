@@ -24,13 +24,10 @@ export function withTraceMeta(wire: Record<string, unknown>, context: Record<str
   return { ...wire, params: { ...params, _meta: { ...meta, ...context } } };
 }
 
-/** The trail ends with the answer: at once for a whole body, when the stream ends for SSE. */
-export function endsTrail(trail: Trail, res: Response): Response {
-  if (!trail.active) return res;
-  if (res.body === null || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
-    trail.end();
-    return res;
-  }
+/** An event-stream answer the relay did not build (a legacy approval hold): the trail ends with it. */
+export function endsWithStream(trail: Trail, res: Response): Response {
+  if (res.body === null) return res;
+  trail.endsWithStream();
   const reader = res.body.getReader();
   const watched = new ReadableStream<Uint8Array>({
     async pull(controller) {

@@ -44,6 +44,7 @@ export class ExchangeTrail implements Trail {
   #client: { span: Span | undefined; start: number; status: string; open: boolean } | undefined;
   #sessionId = '';
   #ended = false;
+  #streaming = false;
 
   constructor(d: TrailDeps, req: TrailRequest, parent: ExchangeTrail | undefined) {
     this.#d = d;
@@ -313,6 +314,14 @@ export class ExchangeTrail implements Trail {
     const f = this.#facts;
     child.begin({ ...facts, era: f?.era ?? 'legacy', protocolVersion: f?.protocolVersion ?? '', sessionId: this.#sessionId });
     return child;
+  }
+
+  endsWithStream(): void {
+    this.#streaming = true;
+  }
+
+  answered(): void {
+    if (!this.#streaming) this.end();
   }
 
   end(error?: unknown): void {

@@ -58,6 +58,10 @@ export interface Trail {
   crossed(c: Crossing): void;
   /** An upstream message that is not this exchange's answer: its own span and decision. */
   child(facts: MessageFacts): Trail;
+  /** The answer is a stream: the trail ends when it does (end()), not when it is handed over. */
+  endsWithStream(): void;
+  /** The answer is handed to the client: ends the trail, unless it ends with its stream. */
+  answered(): void;
   end(error?: unknown): void;
 }
 
@@ -77,6 +81,8 @@ export const noTrail: Trail = {
   upstream: () => NO_UPSTREAM,
   crossed: () => {},
   child: () => noTrail,
+  endsWithStream: () => {},
+  answered: () => {},
   end: () => {},
 };
 
