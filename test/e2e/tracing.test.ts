@@ -6,7 +6,8 @@ import { SpanKind } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { semconv as S } from '../../gateway/telemetry/index.ts';
 import { checkScenarios, clientContext, callTool, runScenarios, startTracingStack, type ScenarioRun, type SeenSpan, type TracingStack } from '../helpers/tracing-stack.ts';
-import { startModernUpstream } from '../fixtures/upstreams/index.ts';
+import { startLegacyUpstream, startModernUpstream } from '../fixtures/upstreams/index.ts';
+import { openLegacySession } from '../helpers/legacy-session.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 
 const KINDS: Record<number, SeenSpan['kind']> = { [SpanKind.SERVER]: 'server', [SpanKind.CLIENT]: 'client', [SpanKind.INTERNAL]: 'internal', [SpanKind.PRODUCER]: 'producer', [SpanKind.CONSUMER]: 'consumer' };
@@ -97,6 +98,36 @@ describe('tracing: what is off costs nothing, and telemetry never breaks a call'
     const gw = await startTestGateway({ targets: { modern: upstream.url }, config: { telemetry: { enabled: true, traces: { endpoint: 'http://127.0.0.1:9/v1/traces' } } } });
     try {
       for (let i = 0; i < 3; i++) expect((await callTool(gw, 'add', { a: i, b: 1 })).json.result.structuredContent).toBeDefined();
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+
+  it('gives each notification on a legacy call\'s stream its own SERVER span, a child of the call\'s', async () => {
+    const exporter = new InMemorySpanExporter();
+    const upstream = await startLegacyUpstream();
+    const gw = await startTestGateway({ targets: { legacy: upstream.url }, config: { telemetry: { enabled: true } }, gateway: { spanExporter: exporter } });
+    try {
+      const session = await openLegacySession(gw.endpoint('legacy'), '2025-11-25');
+      const c = clientContext();
+      const res = await fetch(gw.endpoint('legacy'), {
+        method: 'POST', headers: { ...session.post, traceparent: c.traceparent },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'slow', arguments: { ms: 10, steps: 2 }, _meta: { progressToken: 'p' } } }),
+      });
+      expect(res.headers.get('content-type')).toContain('text/event-stream');
+      expect(await res.text()).toContain('"id":5');
+      const spans = exporter.getFinishedSpans().map(seen).filter((sp) => sp.traceId === c.traceId);
+      const call = spans.find((sp) => sp.kind === 'server' && sp.name === 'tools/call slow')!;
+      expect(call.attributes).toMatchObject({ [S.ATTR_MCP_SESSION_ID]: session.id, [S.ATTR_MCP_PROTOCOL_VERSION]: '2025-11-25', [S.ATTR_JSONRPC_REQUEST_ID]: '5' });
+      const progress = spans.filter((sp) => sp.name === 'notifications/progress');
+      expect(progress).toHaveLength(2);
+      for (const p of progress) {
+        expect(p.kind).toBe('server');
+        expect(p.parentId).toBe(call.spanId);
+        expect(p.attributes[S.ATTR_OUTCOME]).toBe('allow');
+        expect(spans.some((sp) => sp.parentId === p.spanId && sp.name === S.SPAN_POLICY)).toBe(true);
+      }
     } finally {
       await gw.close();
       await upstream.close();
