@@ -213,8 +213,8 @@ export class ExchangeTrail implements Trail {
     let headers: Record<string, string> = {};
     let meta: Record<string, string> | undefined;
     if (tracer !== undefined && this.#span !== undefined && this.#facts !== undefined) {
-      const url = new URL(upstreamUrl);
-      const attrs: Attributes = { [S.ATTR_SERVER_ADDRESS]: url.hostname, [S.ATTR_SERVER_PORT]: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
+      const { host, port } = upstreamAddress(upstreamUrl);
+      const attrs: Attributes = { [S.ATTR_SERVER_ADDRESS]: host, [S.ATTR_SERVER_PORT]: port };
       if (this.#facts.method) attrs[S.ATTR_MCP_METHOD_NAME] = this.#facts.method;
       span = tracer.startSpan(spanName(this.#facts), { kind: SpanKind.CLIENT, startTime: start, attributes: attrs }, this.#ctx);
       const carrier: Record<string, string> = {};
@@ -343,6 +343,18 @@ export class ExchangeTrail implements Trail {
       this.#d.log(`telemetry: an exchange could not be traced: ${(err as Error).message}`);
     }
   }
+}
+
+/** Targets' URLs parsed once: there are few, and every call names one. */
+const addresses = new Map<string, { host: string; port: number }>();
+function upstreamAddress(url: string): { host: string; port: number } {
+  let a = addresses.get(url);
+  if (a === undefined) {
+    const u = new URL(url);
+    a = { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) };
+    if (addresses.size < 1024) addresses.set(url, a);
+  }
+  return a;
 }
 
 function addCounts(into: Record<string, number>, from: Record<string, number>): void {
