@@ -136,7 +136,7 @@ async function carryOut(ctx: RelayContext, ex: Exchange, screened: Screened, wir
 async function screenOne(ctx: RelayContext, message: JsonRpcMessage, rawBytes: number): Promise<string | null> {
   const base = await exchangeFor(ctx, message);
   const own = base.trail.active && (message.kind !== 'response' || ctx.ex.request === undefined);
-  const ex = own ? { ...base, trail: base.trail.child(factsOf(message)) } : base;
+  const ex = own ? { ...base, trail: base.trail.child(factsOf(message, base)) } : base;
   const wire = toWire(message);
   const screened = screen(ex, ctx.screening, message, wire, rawBytes);
   const out = await carryOut(ctx, ex, screened, wire);
@@ -151,8 +151,9 @@ async function screenOne(ctx: RelayContext, message: JsonRpcMessage, rawBytes: n
   return out;
 }
 
-function factsOf(message: JsonRpcMessage): MessageFacts {
-  if (message.kind === 'response') return { kind: 'response', method: '', name: '', id: message.id };
+/** How the trail names an upstream message; an answer on a GET stream, by the request it answers. */
+function factsOf(message: JsonRpcMessage, ex: Exchange): MessageFacts {
+  if (message.kind === 'response') return { kind: 'response', method: ex.request?.method ?? '', name: ex.request?.name ?? '', id: message.id };
   return { kind: message.kind, method: message.method, name: nameOf(message), ...(message.kind === 'request' ? { id: message.id } : {}), params: message.params };
 }
 
