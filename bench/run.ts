@@ -8,10 +8,10 @@
 // Options (after `npm run bench --`):
 //   --only <section>        run one section (repeatable; default all): policy, identity, masking,
 //                           startup, proxy, state (memory vs Redis state), scale (1 vs 2 workers),
-//                           approvals
+//                           approvals, tracing (telemetry off vs tracing on, side by side)
 //   --iterations <n>        policy: measured calls per path (default 20000)
-//   --seconds <s>           proxy, state, scale: measured seconds per side (default 5)
-//   --rounds <n>            proxy, state, scale: alternating rounds the seconds are split into (default 4)
+//   --seconds <s>           proxy, state, scale, tracing: measured seconds per side (default 5)
+//   --rounds <n>            proxy, state, scale, tracing: alternating rounds the seconds are split into (default 4)
 //   --warmup <s>            proxy: warm-up seconds per side (default 5: the gateway needs a few
 //                           thousand calls before V8 has optimized its path; 1.5 s left it
 //                           ~30% slower in the first measured rounds)
@@ -35,6 +35,7 @@ import { profileDir, runProxyBench } from './proxy.ts';
 import { runRuntimesBench } from './runtimes.ts';
 import { runStartupBench } from './startup.ts';
 import { runScaleBench, runStateBench } from './state.ts';
+import { runTracingBench } from './tracing.ts';
 import { formatTable, rounded, type Row } from './stats.ts';
 
 const { values } = parseArgs({
@@ -83,6 +84,8 @@ const SECTIONS: Record<string, Section> = {
     }),
   // Legacy calls with memory vs Redis state, Redis round trips per call; then 1 vs 2 workers.
   state: () => runStateBench({ seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)), log }),
+  // Telemetry off vs tracing on (spans exported to a local OTLP receiver that discards them).
+  tracing: () => runTracingBench({ seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)), log }),
   scale: () => runScaleBench({ seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)), log }),
 };
 

@@ -4,6 +4,7 @@
 //   node bench/server.ts upstream                      -> { type: 'ready', url }
 //   node bench/server.ts upstream-both                 -> { type: 'ready', url }   (both eras)
 //   node bench/server.ts gateway <policyDir> <url> [configJson] -> { type: 'ready', url, revision }
+//   node bench/server.ts otlp-sink                     -> { type: 'ready', url }   (OTLP/HTTP traces receiver that discards)
 //   { type: 'mark' }  -> { type: 'mark', cpu: {user,system} µs cumulative, toolCalls since last mark, logs }
 //   { type: 'profile-start' } -> { type: 'profile-started' }   V8 CPU profile of this process, from now
 //   { type: 'profile-stop', file } -> { type: 'profile-stopped', file }   ... written to `file`
@@ -11,6 +12,8 @@
 //
 // The process exits when the parent goes away (IPC disconnect), so a crashed bench leaves nothing.
 import { writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Session } from 'node:inspector/promises';
 import { startModernUpstream, type UpstreamFixture } from '../test/fixtures/upstreams/index.ts';
 import { startTestGateway, type TestGateway } from '../test/helpers/gateway.ts';
@@ -45,7 +48,20 @@ async function main(): Promise<void> {
   const [role, ...args] = process.argv.slice(2);
   let upstream: UpstreamFixture | undefined;
   let gateway: TestGateway | undefined;
-  if (role === 'upstream') {
+  let sink: Server | undefined;
+  let exports = 0;
+  if (role === 'otlp-sink') {
+    // Accepts OTLP/HTTP protobuf exports and discards them: an empty ExportTraceServiceResponse.
+    sink = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        exports++;
+        res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': '0' }).end();
+      });
+    });
+    await new Promise<void>((r) => sink!.listen(0, '127.0.0.1', () => r()));
+    send({ type: 'ready', url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/v1/traces` });
+  } else if (role === 'upstream') {
     // 2026-07-28 only (no legacy routing check), JSON answers: the echo call never streams.
     upstream = await startModernUpstream({ eras: 'modern', modernResponse: 'json' });
     send({ type: 'ready', url: upstream.url });
@@ -66,6 +82,7 @@ async function main(): Promise<void> {
   const close = async (code: number) => {
     await gateway?.close().catch(() => {});
     await upstream?.close().catch(() => {});
+    sink?.close();
     process.exit(code);
   };
   process.on('message', (m: Message) => {
@@ -78,7 +95,7 @@ async function main(): Promise<void> {
         upstream.received.length = 0;
       }
       (gateway as { audit?: unknown[] } | undefined)?.audit?.splice(0);
-      send({ type: 'mark', cpu: process.cpuUsage(), toolCalls, logs: gateway?.logs.splice(0) ?? [] });
+      send({ type: 'mark', cpu: process.cpuUsage(), toolCalls, logs: gateway?.logs.splice(0) ?? [], exports });
     } else if (m.type === 'close') {
       void close(0);
     } else {

@@ -18,7 +18,9 @@ import type { PolicyQuery } from './policy/input.ts';
 import { hostname } from 'node:os';
 import type { AuditSink } from './telemetry/audit.ts';
 import { openAuditSinks } from './telemetry/sink.ts';
+import { resolveTelemetry, startTelemetry, trails, type Telemetry } from './telemetry/index.ts';
 import { openRecordings, type RecordingSink } from './recordings/index.ts';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 
 export interface Gateway {
   app: Hono;
@@ -37,6 +39,8 @@ export interface GatewayOptions {
   recordings?: RecordingSink;
   /** Told of every policy activation, refused bundle and check (telemetry's metric and span event). */
   onPolicyEvent?: (event: PolicyEvent) => void;
+  /** With `telemetry.enabled`: spans go here instead of OTLP (tests: the SDK's in-memory exporter). */
+  spanExporter?: SpanExporter;
 }
 
 /**
@@ -95,7 +99,19 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   // /api/sessions, and /sessions on the approvals page's login.
   const recordings = openRecordings(config, state, { authenticator, signedIn: approvals?.signedIn, log });
   const recordingSink = options.recordings ?? recordings.sink;
-  void recordingSink; // the request path (gateway/mcp) takes it next
+
+  // Traces and metrics (telemetry.enabled), per gateway and never registered globally.
+  const resolved = resolveTelemetry(config.telemetry, config.env);
+  const telemetry: Telemetry | undefined = resolved ? startTelemetry(resolved, config.env, { log, ...(options.spanExporter ? { spanExporter: options.spanExporter } : {}) }) : undefined;
+  telemetry?.metrics?.observe(
+    () => [policies.enforced.current().info],
+    async () => state.health(),
+  );
+  const sha256Of = (revision: string) => {
+    const info = policies.enforced.current().info;
+    return info.revision === revision ? info.sha256 : '';
+  };
+  const trail = trails({ telemetry, recordings: recordingSink, masks, sha256Of, log });
 
   const app = new Hono();
   app.notFound(notFound);
@@ -106,6 +122,11 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     const health = await state.health();
     return c.json({ ready: health.ok, state: health }, health.ok ? 200 : 503);
   });
+  const scrape = telemetry?.scrape;
+  if (scrape) {
+    // The OpenTelemetry metrics in the Prometheus text format, on the gateway's own port.
+    app.get('/metrics', async (c) => c.body(await scrape(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' }));
+  }
   if (oidc) {
     // RFC 9728: how MCP clients discover where to get a token for a target.
     app.get('/.well-known/oauth-protected-resource/mcp/:target', (c) => {
@@ -149,6 +170,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
     isAllowedHost: hostPolicy(config.security.allowed_hosts, config.listen.host),
     log,
     ...(approvals ? { approvals: approvals.flow } : {}),
+    trail,
   }));
   if (approvals) {
     app.route('/', approvalRoutes({ approvals: approvals.service, flow: approvals.flow, authenticator, targets: Object.keys(config.targets), log }));
@@ -168,6 +190,7 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
       await upstreams.close();
       await recordings.close();
       await state.close();
+      await telemetry?.shutdown();
       await audits.close(); // last: flushes the records of everything above
     },
   };

@@ -50,6 +50,8 @@ export interface HeldRequest {
   signal: AbortSignal;
   /** Sends these params upstream as this request and relays the answer (the route's normal path). */
   forward: (params: Record<string, unknown>) => Promise<Response>;
+  /** Told each state of the record the request meets (the audit trail: approval id, approvers, wait). */
+  observe?: (record: ApprovalRecord) => void;
 }
 
 /** Sealed into a 2026-07-28 `requestState`: what it may release, for whom, until when. */
@@ -243,6 +245,7 @@ export class ApprovalFlow {
     const until = Date.now() + waitMs;
     let record = await approvals.settle(start);
     for (;;) {
+      req.observe?.(record);
       switch (record.state) {
         case 'approved': {
           // Nobody is left to receive the answer: the call stays approved for the retry.

@@ -5,6 +5,7 @@ import { policyConfigSchema } from '../policy/config.ts';
 import { approvalsConfigSchema } from '../approvals/config.ts';
 import { recordingsConfigSchema } from '../recordings/config.ts';
 import { decisionLogConfigSchema } from '../telemetry/decision-log-config.ts';
+import { telemetryConfigSchema } from '../telemetry/config.ts';
 
 /** Defaults of `limits`; docs/configuration.md states the same numbers. */
 const LIMIT_DEFAULTS = {
@@ -141,6 +142,8 @@ export const configSchema = z
     approvals: approvalsConfigSchema,
     /** Session recordings (docs/audit.md): gateway/recordings/config.ts. */
     recordings: recordingsConfigSchema,
+    /** Traces (OTLP) and metrics (/metrics): gateway/telemetry/config.ts, docs/telemetry.md. */
+    telemetry: telemetryConfigSchema,
     targets: z
       .record(targetName, target)
       .refine((t) => Object.keys(t).length > 0, 'at least one target is required'),

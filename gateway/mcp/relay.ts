@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { SessionStore } from '../sessions/store.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
 import { JsonError, parseJson } from '../json.ts';
-import { toMessage, toWire, type JsonRpcMessage } from './jsonrpc.ts';
+import { nameOf, toMessage, toWire, type JsonRpcMessage } from './jsonrpc.ts';
+import type { MessageFacts } from '../telemetry/index.ts';
 import { combineMasks, type MaskDirective } from './protect.ts';
 import { screen, type Exchange, type Screened, type Screening } from './screen.ts';
 import { formatEvent, KEEP_ALIVE, SseError, SseReader, type SseItem } from './sse.ts';
@@ -127,10 +128,33 @@ async function carryOut(ctx: RelayContext, ex: Exchange, screened: Screened, wir
   }
 }
 
+/**
+ * Screens one upstream message and carries the outcome out. A message that is not this exchange's
+ * own answer (a notification, a server request, anything on a GET stream) is a message of its
+ * own on the audit trail: its own span, decision and record.
+ */
 async function screenOne(ctx: RelayContext, message: JsonRpcMessage, rawBytes: number): Promise<string | null> {
-  const ex = await exchangeFor(ctx, message);
+  const base = await exchangeFor(ctx, message);
+  const own = base.trail.active && (message.kind !== 'response' || ctx.ex.request === undefined);
+  const ex = own ? { ...base, trail: base.trail.child(factsOf(message, base)) } : base;
   const wire = toWire(message);
-  return carryOut(ctx, ex, screen(ex, ctx.screening, message, wire, rawBytes), wire);
+  const screened = screen(ex, ctx.screening, message, wire, rawBytes);
+  const out = await carryOut(ctx, ex, screened, wire);
+  if (out !== null && ex.trail.active) {
+    const replaced = screened.action === 'replace';
+    ex.trail.crossed({
+      direction: 'server_to_client', origin: replaced && screened.origin === 'gateway' ? 'gateway' : 'upstream',
+      message: replaced ? (screened.message as Record<string, unknown>) : wire,
+    });
+  }
+  if (own) ex.trail.end();
+  return out;
+}
+
+/** How the trail names an upstream message; an answer on a GET stream, by the request it answers. */
+function factsOf(message: JsonRpcMessage, ex: Exchange): MessageFacts {
+  if (message.kind === 'response') return { kind: 'response', method: ex.request?.method ?? '', name: ex.request?.name ?? '', id: message.id };
+  return { kind: message.kind, method: message.method, name: nameOf(message), ...(message.kind === 'request' ? { id: message.id } : {}), params: message.params };
 }
 
 /** Whether a message is an answer to something other than the request this POST is waiting on. */
@@ -279,6 +303,7 @@ async function* relayed(up: UpstreamResponse, ctx: RelayContext, state: StreamSt
 
 function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
   up.endDeadline();
+  ctx.ex.trail.endsWithStream();
   const state: StreamState = { answered: false, idle: false };
   const events = relayed(up, ctx, state);
   const stream = new ReadableStream<Uint8Array>(
@@ -295,7 +320,9 @@ function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
               : err instanceof GatewayError ? err
               : err instanceof SseError ? badResponse(ctx.ex, err.message)
                 : badResponse(ctx.ex, 'broke off its stream');
-            controller.enqueue(encoder.encode(formatEvent({ data: JSON.stringify(failure.body(ctx.ex.request.id)) })));
+            const body = failure.body(ctx.ex.request.id);
+            controller.enqueue(encoder.encode(formatEvent({ data: JSON.stringify(body) })));
+            if (ctx.ex.trail.active) ctx.ex.trail.crossed({ direction: 'server_to_client', origin: 'gateway', message: body as unknown as Record<string, unknown> });
             // Answered with the gateway's error: the id is free again. (A client that left keeps it
             // pending: the answer may still come on a resumed stream.)
             await release(ctx);
@@ -303,9 +330,11 @@ function relayStream(up: UpstreamResponse, ctx: RelayContext): Response {
         }
         controller.close();
         ctx.abort.abort();
+        ctx.ex.trail.end();
       },
       cancel() {
         ctx.abort.abort();
+        ctx.ex.trail.end();
       },
     },
     { highWaterMark: 0 },

@@ -1,6 +1,8 @@
-// The MCP data path. One POST reads top to bottom: admit (which authenticates), parse, classify,
-// decide, forward, relay (which decides the answer, masks and records). GET (legacy server
-// stream) and DELETE (legacy session end) are the same path without a message of their own.
+// The MCP data path. One POST reads top to bottom: admit (which opens the exchange's audit trail
+// and authenticates), parse, classify, decide, forward, relay (which decides the answer, masks and
+// records). GET (legacy server stream) and DELETE (legacy session end) are the same path without a
+// message of their own. The trail (gateway/telemetry/trail.ts) sees every stage and every message
+// that crosses; with telemetry and recordings off it is a no-op.
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context, type Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -9,6 +11,7 @@ import type { Authenticator, Identity } from '../identity/index.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 import type { SessionRecord, SessionStore } from '../sessions/store.ts';
 import { recordDecision } from '../telemetry/audit.ts';
+import { semconv, type Crossing, type Trail } from '../telemetry/index.ts';
 import { methodNotAllowed } from '../edge.ts';
 import { classifyClientMessage } from './era.ts';
 import { ErrorCode, GatewayError, jsonRpcError, type JsonRpcId } from '../errors.ts';
@@ -17,6 +20,8 @@ import { isGatewayState, splitParams, type ApprovalFlow } from '../approvals/ind
 import type { Decision } from '../policy/decision.ts';
 import { messageHeaders } from './headers.ts';
 import { withMask } from './protect.ts';
+import { isObject } from '../json.ts';
+import { answeredBy, endsWithStream, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
 import { ClientGone, relay, type RelayContext } from './relay.ts';
 import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
 import { forwardedHeaders, timeoutError, type Upstreams, type UpstreamTarget } from './upstream.ts';
@@ -34,12 +39,14 @@ export interface McpDeps {
   log: (message: string) => void;
   /** Holds calls that need human approval; without it they are refused (-32052, fail closed). */
   approvals?: ApprovalFlow;
+  /** Opens the audit trail of one exchange (spans, metrics, recording); `() => noTrail` when all are off. */
+  trail: (headers: Headers, target: string, clientAddress: string | undefined) => Trail;
 }
 
 type Env = {
   Bindings: Partial<HttpBindings>;
   /** `rpcId`: the id of the client's request once read, so every error answers it. */
-  Variables: { target: UpstreamTarget; identity: Identity; rpcId: JsonRpcId };
+  Variables: { target: UpstreamTarget; identity: Identity; rpcId: JsonRpcId; trail: Trail };
 };
 
 /**
@@ -61,11 +68,20 @@ function admit(deps: McpDeps) {
       return new GatewayError(404, ErrorCode.UnknownTarget, `Not Found: no MCP target named '${c.req.param('target')}'`).toResponse();
     }
     c.set('target', target);
+    const trail = deps.trail(c.req.raw.headers, target.name, c.env?.incoming?.socket.remoteAddress);
+    c.set('trail', trail);
     try {
-      c.set('identity', await deps.authenticator.authenticate(c.req.raw, target.name));
+      const identity = await trail.stage(semconv.SPAN_AUTHENTICATE, () => deps.authenticator.authenticate(c.req.raw, target.name));
+      trail.identify(identity);
+      c.set('identity', identity);
     } catch (err) {
-      if (err instanceof GatewayError) return err.toResponse();
-      throw err;
+      if (!(err instanceof GatewayError)) {
+        trail.end(err);
+        throw err;
+      }
+      answeredBy(trail, err.body(null));
+      trail.end(err);
+      return err.toResponse();
     }
     await next();
   };
@@ -129,7 +145,7 @@ function exchange(c: Context<Env>, era: Exchange['era'], protocolVersion: string
   const identity = c.get('identity');
   return {
     target: c.get('target').name, era, protocolVersion, sessionId, subjectJson: identity.subjectJson,
-    principal: identity.principal, request: undefined, decide,
+    principal: identity.principal, request: undefined, decide, trail: c.get('trail'),
   };
 }
 
@@ -170,6 +186,8 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   const rpcId = message.kind === 'request' ? message.id : null;
   c.set('rpcId', rpcId);
   refuseUnsupported(message);
+  const trail = c.get('trail');
+  refuseUnrecorded(trail, rpcId);
   // Any session id presented is checked, whatever era the body claims: a 2026-07-28-shaped
   // message must not carry another caller's session id to a legacy upstream.
   const presented = headers.get('mcp-session-id') ?? '';
@@ -180,12 +198,14 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   ex.protocolVersion ||= session?.protocolVersion ?? '';
 
   const query = await clientQuery(deps, ex, message);
-  const decision = ex.decide(query);
+  if (trail.active) trail.begin({ kind: message.kind, method: query.method, name: query.name, id: rpcId, params: message.kind === 'response' ? undefined : message.params, era, protocolVersion: ex.protocolVersion, sessionId });
+  const decision = trail.decide(query, ex.decide);
   recordDecision(deps.screening.audit, query, ex.principal, decision);
   const refused = refusal(decision);
   if (refused && decision.missingScopes.length > 0 && deps.authenticator.insufficientScope) {
     // The policy says which scopes would allow this: ask the client to step up (MCP authorization).
     const stepUp = deps.authenticator.insufficientScope(target.name, decision.missingScopes, decision.reasons.join('; '));
+    answeredBy(trail, stepUp.body(rpcId));
     return stepUp.toResponse(rpcId);
   }
   // Approval stage (gateway/approvals): a tools/call the policy allows once approved is held
@@ -195,13 +215,33 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
     // A refused answer to a server request: the server is still waiting, so it hears the refusal.
     if (message.kind === 'response') answerUpstreamFor(deps, c)(jsonRpcError(message.id, refused.code, refused.message, refused.data));
     // Requests get their JSON-RPC error; a refused notification or response has no id to answer.
+    answeredBy(trail, refused.body(message.kind === 'request' ? rpcId : null));
     return message.kind === 'request' ? refused.toResponse(rpcId) : refused.toResponse(null, 403);
   }
 
   // What goes upstream is a message the gateway built: the one it read and decided, rebuilt, or
   // (approval) the stored call it released.
-  const send = (wire: Record<string, unknown>) => forwardRequest(deps, c, ex, message, wire, query.name, decision);
-  return approval ? approval(send) : send(toWire(message));
+  let forwarded = false;
+  const send = (wire: Record<string, unknown>) => {
+    forwarded = true;
+    return forwardRequest(deps, c, ex, message, wire, query.name, decision);
+  };
+  if (!approval) return send(toWire(message));
+  const answer = await approval(send);
+  if (!trail.active || forwarded) return answer;
+  const type = answer.headers.get('content-type') ?? '';
+  // A legacy hold: its stream carries the wait and then the call, so the trail ends with it.
+  if (type.startsWith('text/event-stream')) return endsWithStream(trail, answer);
+  // The approval stage's own JSON answers (input_required, pending) are the gateway's: recorded.
+  if (type.startsWith('application/json')) {
+    try {
+      const body: unknown = JSON.parse(await answer.clone().text());
+      if (isObject(body)) answeredBy(trail, body);
+    } catch {
+      // The trail watches; an answer it cannot read is still the client's.
+    }
+  }
+  return answer;
 }
 
 /** The approval stage's share of the route: which requests it takes, and how it forwards. */
@@ -216,12 +256,18 @@ function approvalStage(flow: ApprovalFlow, c: Context<Env>, ex: Exchange, messag
     const rebuilt = (p: Record<string, unknown>) => send({ jsonrpc: '2.0', id: message.id, method: message.method, params: p });
     // No approval needed (any more): the gateway's own state is taken off, the rest goes on.
     if (!held) return rebuilt(splitParams(params).call);
+    // The wait is its own stage: it ends when the approved call is forwarded, or the exchange ends.
+    const wait = ex.trail.hold();
     return flow.handle({
       id: message.id, era: ex.era, protocolVersion: ex.protocolVersion, target: ex.target, params,
       identity: c.get('identity'), decision,
       acceptsSse: (c.req.header('accept') ?? '').includes('text/event-stream'),
       signal: abortOnDisconnect(c).signal,
-      forward: rebuilt,
+      observe: (record) => ex.trail.approval(record),
+      forward: (p) => {
+        wait.release();
+        return rebuilt(p);
+      },
     });
   };
 }
@@ -245,19 +291,30 @@ async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, mess
     }
   }
 
+  // The upstream call is the trail's CLIENT span: its trace context goes upstream the way the
+  // client's came in (the header; in 2026-07-28 also params._meta).
+  const call = ex.trail.upstream(target.url);
+  Object.assign(forwarded, call.headers);
+  const sent = call.meta !== undefined && era === 'stateless' ? withTraceMeta(wire, call.meta) : wire;
+  const crossing: Crossing | undefined = ex.trail.active ? { direction: 'client_to_server', origin: 'client', message: sent, mask: withMask(undefined, decision) } : undefined;
   const abort = abortOnDisconnect(c);
   let up;
   try {
-    up = await deps.upstreams.send(target, 'POST', forwarded, JSON.stringify(wire), abort.signal);
+    up = await deps.upstreams.send(target, 'POST', forwarded, JSON.stringify(sent), abort.signal);
   } catch (err) {
+    call.failed(err);
+    if (crossing) ex.trail.crossed(crossing);
     // Nothing will answer it: free the id.
     if (sessionId && message.kind === 'request') await deps.sessions.takeClientRequest(target.name, sessionId, message.id);
     throw err;
   }
+  call.responded(up.status, message.kind !== 'request');
   const upstreamSession = up.sessionId;
   if (message.kind === 'request' && message.method === 'initialize' && up.status === 200 && upstreamSession) {
     await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, principal: ex.principal, createdAt: Date.now() });
+    ex.trail.session(upstreamSession);
   }
+  if (crossing) ex.trail.crossed(crossing);
   if (up.status === 404 && sessionId) await deps.sessions.delete(target.name, sessionId);
   return relay(up, relayContext(deps, c, ex, abort));
 }
@@ -269,9 +326,13 @@ async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'D
   const sessionId = headers.get('mcp-session-id') ?? '';
   // A GET stream may stay open across bundle swaps: each message on it meets the live policy.
   const ex = exchange(c, 'legacy', headers.get('mcp-protocol-version') ?? '', sessionId, deps.screening.decide);
+  ex.trail.begin({ kind: 'request', method: '', name: '', span: method === 'GET' ? semconv.SPAN_STREAM : semconv.SPAN_SESSION_END, era: 'legacy', protocolVersion: ex.protocolVersion, sessionId });
+  if (method === 'GET') refuseUnrecorded(ex.trail, null);
   const session = sessionId ? await knownSession(deps, target, sessionId, ex.principal) : undefined;
   ex.protocolVersion ||= session?.protocolVersion ?? '';
   const forwarded = forwardedHeaders(headers, target);
+  const call = ex.trail.upstream(target.url);
+  Object.assign(forwarded, call.headers);
   // Resumption names an event id the gateway issued; the upstream hears its own. An id the
   // gateway never issued (or forgot) resumes nothing: the stream starts fresh.
   const lastEventId = headers.get('last-event-id');
@@ -280,7 +341,15 @@ async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'D
     if (upstreamId !== undefined) forwarded['last-event-id'] = upstreamId;
   }
   const abort = abortOnDisconnect(c);
-  const up = await deps.upstreams.send(target, method, forwarded, undefined, abort.signal);
+  let up;
+  try {
+    up = await deps.upstreams.send(target, method, forwarded, undefined, abort.signal);
+  } catch (err) {
+    call.failed(err);
+    throw err;
+  }
+  // A stream's lifetime is not the upstream call's: the CLIENT span ends with the headers.
+  call.responded(up.status, true);
   if (sessionId && (up.status === 404 || (method === 'DELETE' && up.status < 300))) {
     await deps.sessions.delete(target.name, sessionId);
   }
@@ -289,13 +358,26 @@ async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'D
 
 function guarded(deps: McpDeps, handler: (c: Context<Env>) => Promise<Response>) {
   return async (c: Context<Env>) => {
+    const trail = c.get('trail');
     try {
-      return await handler(c);
+      const res = await handler(c);
+      trail.answered();
+      return res;
     } catch (err) {
-      if (err instanceof ClientGone) return new Response(null, { status: 499 });
-      if (err instanceof GatewayError) return err.toResponse(err.id ?? c.get('rpcId') ?? null);
-      deps.log(`internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
-      return new GatewayError(500, ErrorCode.InternalError, 'Internal error in the gateway; the request was not forwarded or its answer was withheld').toResponse(c.get('rpcId') ?? null);
+      if (err instanceof ClientGone) {
+        trail.end(err);
+        return new Response(null, { status: 499 });
+      }
+      let failure = err;
+      if (!(err instanceof GatewayError)) {
+        deps.log(`internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
+        failure = new GatewayError(500, ErrorCode.InternalError, 'Internal error in the gateway; the request was not forwarded or its answer was withheld');
+      }
+      const error = failure as GatewayError;
+      const id = error.id ?? c.get('rpcId') ?? null;
+      answeredBy(trail, error.body(id));
+      trail.end(err);
+      return error.toResponse(id);
     }
   };
 }

@@ -7,6 +7,7 @@ import type { Decision } from '../policy/decision.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 import type { PendingRequest } from '../sessions/store.ts';
 import { recordDecision, type AuditSink } from '../telemetry/audit.ts';
+import type { Trail } from '../telemetry/index.ts';
 import { ErrorCode, GatewayError, jsonRpcError } from '../errors.ts';
 import type { JsonRpcMessage } from './jsonrpc.ts';
 import { maskMessage, withMask, type MaskDirective } from './protect.ts';
@@ -34,6 +35,8 @@ export interface Exchange {
    * answer (a bundle swap mid-call never mixes revisions); the live policy on a GET stream.
    */
   decide: Decide;
+  /** The exchange's audit trail (spans, metrics, recording); noTrail when all are off. */
+  trail: Trail;
 }
 
 /** A request being answered: its id, and what the session remembers about it. */
@@ -78,14 +81,14 @@ export function queryFor(ex: Exchange, fields: Pick<PolicyQuery, 'direction' | '
 function decideAndMask(
   ex: Exchange, s: Screening, query: PolicyQuery, message: Record<string, unknown>, inherited?: MaskDirective,
 ): { refused: GatewayError } | { message: Record<string, unknown> } {
-  const decision = ex.decide(query);
+  const decision = ex.trail.decide(query, ex.decide);
   let refused = refusal(decision);
   let out = message;
   let counts: Record<string, number> = {};
   const directive = refused ? undefined : withMask(inherited, decision);
   if (directive) {
     try {
-      ({ value: out, counts } = maskMessage(message, directive, s.masks));
+      ({ value: out, counts } = ex.trail.mask(() => maskMessage(message, directive, s.masks)));
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
       refused = err;
@@ -110,7 +113,8 @@ const CALLS = new Set(['tools/call', 'resources/read', 'prompts/get']);
 export type Screened =
   /** `remember`: a server request the client will answer; its method is needed to decide that answer. */
   | { action: 'pass'; remember?: { id: string | number; method: string } }
-  | { action: 'replace'; message: unknown; remember?: { id: string | number; method: string } }
+  /** `origin: 'gateway'`: the message is the gateway's refusal, not the upstream's message. */
+  | { action: 'replace'; message: unknown; remember?: { id: string | number; method: string }; origin?: 'gateway' }
   | { action: 'drop'; answerUpstream?: unknown };
 
 function filterList(ex: Exchange, method: string, result: Record<string, unknown>): Record<string, unknown> | undefined {
@@ -168,7 +172,7 @@ function screenResponse(ex: Exchange, s: Screening, value: Record<string, unknow
     // Rebuilt from the members MRTR defines: the response-time decision below does not run on it.
     const members = inputRequiredMembers(result);
     const screened = screenInputRequests(ex, s, members);
-    if (screened instanceof GatewayError) return { action: 'replace', message: screened.body(message.id) };
+    if (screened instanceof GatewayError) return { action: 'replace', message: screened.body(message.id), origin: 'gateway' };
     if (screened !== result) current = { ...current, result: screened };
   } else if (result !== undefined && LISTS[answered.method]) {
     const filtered = filterList(ex, answered.method, result);
@@ -182,14 +186,15 @@ function screenResponse(ex: Exchange, s: Screening, value: Record<string, unknow
       result: result ?? { error: message.error ?? {} }, ...(rawBytes === undefined ? {} : { resultBytesAtMost: rawBytes }),
     });
     const out = decideAndMask(ex, s, query, current, answered.mask);
-    if ('refused' in out) return { action: 'replace', message: out.refused.body(message.id) };
+    if ('refused' in out) return { action: 'replace', message: out.refused.body(message.id), origin: 'gateway' };
     current = out.message;
   } else if (answered.mask) {
+    const mask = answered.mask;
     try {
-      current = maskMessage(current, answered.mask, s.masks).value;
+      current = ex.trail.mask(() => maskMessage(current, mask, s.masks)).value;
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
-      return { action: 'replace', message: err.body(message.id) };
+      return { action: 'replace', message: err.body(message.id), origin: 'gateway' };
     }
   }
   return current === value ? { action: 'pass' } : { action: 'replace', message: current };

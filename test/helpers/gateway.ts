@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import { validateConfig } from '../../gateway/config/load.ts';
 import { startGateway, type RunningGateway } from '../../gateway/main.ts';
 import type { DecisionRecord } from '../../gateway/telemetry/audit.ts';
+import type { GatewayOptions } from '../../gateway/app.ts';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { buildBundle } from '../../scripts/bundle.ts';
 
 const built = new Map<string, Promise<string>>();
@@ -43,6 +45,8 @@ export interface TestGatewayOptions {
   /** Extra configuration merged at the top level. */
   config?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
+  /** Gateway options beside the configuration (an in-memory span exporter, a recording sink). */
+  gateway?: Pick<GatewayOptions, 'spanExporter' | 'recordings'>;
 }
 
 export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
@@ -54,17 +58,23 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   // the whole suite can be run against the shared store: see docs/state.md.
   const redisUrl = process.env.PORTCULLIS_TEST_REDIS_URL;
   const state = redisUrl ? { state: { backend: 'redis', redis: { url: redisUrl, key_prefix: `test:${randomUUID()}:` } } } : {};
+  // PORTCULLIS_TEST_TRAIL=1 runs every test gateway with the whole audit trail on (tracing into an
+  // in-memory exporter, metrics, a recording sink that keeps nothing), so the suite shows the trail
+  // changes no answer: see docs/telemetry.md.
+  const trailOn = process.env.PORTCULLIS_TEST_TRAIL === '1' && options.gateway === undefined && options.config?.telemetry === undefined;
   const doc = {
     listen: { host: '127.0.0.1', port: 0 },
     policy: { bundle },
     targets,
     ...state,
+    ...(trailOn ? { telemetry: { enabled: true } } : {}),
     ...options.config,
   };
   const config = validateConfig(doc, join(tmpdir(), 'portcullis-test.yaml'), options.env ?? {});
   const logs: string[] = [];
   const audit: DecisionRecord[] = [];
-  const gw = await startGateway(config, { log: (line) => logs.push(line), audit: { enabled: true, record: (r) => audit.push(r) } });
+  const trail = trailOn ? { spanExporter: new InMemorySpanExporter(), recordings: { enabled: true, admit: () => true, record: () => {} } } : {};
+  const gw = await startGateway(config, { ...trail, ...options.gateway, log: (line) => logs.push(line), audit: { enabled: true, record: (r) => audit.push(r) } });
   const first = Object.keys(targets)[0];
   return { ...gw, logs, audit, endpoint: (target = first ?? '') => `${gw.url}/mcp/${target}` };
 }

@@ -1,0 +1,50 @@
+// The audit trail's share of the request path (route.ts): the gateway's own answers as crossings,
+// the recording buffer's admission, trace context into 2026-07-28 `params._meta`, and the end of
+// an exchange's trail when its answer (or its stream) ends.
+import { ErrorCode, GatewayError, type JsonRpcId } from '../errors.ts';
+import { isObject } from '../json.ts';
+import type { Trail } from '../telemetry/index.ts';
+
+/** An answer the gateway wrote itself (a refusal, an error), as the client will see it. */
+export function answeredBy(trail: Trail, message: object): void {
+  if (trail.active) trail.crossed({ direction: 'server_to_client', origin: 'gateway', message: message as Record<string, unknown> });
+}
+
+/** Recording is on and its buffer is full (fail closed): nothing of a new exchange is forwarded. */
+export function refuseUnrecorded(trail: Trail, id: JsonRpcId): void {
+  if (trail.admits()) return;
+  throw new GatewayError(503, ErrorCode.RecordingUnavailable, 'Service Unavailable: this gateway records every exchange and its recording buffer is full; nothing was forwarded. Retry shortly', { id, headers: { 'retry-after': '1' } });
+}
+
+/** The message with the gateway's trace context in `params._meta` (a copy; other _meta members kept). */
+export function withTraceMeta(wire: Record<string, unknown>, context: Record<string, string>): Record<string, unknown> {
+  const params = wire.params;
+  if (!isObject(params)) return wire;
+  const meta = isObject(params._meta) ? params._meta : {};
+  return { ...wire, params: { ...params, _meta: { ...meta, ...context } } };
+}
+
+/** An event-stream answer the relay did not build (a legacy approval hold): the trail ends with it. */
+export function endsWithStream(trail: Trail, res: Response): Response {
+  if (res.body === null) return res;
+  trail.endsWithStream();
+  const reader = res.body.getReader();
+  const watched = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const next = await reader.read();
+        if (!next.done) return controller.enqueue(next.value);
+        trail.end();
+        controller.close();
+      } catch (err) {
+        trail.end(err);
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      trail.end();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return new Response(watched, { status: res.status, headers: res.headers });
+}
