@@ -18,7 +18,7 @@ import type { PolicyQuery } from './policy/input.ts';
 import { hostname } from 'node:os';
 import type { AuditSink } from './telemetry/audit.ts';
 import { openAuditSinks } from './telemetry/sink.ts';
-import { resolveTelemetry, startTelemetry, trails, type Telemetry } from './telemetry/index.ts';
+import { observeCounts, policyEventReporter, resolveTelemetry, startTelemetry, trails, type Telemetry } from './telemetry/index.ts';
 import { openRecordings, type RecordingSink } from './recordings/index.ts';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 
@@ -60,12 +60,17 @@ function checkedDecision(decision: Decision, masks: MaskPlanCache): Decision {
 
 export async function createGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? console.error;
+  // Traces and metrics (telemetry.enabled), per gateway and never registered globally.
+  const resolved = resolveTelemetry(config.telemetry, config.env);
+  const telemetry: Telemetry | undefined = resolved ? startTelemetry(resolved, config.env, { log, ...(options.spanExporter ? { spanExporter: options.spanExporter } : {}) }) : undefined;
+  const reportPolicyEvent = policyEventReporter(telemetry);
   const audits = openAuditSinks(config.audit, { file: config.file, env: config.env, log, replace: options.audit });
   const audit = audits.sink;
   // Policy events go to the caller (telemetry) and refresh this replica's shared status report.
   let replicaStatus: ReplicaPublisher | undefined;
   const onPolicyEvent = (event: PolicyEvent) => {
     options.onPolicyEvent?.(event);
+    reportPolicyEvent(event);
     replicaStatus?.refresh();
   };
   const policies = await startPolicy(config.policy, { env: config.env, log, audit, onEvent: onPolicyEvent });
@@ -100,13 +105,16 @@ export async function createGateway(config: LoadedConfig, options: GatewayOption
   const recordings = openRecordings(config, state, { authenticator, signedIn: approvals?.signedIn, log });
   const recordingSink = options.recordings ?? recordings.sink;
 
-  // Traces and metrics (telemetry.enabled), per gateway and never registered globally.
-  const resolved = resolveTelemetry(config.telemetry, config.env);
-  const telemetry: Telemetry | undefined = resolved ? startTelemetry(resolved, config.env, { log, ...(options.spanExporter ? { spanExporter: options.spanExporter } : {}) }) : undefined;
   telemetry?.metrics?.observe(
     () => [policies.enforced.current().info],
     async () => state.health(),
   );
+  const decisionLog = audits.decisionLog;
+  observeCounts(telemetry, {
+    candidate: () => policies.status().candidate?.observed,
+    ...(config.recordings.enabled && options.recordings === undefined ? { recordings: () => recordings.stats() } : {}),
+    ...(decisionLog ? { decisionLog: () => decisionLog.counters() } : {}),
+  });
   const sha256Of = (revision: string) => {
     const info = policies.enforced.current().info;
     return info.revision === revision ? info.sha256 : '';

@@ -27,6 +27,10 @@ export class GatewayMetrics {
   readonly #pending: UpDownCounter;
   readonly #approvalWait: Histogram;
   readonly #meter: Meter;
+  /** For instruments other modules' counters feed at scrape time (observers.ts). */
+  get meter(): Meter {
+    return this.#meter;
+  }
 
   constructor(meter: Meter) {
     this.#meter = meter;

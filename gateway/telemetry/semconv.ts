@@ -71,6 +71,23 @@ export const METRIC_APPROVAL_WAIT = 'portcullis.approval.wait';
 export const METRIC_POLICY_REVISION = 'portcullis.policy.revision';
 export const METRIC_STATE_HEALTHY = 'portcullis.state.healthy';
 // Metric attribute keys (low cardinality: never ids, principals or values).
+export const METRIC_POLICY_EVENTS = 'portcullis.policy.events';
+export const METRIC_CANDIDATE_EVALUATIONS = 'portcullis.policy.candidate.evaluations';
+export const METRIC_CANDIDATE_DISAGREEMENTS = 'portcullis.policy.candidate.disagreements';
+export const METRIC_RECORDINGS = 'portcullis.recordings.messages';
+export const METRIC_RECORDINGS_BUFFERED = 'portcullis.recordings.buffered';
+export const METRIC_DECISION_LOG = 'portcullis.decision_log.events';
+export const METRIC_DECISION_LOG_RETRIES = 'portcullis.decision_log.retries';
+
+/** A span of its own for a bundle activated or refused off the request path (file watch, bundle service poll). */
+export const SPAN_POLICY_EVENT = 'portcullis.policy.bundle';
+export const EVENT_BUNDLE_REFUSED = 'portcullis.bundle.refused';
+export const EVENT_BUNDLE_ACTIVATED = 'portcullis.bundle.activated';
+export const ATTR_POLICY_SOURCE = 'portcullis.policy.source';
+export const ATTR_POLICY_HOLDER = 'portcullis.policy.holder';
+export const ATTR_POLICY_ERROR_CODE = 'portcullis.policy.error.code';
+export const ATTR_POLICY_ERROR_MESSAGE = 'portcullis.policy.error.message';
+
 export const METRIC_ATTR_OUTCOME = 'outcome';
 export const METRIC_ATTR_RULE_ID = 'rule_id';
 export const METRIC_ATTR_TARGET = 'target';
@@ -81,3 +98,8 @@ export const METRIC_ATTR_SHA256 = 'sha256';
 export const METRIC_ATTR_BACKEND = 'backend';
 export const METRIC_ATTR_STATE = 'state';
 export const METRIC_ATTR_STATUS = 'status';
+export const METRIC_ATTR_TYPE = 'type';
+export const METRIC_ATTR_POLICY = 'policy';
+export const METRIC_ATTR_ERROR = 'error';
+export const METRIC_ATTR_RESULT = 'result';
+export const METRIC_ATTR_DIFFERENCE = 'difference';
