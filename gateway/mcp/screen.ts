@@ -69,7 +69,7 @@ export function refusal(decision: Decision): GatewayError | undefined {
 export function queryFor(ex: Exchange, fields: Pick<PolicyQuery, 'direction' | 'kind' | 'method' | 'name'> & Partial<Pick<PolicyQuery, 'arguments' | 'params' | 'result' | 'resultBytesAtMost'>>): PolicyQuery {
   return {
     era: ex.era, protocolVersion: ex.protocolVersion, target: ex.target, sessionId: ex.sessionId,
-    subjectJson: ex.subjectJson, ...fields,
+    subjectJson: ex.subjectJson, principal: ex.principal, ...fields,
   };
 }
 
