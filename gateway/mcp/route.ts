@@ -21,7 +21,7 @@ import type { Decision } from '../policy/decision.ts';
 import { messageHeaders } from './headers.ts';
 import { withMask } from './protect.ts';
 import { isObject } from '../json.ts';
-import { answeredBy, endsWithStream, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
+import { answeredBy, endsWithStream, receivedOnly, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
 import { ClientGone, relay, type RelayContext } from './relay.ts';
 import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
 import { forwardedHeaders, timeoutError, type Upstreams, type UpstreamTarget } from './upstream.ts';
@@ -205,6 +205,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   if (refused && decision.missingScopes.length > 0 && deps.authenticator.insufficientScope) {
     // The policy says which scopes would allow this: ask the client to step up (MCP authorization).
     const stepUp = deps.authenticator.insufficientScope(target.name, decision.missingScopes, decision.reasons.join('; '));
+    receivedOnly(trail, toWire(message), decision);
     answeredBy(trail, stepUp.body(rpcId));
     return stepUp.toResponse(rpcId);
   }
@@ -215,6 +216,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
     // A refused answer to a server request: the server is still waiting, so it hears the refusal.
     if (message.kind === 'response') answerUpstreamFor(deps, c)(jsonRpcError(message.id, refused.code, refused.message, refused.data));
     // Requests get their JSON-RPC error; a refused notification or response has no id to answer.
+    receivedOnly(trail, toWire(message), decision);
     answeredBy(trail, refused.body(message.kind === 'request' ? rpcId : null));
     return message.kind === 'request' ? refused.toResponse(rpcId) : refused.toResponse(null, 403);
   }
@@ -236,6 +238,7 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   if (type.startsWith('application/json')) {
     try {
       const body: unknown = JSON.parse(await answer.clone().text());
+      receivedOnly(trail, toWire(message), decision);
       if (isObject(body)) answeredBy(trail, body);
     } catch {
       // The trail watches; an answer it cannot read is still the client's.

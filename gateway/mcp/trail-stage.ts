@@ -3,11 +3,21 @@
 // an exchange's trail when its answer (or its stream) ends.
 import { ErrorCode, GatewayError, type JsonRpcId } from '../errors.ts';
 import { isObject } from '../json.ts';
+import type { Decision } from '../policy/decision.ts';
 import type { Trail } from '../telemetry/index.ts';
+import { withMask } from './protect.ts';
 
 /** An answer the gateway wrote itself (a refusal, an error), as the client will see it. */
 export function answeredBy(trail: Trail, message: object): void {
   if (trail.active) trail.crossed({ direction: 'server_to_client', origin: 'gateway', message: message as Record<string, unknown> });
+}
+
+/**
+ * A client message the gateway answered itself instead of forwarding (refused, or answered by the
+ * approval stage): part of the exchange all the same, so it is recorded, masked by its own decision.
+ */
+export function receivedOnly(trail: Trail, message: Record<string, unknown>, decision: Decision): void {
+  if (trail.active) trail.crossed({ direction: 'client_to_server', origin: 'client', message, mask: withMask(undefined, decision) });
 }
 
 /** Recording is on and its buffer is full (fail closed): nothing of a new exchange is forwarded. */

@@ -73,12 +73,16 @@ describe('recordings: every crossing, masked, with its decision and trace', () =
     expect(request.spanId).toBe(server.spanContext().spanId);
   });
 
-  it('records a refusal as the gateway\'s answer, with the decision that refused', async () => {
+  it('records a refused request and the gateway\'s answer to it, the request with the decision that refused', async () => {
     const call = await callTool(gw, 'delete_everything', { all: true });
     const mine = sink.entries.filter((e) => e.rpcId === call.id);
-    expect(mine).toHaveLength(1);
-    expect(mine[0]).toMatchObject({ direction: 'server_to_client', origin: 'gateway', kind: 'response', method: 'tools/call', name: 'delete_everything', decision: { outcome: 'deny', ruleIds: ['fixture.destructive'] } });
-    expect((mine[0]!.message as any).error.code).toBe(ErrorCode.PolicyDenied);
+    expect(mine).toHaveLength(2);
+    // The request was never forwarded, but it is part of the exchange (replay decides it again).
+    expect(mine[0]).toMatchObject({ direction: 'client_to_server', origin: 'client', kind: 'request', method: 'tools/call', name: 'delete_everything', decision: { outcome: 'deny', ruleIds: ['fixture.destructive'] } });
+    expect((mine[0]!.message as any).params.arguments).toEqual({ all: true });
+    expect(mine[1]).toMatchObject({ direction: 'server_to_client', origin: 'gateway', kind: 'response', method: 'tools/call', name: 'delete_everything' });
+    expect(mine[1]!.decision).toBeUndefined();
+    expect((mine[1]!.message as any).error.code).toBe(ErrorCode.PolicyDenied);
   });
 
   it('records a legacy session under its session id, notifications on the call\'s stream included', async () => {
