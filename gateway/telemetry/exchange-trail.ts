@@ -37,6 +37,8 @@ export class ExchangeTrail implements Trail {
   #early: Array<{ name: string; start: number; end: number; attrs: Attributes; error?: unknown }> = [];
   #provenance = false;
   #decision: Decision | undefined;
+  /** The decision on the exchange's request: its answer met its masks, when it had no decision of its own. */
+  #requestDecision: Decision | undefined;
   #masked: Record<string, number> = {};
   #maskedTotal: Record<string, number> = {};
   #approval: RecordedApproval | undefined;
@@ -287,7 +289,8 @@ export class ExchangeTrail implements Trail {
     }
     if (!recording) return;
     addCounts(this.#masked, kept.counts);
-    const decision = this.#decision;
+    const decision = this.#decision ?? (isAnswer && c.origin === 'upstream' ? this.#requestDecision : undefined);
+    if (c.direction === 'client_to_server' && c.message.method !== undefined) this.#requestDecision = this.#decision;
     const spanContext = span?.spanContext();
     this.#d.recordings.record(recordedMessage(this.#exchangeFacts(), c, kept.message, {
       decision: decision ? recordedDecision(decision, this.#masked) : undefined,

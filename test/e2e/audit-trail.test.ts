@@ -13,9 +13,10 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoUpstream, type DemoUpstream } from '../../demo/upstream.ts';
+import { replayCommand } from '../../gateway/policy/replay-cli.ts';
 import { runSessionsCli } from '../../gateway/recordings/cli.ts';
 import type { RecordedMessage, RecordingSummary } from '../../gateway/recordings/entry.ts';
-import { bundleFor, EXAMPLE_POLICY } from '../helpers/gateway.ts';
+import { ALLOW_ALL_POLICY, bundleFor, EXAMPLE_POLICY } from '../helpers/gateway.ts';
 import { META } from '../helpers/identity-stack.ts';
 import { startTestIdp, type TestIdp } from '../helpers/idp.ts';
 import { startDecisionLogReceiver, type DecisionLogReceiver } from '../helpers/decision-log-receiver.ts';
@@ -216,6 +217,20 @@ describe('the audit trail through two replicas', () => {
     expect(JSON.stringify(sql.message)).not.toContain(SECRETS.sql_argument);
     expect(sql.decision?.approvalRequired).toBe(true);
     for (const m of messages) expect(m.traceId).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('`policy replay` of the recorded session against an allow-all candidate shows what would change', async () => {
+    const recording = await recordingOf((s) => s.sessionId === sessionId, 1);
+    const out: string[] = [];
+    const code = await replayCommand(['--bundle', await bundleFor(ALLOW_ALL_POLICY), '--gateway', a.url, '--session', recording.recording], (l) => out.push(l), { PORTCULLIS_TOKEN: await token('audra', ['auditors']) });
+    const text = out.join('\n');
+    expect(code, text).toBe(1);
+    // run_sql needed approval under the enforced policy; get_customer's answers were masked.
+    expect(text).toMatch(/run_sql/);
+    expect(text).toMatch(/approval/i);
+    expect(text).toMatch(/get_customer/);
+    expect(text).toMatch(/mask/i);
+    expect(leaked(text)).toEqual([]);
   });
 
   it('a 2026-07-28 caller\'s calls through both replicas are one recording', async () => {
