@@ -10,9 +10,9 @@ import { foldText } from './fold.ts';
 import { isObject, isRawNumber } from '../json.ts';
 import { memberCount, numberText, parseJson } from './literals.ts';
 import { enterEmbedded, NO_STATES, step, type PathState } from './path.ts';
-import type { MaskPlan, Rule } from './plan.ts';
+import { FRAGMENT_HINT, type MaskPlan, type Rule } from './plan.ts';
 import { schemaKeyword } from './schema.ts';
-import { Recurrences } from './recur.ts';
+import { Recurrences, type RecurrenceMatcher } from './recur.ts';
 import { decodeBase64, isBlobMember, printableText, textLike, utf8 } from './blobs.ts';
 import { endOfJsonComposite, endOfJsonString, serializeLike } from './jsontext.ts';
 
@@ -77,7 +77,6 @@ function setProp(o: Record<string, unknown>, k: string, v: unknown): void {
 
 const isWs = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9;
 
-const FRAGMENT_HINT = /"\s*:/;
 const FRAGMENT_MEMBER = /"((?:[^"\\\r\n]|\\.){1,256})"[ \t\r\n]*:[ \t\r\n]*/g;
 const FRAGMENT_SCALAR = /-?[0-9][0-9.eE+-]*|true|false/y;
 
@@ -135,6 +134,8 @@ class Walker {
   readonly #recurClean = new Set<string>();
   /** Short strings scanned clean during this call. */
   readonly #clean = new Set<string>();
+  /** The structuredContent copy the recurrence walk can skip (see recurAll). */
+  #recurSkip: StructuredCopy | null = null;
   /** Values key and path rules masked, to be masked wherever else they appear in the message. */
   readonly recur = new Recurrences();
 
@@ -521,7 +522,8 @@ class Walker {
     }
     const bad = states.length === 0 ? null : this.#mismatch(states, 'string');
     if (bad !== null) return this.maskAll(s, bad, depth);
-    return this.scan(this.#fragments(s));
+    if (!this.#plan.mayMatch(s)) return s;
+    return this.#scanText(this.#fragments(s));
   }
 
   /**
@@ -634,7 +636,7 @@ class Walker {
 
   #useCopy(copy: StructuredCopy): string {
     for (const [cls, n] of copy.delta) this.#counts.set(cls, (this.#counts.get(cls) ?? 0) + n);
-    if (copy.masked === copy.sc) return copy.text;
+    if (copy.masked === copy.sc) copy.json = copy.text;
     return (copy.json ??= JSON.stringify(copy.masked));
   }
 
@@ -699,6 +701,10 @@ class Walker {
 
   /** Detectors (and selected names) over free text: each match replaced per its rule's style. */
   scan(s: string): string {
+    return this.#plan.mayMatch(s) ? this.#scanText(s) : s;
+  }
+
+  #scanText(s: string): string {
     // Short strings repeat within a message (statuses, currencies, names): each is scanned once per
     // call. Only strings found clean are remembered, and only for this call.
     const short = s.length <= 64;
@@ -725,11 +731,18 @@ class Walker {
   recurAll(v: unknown): unknown {
     if (this.recur.size === 0) return v;
     const seen = this.recur.matcher();
+    // The masked structuredContent and its text copy (JSON.stringify of it) hold the same strings:
+    // when the copy's text has no recurrence, neither has, and both are left unwalked (most of an
+    // MCP tool result).
+    const c = this.#copy;
+    if (c !== null && c.json !== null && seen.absentFrom(c.json)) this.#recurSkip = c;
     return this.#recur(v, seen, 0);
   }
 
-  #recur(v: unknown, m: ReturnType<Recurrences['matcher']>, depth: number): unknown {
+  #recur(v: unknown, m: RecurrenceMatcher, depth: number): unknown {
     if (depth > this.#plan.maxDepth + 2) return v;
+    const skip = this.#recurSkip;
+    if (skip !== null && (v === skip.masked || v === skip.json)) return v;
     if (typeof v === 'string') {
       // Member names and short values repeat: each is searched once per call.
       const short = v.length <= 64;
@@ -781,7 +794,7 @@ class Walker {
   }
 
   /** A string holding a JSON document is searched as the document (a value in it may be a number). */
-  #recurJson(s: string, m: ReturnType<Recurrences['matcher']>, depth: number): string | undefined {
+  #recurJson(s: string, m: RecurrenceMatcher, depth: number): string | undefined {
     let a = 0;
     while (a < s.length && isWs(s.charCodeAt(a))) a++;
     const c = s.charCodeAt(a);

@@ -3,7 +3,7 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { MaskInstruction } from '../policy/decision.ts';
 import { DETECTOR_GROUPS, DETECTOR_NAMES, detector, genericAccepts, isDetectorName, MASK_PREFIX, type Detector, type DetectorName } from './detectors.ts';
 import { MaskError } from './errors.ts';
-import { foldKey, foldText } from './fold.ts';
+import { foldKey, foldText, FOLDS } from './fold.ts';
 import { findKeyedValues, type KeyLookup } from './textkeys.ts';
 import { compilePath, mirrorOf, parsePath, rootStates, type CompiledPath, type PathState } from './path.ts';
 
@@ -82,6 +82,8 @@ const NONE: Set<string> = new Set();
 const SHORT_NAME = /^[A-Za-z_$][A-Za-z0-9_.$-]{0,23}$/;
 /** Text that may hold a selected name's value: a separator, a line break (tables), a flag. */
 const KEYED_HINT = /[:=\n]|--| -/;
+/** A JSON member opener in text that is not a document (`"name": …`). */
+export const FRAGMENT_HINT = /"\s*:/;
 const DEFAULT_MAX_DEPTH = 64;
 /** Key names cached per plan (only names without detector matches, so no secret is retained). */
 const KEY_CACHE_LIMIT = 4096;
@@ -210,6 +212,13 @@ export class MaskPlan {
   readonly #hintPatterns: RegExp | null;
   /** Every detector has a hint (else detectors always run). */
   readonly #hintAll: boolean;
+  /**
+   * Could anything in this plan change a string at all: every condition the scan checks one by one
+   * (non-ASCII or escapes to fold, a JSON member opener, a separator for names in text, a detector
+   * hint or anchor), joined into one regex, so a clean string costs one pass instead of five.
+   * Null when some detector has no hint (then every string is scanned).
+   */
+  readonly #gate: RegExp | null;
   /** @internal Rule of the credit_card detector (JSON numbers are checked too), or null. */
   readonly cardRule: Rule | null;
   /** @internal */ readonly hashKey: KeyObject | null;
@@ -252,6 +261,12 @@ export class MaskPlan {
     this.keyedDetectors = parts.detectors.flatMap((d, i) => (d.det.keyed === undefined ? [] : [i]));
     const textKeys = parts.keyRules.length > 0 || this.keyedDetectors.length > 0;
     this.minScanLength = Math.min(textKeys ? 3 : Infinity, ...parts.detectors.map((d) => d.det.minLength));
+    const gate = [FOLDS.source];
+    if (parts.keyRules.length > 0) gate.push(FRAGMENT_HINT.source);
+    if (textKeys) gate.push(KEYED_HINT.source);
+    if (this.#hint !== null) gate.push(this.#hint.source);
+    if (this.#hintPatterns !== null) gate.push(this.#hintPatterns.source);
+    this.#gate = every ? new RegExp(gate.join('|')) : null;
     const D = parts.detectors.length;
     this.bindings = [
       ...parts.detectors.map((d) => ({ rule: d.rule, canon: (m: string) => d.det.canon(m), recur: d.det.keyed !== undefined })),
@@ -283,6 +298,14 @@ export class MaskPlan {
   /** The instructions as understood after defaults, one per input instruction. */
   describe(): NormalizedInstruction[] {
     return this.#normalized.map((n) => ({ ...n, ...(n.detectors ? { detectors: [...n.detectors] } : {}) }));
+  }
+
+  /**
+   * @internal False when nothing in this plan can mask anything in `s` (the original, unfolded
+   * text): then `s` needs no folding, no member-fragment search and no span search.
+   */
+  mayMatch(s: string): boolean {
+    return s.length >= this.minScanLength && (this.#gate === null || this.#gate.test(s));
   }
 
   /**
