@@ -749,6 +749,10 @@ class Walker {
       if (short && this.#recurClean.has(v)) return v;
       const edits = m.find(v);
       if (edits.length === 0) {
+        // A value JSON escapes (a quote, a backslash, a line break) is not in JSON text as written:
+        // such text is read as the document it is.
+        const doc = m.verbatim ? undefined : this.#recurJson(v, m, depth);
+        if (doc !== undefined && doc !== v) return doc;
         if (short && this.#recurClean.size < 16384) this.#recurClean.add(v);
         return v;
       }

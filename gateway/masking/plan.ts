@@ -261,10 +261,14 @@ export class MaskPlan {
     this.keyedDetectors = parts.detectors.flatMap((d, i) => (d.det.keyed === undefined ? [] : [i]));
     const textKeys = parts.keyRules.length > 0 || this.keyedDetectors.length > 0;
     this.minScanLength = Math.min(textKeys ? 3 : Infinity, ...parts.detectors.map((d) => d.det.minLength));
+    // Alternatives another one implies are left out (a literal holding ":" when names in text
+    // already make every ":" a candidate, "--user" next to "--"; a member opener `"…:` holds ":").
     const gate = [FOLDS.source];
-    if (parts.keyRules.length > 0) gate.push(FRAGMENT_HINT.source);
     if (textKeys) gate.push(KEYED_HINT.source);
-    if (this.#hint !== null) gate.push(this.#hint.source);
+    else if (parts.keyRules.length > 0) gate.push(FRAGMENT_HINT.source); // (key rules make textKeys true: kept for clarity)
+    const implied = (l: string) => (textKeys && KEYED_HINT.test(l)) || hintLiterals.some((o) => o !== l && l.includes(o));
+    const gateLiterals = hintLiterals.filter((l) => !implied(l));
+    if (every && gateLiterals.length > 0) gate.push(prefixTrie(gateLiterals, escape));
     if (this.#hintPatterns !== null) gate.push(this.#hintPatterns.source);
     this.#gate = every ? new RegExp(gate.join('|')) : null;
     const D = parts.detectors.length;

@@ -17,6 +17,8 @@ const VERBATIM = /^[^"\\\x00-\x1f\ud800-\udfff]*$/;
 export interface RecurrenceMatcher {
   /** Every recurrence in `s`, as [start, end, rule] (none inside a "[MASKED:…]" output). */
   find(s: string): readonly [number, number, Rule][];
+  /** Every value is written by JSON.stringify as it is (no quote, backslash, control character or surrogate). */
+  readonly verbatim: boolean;
   /** The rule that masked exactly `s`, if any (a number's text). */
   exact(s: string): Rule | undefined;
   /**
@@ -46,6 +48,7 @@ export class Recurrences {
     const re = new RegExp(alts.join('|'), 'g');
     const map = this.#values;
     const minLength = values.at(-1)!.length;
+    const verbatim = values.every((v) => VERBATIM.test(v));
     return {
       find(s) {
         if (s.length < minLength) return NONE;
@@ -60,12 +63,13 @@ export class Recurrences {
         }
         return out ?? NONE;
       },
+      verbatim,
       exact: (s) => map.get(s),
       absentFrom(json) {
         // A value JSON.stringify writes as it is (no quote, backslash, control character or
         // surrogate) that occurs in a string of a value, or in a member name, or is a number's
         // text, occurs in the value's JSON text as written: no value in the text, none in the value.
-        if (!values.every((v) => VERBATIM.test(v))) return false;
+        if (!verbatim) return false;
         return !new RegExp(values.map(escape).join('|')).test(json);
       },
     };
