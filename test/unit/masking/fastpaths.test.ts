@@ -45,6 +45,15 @@ describe('the gate (can this string change at all?)', () => {
     expect(maskText('a follow-up note', p).changed).toBe(false);
   });
 
+  it('does not read the colon inside a marker after -u as user:password (idempotence)', () => {
+    const all = plan([{ detector: 'all' }]);
+    const once = maskText('-u glpat-AAAAAAAAAAAAAAAAAAAA ', all);
+    expect(once.text).toBe(`-u ${M('gitlab_token')} `);
+    expect(maskText(once.text, all)).toEqual({ text: once.text, counts: {}, changed: false });
+    // A marker-shaped user proves nothing: the password after it is still masked.
+    expect(maskText('curl -u [MASKED:x]:hunter2', all).text).toBe(`curl -u [MASKED:x]:${M('basic_auth')}`);
+  });
+
   it('scans strings the gate passes exactly as before: names in text, member fragments, digit runs', () => {
     const p = plan([{ key: '*password*' }, { detector: 'credit_card' }, { detector: 'iban' }]);
     expect(maskText('db_password=hunter2', p).text).toBe(`db_password=${M('password')}`);
