@@ -2,13 +2,13 @@
 // regex (irregexp scans alternations of literals well), so a message costs one pass per string.
 import { MASK_PREFIX as MARKER_OPEN } from './detectors.ts';
 import type { Rule } from './plan.ts';
+import { escapeRegExp as escape } from './regex.ts';
 
 /** Shorter values would mask common words; values under 8 characters must stand alone. */
 const MIN_LENGTH = 4;
 const SHORT = 8;
 const MAX_VALUES = 4096;
 const MAX_LENGTH = 4096;
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const NONE: readonly [number, number, Rule][] = Object.freeze([]) as readonly [number, number, Rule][];
 
 /** Characters JSON.stringify writes as themselves. */
