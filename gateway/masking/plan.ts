@@ -4,6 +4,7 @@ import type { MaskInstruction } from '../policy/decision.ts';
 import { DETECTOR_GROUPS, DETECTOR_NAMES, detector, genericAccepts, isDetectorName, MASK_PREFIX, type Detector, type DetectorName } from './detectors.ts';
 import { MaskError } from './errors.ts';
 import { foldKey, foldText, FOLDS } from './fold.ts';
+import { Gate } from './gate.ts';
 import { globToRegExp, prefixTrie } from './regex.ts';
 import { findKeyedValues, type KeyLookup } from './textkeys.ts';
 import { compilePath, mirrorOf, parsePath, rootStates, type CompiledPath, type PathState } from './path.ts';
@@ -178,6 +179,8 @@ export class MaskPlan {
    * Null when some detector has no hint (then every string is scanned).
    */
   readonly #gate: RegExp | null;
+  /** The same, by hand (gate.ts), when every detector's hint that is not a literal has a gate check. */
+  readonly #handGate: Gate | null;
   /** @internal Rule of the credit_card detector (JSON numbers are checked too), or null. */
   readonly cardRule: Rule | null;
   /** @internal */ readonly hashKey: KeyObject | null;
@@ -229,6 +232,13 @@ export class MaskPlan {
     if (every && gateLiterals.length > 0) gate.push(prefixTrie(gateLiterals));
     if (this.#hintPatterns !== null) gate.push(this.#hintPatterns.source);
     this.#gate = every ? new RegExp(gate.join('|')) : null;
+    const byHand = every && parts.detectors.every((d) => d.det.hint === undefined || isLiteral(d.det.hint) || d.det.gate !== undefined);
+    this.#handGate = !byHand ? null : new Gate({
+      literals: hintLiterals,
+      triggers: parts.detectors.flatMap((d) => (d.det.gate !== undefined ? [d.det.gate] : [])),
+      fragments: parts.keyRules.length > 0,
+      keyed: textKeys,
+    });
     const D = parts.detectors.length;
     this.bindings = [
       ...parts.detectors.map((d) => ({ rule: d.rule, canon: (m: string) => d.det.canon(m), recur: d.det.keyed !== undefined })),
@@ -267,7 +277,9 @@ export class MaskPlan {
    * text): then `s` needs no folding, no member-fragment search and no span search.
    */
   mayMatch(s: string): boolean {
-    return s.length >= this.minScanLength && (this.#gate === null || this.#gate.test(s));
+    if (s.length < this.minScanLength) return false;
+    if (this.#handGate !== null) return this.#handGate.mayChange(s);
+    return this.#gate === null || this.#gate.test(s);
   }
 
   /**

@@ -33,12 +33,24 @@ export class TextScanner {
 
   /** A string value that is not a JSON document: JSON members in it, then detectors and names in text. */
   text(s: string): string {
-    return this.#plan.mayMatch(s) ? this.#scan(this.#fragments(s)) : s;
+    return this.#known(s) || !this.#mayMatch(s) ? s : this.#scan(this.#fragments(s));
   }
 
   /** A member name: detectors and names in text. */
   name(s: string): string {
-    return this.#plan.mayMatch(s) ? this.#scan(s) : s;
+    return this.#known(s) || !this.#mayMatch(s) ? s : this.#scan(s);
+  }
+
+  /** A short string found clean earlier in this call. */
+  #known(s: string): boolean {
+    return s.length <= 64 && this.#clean.has(s);
+  }
+
+  /** The plan's gate; a short string it rejects is remembered (statuses, currencies repeat). */
+  #mayMatch(s: string): boolean {
+    if (this.#plan.mayMatch(s)) return true;
+    if (s.length <= 64 && this.#clean.size < 16384) this.#clean.add(s);
+    return false;
   }
 
   /**
@@ -86,7 +98,6 @@ export class TextScanner {
     // Short strings repeat within a message (statuses, currencies, names): each is scanned once per
     // call. Only strings found clean are remembered, and only for this call.
     const short = s.length <= 64;
-    if (short && this.#clean.has(s)) return s;
     const found = this.matches(s);
     if (found.length === 0) {
       if (short && this.#clean.size < 16384) this.#clean.add(s);
