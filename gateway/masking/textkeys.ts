@@ -201,9 +201,13 @@ export function findKeyedValues(t: string, keys: KeyLookup, out: number[]): void
     } else if (j > 0 && (isNameChar(t.charCodeAt(j - 1)) || t.charCodeAt(j - 1) >= 0x80)) {
       continue;
     }
-    let name = t.slice(j, nameEnd);
-    while (name.startsWith('-')) name = name.slice(1);
-    if (name.length === 0 || !isLetter(name.charCodeAt(0)) && name.charCodeAt(0) !== 95 && name.charCodeAt(0) !== 36 && name.charCodeAt(0) !== 64) continue;
+    // Leading dashes are not part of the name; a name starts with a letter, `_`, `$` or `@` (checked
+    // before slicing: most separators in logs follow digits, "08:10:00").
+    let from = j;
+    while (from < nameEnd && t.charCodeAt(from) === 45) from++;
+    const first = t.charCodeAt(from);
+    if (from === nameEnd || (!isLetter(first) && first !== 95 && first !== 36 && first !== 64)) continue;
+    const name = t.slice(from, nameEnd);
     const tag = keys.tag(name);
     if (tag === -1) continue;
     let v = after;
