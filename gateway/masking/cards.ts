@@ -182,7 +182,6 @@ const cardGroups: number[] = [];
 
 export const creditCard: Detector = {
   hint: '[0-9](?:[ .-]?[0-9]){12}',
-  gate: { digitRun: 13 },
   name: 'credit_card',
   minLength: 13,
   find(s, out, tag) {
@@ -213,7 +212,6 @@ export const creditCard: Detector = {
 
 export const iban: Detector = {
   hint: `(?:${Object.keys(IBAN_LENGTHS).join('|')})[0-9]{2}`,
-  gate: { codesThenDigits: Object.keys(IBAN_LENGTHS) },
   name: 'iban',
   minLength: 15,
   find(s, out, tag) {

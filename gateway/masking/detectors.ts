@@ -67,8 +67,6 @@ export interface Detector {
    * match costs one regex pass. Detectors with neither always run.
    */
   readonly hint?: string;
-  /** The hint, when it is not a literal, as a check the plan's gate runs by hand (gate.ts). */
-  readonly gate?: Trigger;
   /** The form a match is hashed in, so equal values hash equally whatever their formatting. */
   canon(match: string): string;
   /**
@@ -82,7 +80,6 @@ export const MASK_PREFIX = '[MASKED:';
 /** Exactly a plain marker (nothing but a class): discloses nothing, so it is not a credential. */
 const PLAIN_MARKER = /^\[MASKED:[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,63}\]$/;
 import { TOKEN_RULES } from './rules.ts';
-import { wordAt, type Trigger } from './gate.ts';
 import { creditCard, iban } from './cards.ts';
 export { ibanChecksumOk, isCardLiteral, luhn } from './cards.ts';
 
@@ -268,7 +265,6 @@ const AWS_SECRET_HINT = /secret_?(?:access_?)?key/i;
 
 const awsAccessKey: Detector = {
   hint: '(?i:secret_?(?:access_?)?key)',
-  gate: { chars: 'yY', at: (s, i) => wordAt(s, i - 2, 'key') },
   name: 'aws_access_key',
   minLength: 20,
   anchors: awsKeyId.anchors!, // the key id's; the secret's assignment has its own hint below
@@ -329,7 +325,6 @@ function looksLikeCredential(t: string): boolean {
 
 const bearerToken: Detector = {
   hint: '(?i:bearer|authorization)',
-  gate: { chars: 'bBzZ', at: (s, i) => wordAt(s, i, 'bearer') || wordAt(s, i - 7, 'authorization') },
   name: 'bearer_token',
   minLength: 22,
   find(s, out, tag) {
@@ -558,7 +553,7 @@ const gcpKeyed = { name: /^private_key_id$/, accept: (v: string) => /^[0-9a-f]{4
 const fromRules = Object.fromEntries(
   TOKEN_RULES.map((r) => {
     const d = r.hint !== undefined
-      ? { ...regexDetector(r.name as DetectorName, r.minLength, null, r.re, r.group ?? -1), hint: r.hint, ...(r.gate ? { gate: r.gate } : {}) }
+      ? { ...regexDetector(r.name as DetectorName, r.minLength, null, r.re, r.group ?? -1), hint: r.hint }
       : regexDetector(r.name as DetectorName, r.minLength, r.anchors, r.re, r.group ?? -1);
     return [r.name, r.name === 'gcp_service_account' ? { ...d, keyed: gcpKeyed } : d];
   }),

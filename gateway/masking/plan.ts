@@ -4,7 +4,6 @@ import type { MaskInstruction } from '../policy/decision.ts';
 import { DETECTOR_GROUPS, DETECTOR_NAMES, detector, genericAccepts, isDetectorName, MASK_PREFIX, type Detector, type DetectorName } from './detectors.ts';
 import { MaskError } from './errors.ts';
 import { foldKey, foldText, FOLDS } from './fold.ts';
-import { Gate } from './gate.ts';
 import { globToRegExp, prefixTrie } from './regex.ts';
 import { findKeyedValues, type KeyLookup } from './textkeys.ts';
 import { compilePath, mirrorOf, parsePath, rootStates, type CompiledPath, type PathState } from './path.ts';
@@ -84,8 +83,6 @@ const NONE: Set<string> = new Set();
 const SHORT_NAME = /^[A-Za-z_$][A-Za-z0-9_.$-]{0,23}$/;
 /** Text that may hold a selected name's value: a separator, a line break (tables), a flag. */
 const KEYED_HINT = /[:=\n]|--| -/;
-/** A JSON member opener in text that is not a document (`"name": …`). */
-export const FRAGMENT_HINT = /"\s*:/;
 const DEFAULT_MAX_DEPTH = 64;
 /** Key names cached per plan (only names without detector matches, so no secret is retained). */
 const KEY_CACHE_LIMIT = 4096;
@@ -179,8 +176,6 @@ export class MaskPlan {
    * Null when some detector has no hint (then every string is scanned).
    */
   readonly #gate: RegExp | null;
-  /** The same, by hand (gate.ts), when every detector's hint that is not a literal has a gate check. */
-  readonly #handGate: Gate | null;
   /** @internal Rule of the credit_card detector (JSON numbers are checked too), or null. */
   readonly cardRule: Rule | null;
   /** @internal */ readonly hashKey: KeyObject | null;
@@ -223,22 +218,15 @@ export class MaskPlan {
     const textKeys = parts.keyRules.length > 0 || this.keyedDetectors.length > 0;
     this.minScanLength = Math.min(textKeys ? 3 : Infinity, ...parts.detectors.map((d) => d.det.minLength));
     // Alternatives another one implies are left out (a literal holding ":" when names in text
-    // already make every ":" a candidate, "--user" next to "--"; a member opener `"…:` holds ":").
+    // already make every ":" a candidate, "--user" next to "--"; the member opener `"…:` of key
+    // rules holds ":", and key rules make names in text matter).
     const gate = [FOLDS.source];
     if (textKeys) gate.push(KEYED_HINT.source);
-    else if (parts.keyRules.length > 0) gate.push(FRAGMENT_HINT.source); // (key rules make textKeys true: kept for clarity)
     const implied = (l: string) => (textKeys && KEYED_HINT.test(l)) || hintLiterals.some((o) => o !== l && l.includes(o));
     const gateLiterals = hintLiterals.filter((l) => !implied(l));
     if (every && gateLiterals.length > 0) gate.push(prefixTrie(gateLiterals));
     if (this.#hintPatterns !== null) gate.push(this.#hintPatterns.source);
     this.#gate = every ? new RegExp(gate.join('|')) : null;
-    const byHand = every && parts.detectors.every((d) => d.det.hint === undefined || isLiteral(d.det.hint) || d.det.gate !== undefined);
-    this.#handGate = !byHand ? null : new Gate({
-      literals: hintLiterals,
-      triggers: parts.detectors.flatMap((d) => (d.det.gate !== undefined ? [d.det.gate] : [])),
-      fragments: parts.keyRules.length > 0,
-      keyed: textKeys,
-    });
     const D = parts.detectors.length;
     this.bindings = [
       ...parts.detectors.map((d) => ({ rule: d.rule, canon: (m: string) => d.det.canon(m), recur: d.det.keyed !== undefined })),
@@ -277,9 +265,7 @@ export class MaskPlan {
    * text): then `s` needs no folding, no member-fragment search and no span search.
    */
   mayMatch(s: string): boolean {
-    if (s.length < this.minScanLength) return false;
-    if (this.#handGate !== null) return this.#handGate.mayChange(s);
-    return this.#gate === null || this.#gate.test(s);
+    return s.length >= this.minScanLength && (this.#gate === null || this.#gate.test(s));
   }
 
   /**

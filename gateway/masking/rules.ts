@@ -5,8 +5,6 @@
 // it; `group` picks the secret out of a longer match. Tests: test/unit/masking/detectors.test.ts
 // and the e2e corpus (test/e2e/masking-corpus.test.ts) have a positive and a near miss per rule.
 
-import { hexAt, type Trigger } from './gate.ts';
-
 export interface TokenRule {
   /** Detector name (also the default class). */
   readonly name: string;
@@ -17,8 +15,6 @@ export interface TokenRule {
   readonly anchors: readonly string[];
   /** … or, for anchors too common to filter with ("SK"), match this regex source instead. */
   readonly hint?: string;
-  /** The hint as a check the plan's gate runs by hand (gate.ts). */
-  readonly gate?: Trigger;
   readonly re: RegExp;
   readonly group?: number;
 }
@@ -45,7 +41,6 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     minLength: 34,
     anchors: [],
     hint: 'SK[0-9a-fA-F]{32}',
-    gate: { chars: 'K', at: (s, i) => i > 0 && s.charCodeAt(i - 1) === 83 && hexAt(s, i + 1, 32) },
     re: /(?<![A-Za-z0-9])SK[0-9a-fA-F]{32}(?![A-Za-z0-9])/g,
   },
   {
