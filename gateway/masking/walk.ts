@@ -14,6 +14,7 @@ import { serializeLike } from './jsontext.ts';
 import { memberCount, numberText, parseJson } from './literals.ts';
 import { enterEmbedded, NO_STATES, step, type PathState } from './path.ts';
 import type { KeyInfo, MaskPlan, Rule } from './plan.ts';
+import { NAME_LIKE, pairOf } from './pairs.ts';
 import { Recurrences } from './recur.ts';
 import type { JsonPair } from './recurwalk.ts';
 import { TextScanner } from './scan.ts';
@@ -26,23 +27,6 @@ export const DEPTH_LIMIT_MARKER = `${MASK_PREFIX}depth_limit]`;
 const MAX_SKIPPED = 32;
 
 type NodeKind = 'object' | 'array' | 'string' | 'number' | 'boolean';
-
-/** What can be a name given as data: identifier-like, short (not a sentence, not a marker). */
-const NAME_LIKE = /^[A-Za-z_$@][A-Za-z0-9_.$@-]{0,63}$/;
-const PAIR_NAMES = ['name', 'key', 'Name', 'Key', 'header', 'field', 'param', 'variable'];
-const PAIR_VALUES = ['value', 'Value'];
-
-/** A small name/value pair object ({"name": "DB_PASSWORD", "value": …}, Kubernetes env, header lists). */
-function pairOf(o: Record<string, unknown>, keys: readonly string[]): { name: string; value: string } | null {
-  if (keys.length > 6) return null;
-  const value = PAIR_VALUES.find((v) => Object.hasOwn(o, v));
-  if (value === undefined) return null;
-  for (const n of PAIR_NAMES) {
-    const name = o[n];
-    if (typeof name === 'string' && NAME_LIKE.test(name)) return { name, value };
-  }
-  return null;
-}
 
 const kindOf = (v: unknown): string => (Array.isArray(v) ? 'array' : typeof v === 'object' && v !== null ? 'object' : '');
 
