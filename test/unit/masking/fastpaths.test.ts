@@ -2,7 +2,15 @@
 // is not needed; each case here is one where skipping it would leak.
 import { describe, expect, it } from 'vitest';
 import { applyMask, maskText } from '../../../gateway/masking/index.ts';
+import { detector } from '../../../gateway/masking/detectors.ts';
 import { plan } from './helpers.ts';
+
+/** What the detector itself finds (its own prefilter and regex; names in text would also catch most of these). */
+const ownSpans = (name: 'connection_string_password' | 'aws_access_key', s: string): number => {
+  const out: number[] = [];
+  detector(name).find(s, out, 0, null);
+  return out.length / 3;
+};
 
 const M = (c: string) => `[MASKED:${c}]`;
 const HEX31 = '0123456789abcdef0123456789abcde';
@@ -60,6 +68,37 @@ describe('the gate (can this string change at all?)', () => {
     expect(maskText('{"password": "hunter2", "x": 1', p).text).toBe(`{"password": "${M('password')}", "x": 1`);
     expect(maskText('card 4242.4242.4242.4242 ok', p).text).toBe(`card ${M('credit_card')} ok`);
     expect(maskText('iban DE89 3704 0044 0532 0130 00.', p).text).toBe(`iban ${M('iban')}.`);
+  });
+});
+
+describe('prefilters that look back from each separator instead of a case-insensitive regex', () => {
+  const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+
+  it.each([
+    ['Server=db;PASSWORD = hunter2;', `Server=db;PASSWORD = ${M('connection_string_password')};`],
+    ['Server=db;Pwd\t=\thunter2', `Server=db;Pwd\t=\t${M('connection_string_password')}`],
+    ['host=db passwd=hunter2 user=x', `host=db passwd=${M('connection_string_password')} user=x`],
+    ['ｐａｓｓｗｏｒｄ＝hunter2;', `ｐａｓｓｗｏｒｄ＝${M('connection_string_password')};`],
+  ])('connection_string_password: %j', (input, expected) => {
+    expect(maskText(input, plan([{ detector: 'connection_string_password' }])).text).toBe(expected);
+    if (!input.includes('ｐ')) expect(ownSpans('connection_string_password', input)).toBe(1);
+  });
+
+  it.each([
+    [`AWS_SECRET_ACCESS_KEY=${SECRET}`],
+    [`"aws_secret_access_key" : "${SECRET}"`],
+    [`aws_secret_key:\n  ${SECRET}`],
+    [`Ａｗｓ_Secret_Key = ${SECRET}`],
+  ])('aws_access_key secret: %j', (input) => {
+    const r = maskText(input, plan([{ detector: 'aws_access_key' }]));
+    expect(r.text).not.toContain(SECRET);
+    expect(r.counts.aws_access_key).toBe(1);
+    if (!input.includes('Ａ')) expect(ownSpans('aws_access_key', input)).toBe(1);
+  });
+
+  it('still leaves prose that only names them alone', () => {
+    const p = plan([{ detector: 'connection_string_password' }, { detector: 'aws_access_key' }]);
+    expect(maskText(`the password policy and the secret key rotation (${SECRET} is not assigned)`, p).changed).toBe(false);
   });
 });
 
