@@ -57,7 +57,7 @@ function sentence(rnd: () => number, words: number): string {
 }
 
 /** structuredContent of an order-history tool: ~`bytes` of JSON, ~1 secret per 100 records. */
-function structured(bytes: number): Record<string, unknown> {
+export function structured(bytes: number): Record<string, unknown> {
   const rnd = prng(42);
   const orders: unknown[] = [];
   let size = 0;
@@ -94,7 +94,7 @@ function structured(bytes: number): Record<string, unknown> {
 }
 
 /** ~`bytes` of free text: prose lines with e-mails, URLs, numbers, ids and a few secrets. */
-function freeText(bytes: number): string {
+export function freeText(bytes: number): string {
   const rnd = prng(7);
   const lines: string[] = [];
   let size = 0;
@@ -112,7 +112,7 @@ function freeText(bytes: number): string {
   return lines.join('\n');
 }
 
-function loadExampleInstructions(): MaskInstruction[] {
+export function loadExampleInstructions(): MaskInstruction[] {
   const data = JSON.parse(readFileSync(new URL('../rego/example/data.json', import.meta.url), 'utf8')) as {
     mcp: { masks: { customer_record: { instructions: MaskInstruction[] } } };
   };

@@ -107,6 +107,31 @@ CLASS[43] = EMAIL_LOCAL; // +
 const has = (c: number, flag: number): boolean => c < 128 && (CLASS[c]! & flag) !== 0;
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 const isAlnum = (c: number): boolean => has(c, ALNUM);
+const WS = /\s/;
+const isWs = (c: number): boolean => c === 32 || (c >= 9 && c <= 13) || (c >= 0x80 && WS.test(String.fromCharCode(c)));
+
+/**
+ * Does a name ending in one of `words` (lowercase ASCII, matched in any case) stand before one of
+ * the separator characters `seps` in `s`, with blanks and at most one quote between (`key" =`)?
+ * The prefilter of detectors whose regex needs such an assignment: a look back from each
+ * separator (indexOf finds them fast) instead of a case-insensitive regex over the whole text.
+ */
+function namedBefore(s: string, seps: string, words: readonly string[], quote: boolean): boolean {
+  for (let k = 0; k < seps.length; k++) {
+    for (let i = s.indexOf(seps[k]!); i !== -1; i = s.indexOf(seps[k]!, i + 1)) {
+      let j = i;
+      while (j > 0 && isWs(s.charCodeAt(j - 1))) j--;
+      if (quote && j > 0 && (s.charCodeAt(j - 1) === 34 || s.charCodeAt(j - 1) === 39)) j--;
+      for (const w of words) {
+        if (j < w.length) continue;
+        let ok = true;
+        for (let m = 0; ok && m < w.length; m++) ok = (s.charCodeAt(j - w.length + m) | 0x20) === w.charCodeAt(m);
+        if (ok) return true;
+      }
+    }
+  }
+  return false;
+}
 
 /** Index just past a "[MASKED:…]"-shaped token at `at` (one line, at most 160 characters), or `at`. */
 export function pastMarker(s: string, at: number): number {
@@ -261,7 +286,6 @@ const AWS_KEY_ID = /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{
 const AWS_SECRET = /aws_?secret_?(?:access_?)?key["']?\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])/gi;
 const awsKeyId = regexDetector('aws_access_key', 20, ['AKIA', 'ASIA', 'ABIA', 'ACCA', 'A3T'], AWS_KEY_ID);
 const awsSecret = regexDetector('aws_access_key', 40, null, AWS_SECRET, 1);
-const AWS_SECRET_HINT = /secret_?(?:access_?)?key/i;
 
 const awsAccessKey: Detector = {
   hint: '(?i:secret_?(?:access_?)?key)',
@@ -270,7 +294,8 @@ const awsAccessKey: Detector = {
   anchors: awsKeyId.anchors!, // the key id's; the secret's assignment has its own hint below
   find(s, out, tag, present) {
     awsKeyId.find(s, out, tag, present);
-    if (s.length >= 40 && AWS_SECRET_HINT.test(s)) awsSecret.find(s, out, tag);
+    // The assignment ends in `key`, an optional quote, blanks and `:` or `=`.
+    if (s.length >= 40 && namedBefore(s, ':=', ['key'], true)) awsSecret.find(s, out, tag);
   },
   canon: identity,
   keyed: { name: /^aws_?secret_?(?:access_?)?key$/, accept: (v) => /^[A-Za-z0-9/+=]{40}$/.test(v) },
@@ -391,14 +416,14 @@ const urlPassword: Detector = {
 // up to ';', '&', whitespace or a quote.
 const CONN_PASSWORD =
   /(?<![A-Za-z0-9_])(?:password|passwd|pwd|pass)\s*=\s*(?:'((?:[^'\\]|\\.){1,1024})'|"((?:[^"\\]|\\.){1,1024})"|\{([^}]{1,1024})\}|([^;&\s'"]{1,1024}))/gi;
-const CONN_HINT = /pass|pwd/i;
+const CONN_NAMES = ['password', 'passwd', 'pwd', 'pass'];
 
 const connectionStringPassword: Detector = {
   hint: '=',
   name: 'connection_string_password',
   minLength: 6,
   find(s, out, tag) {
-    if (s.indexOf('=') === -1 || !CONN_HINT.test(s)) return;
+    if (!namedBefore(s, '=', CONN_NAMES, false)) return;
     CONN_PASSWORD.lastIndex = 0;
     let m: RegExpExecArray | null;
     while ((m = CONN_PASSWORD.exec(s)) !== null) {

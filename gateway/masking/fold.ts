@@ -91,6 +91,8 @@ const hexAt = (s: string, i: number, n: number): number => {
 
 /** Escapes a reader (or a parser downstream) turns into characters: JSON/JS `\uXXXX`, URL `%XX`. */
 const ESCAPED = /\\u[0-9A-Fa-f]{4}|%[0-9A-Fa-f]{2}/;
+/** Text foldText changes: anything non-ASCII, or an escape (as one regex, for the plan's gate). */
+export const FOLDS = new RegExp(`${NON_ASCII.source}|${ESCAPED.source}`);
 
 /**
  * The text as detectors should read it, or null when it is plain ASCII (read the original). Also
@@ -98,7 +100,9 @@ const ESCAPED = /\\u[0-9A-Fa-f]{4}|%[0-9A-Fa-f]{2}/;
  * `ada%40example.com` in a query string), each read as the character it stands for.
  */
 export function foldText(s: string): FoldedText | null {
-  if (!NON_ASCII.test(s) && !ESCAPED.test(s)) return null;
+  // (Three tests instead of the one regex: a character class and two indexOf scans are each far
+  // cheaper over a long ASCII text than the alternation.)
+  if (!NON_ASCII.test(s) && ((s.indexOf('\\u') === -1 && s.indexOf('%') === -1) || !ESCAPED.test(s))) return null;
   const n = s.length;
   const from: number[] = [];
   const to: number[] = [];

@@ -3,7 +3,8 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { MaskInstruction } from '../policy/decision.ts';
 import { DETECTOR_GROUPS, DETECTOR_NAMES, detector, genericAccepts, isDetectorName, MASK_PREFIX, type Detector, type DetectorName } from './detectors.ts';
 import { MaskError } from './errors.ts';
-import { foldKey, foldText } from './fold.ts';
+import { foldKey, foldText, FOLDS } from './fold.ts';
+import { globToRegExp, prefixTrie } from './regex.ts';
 import { findKeyedValues, type KeyLookup } from './textkeys.ts';
 import { compilePath, mirrorOf, parsePath, rootStates, type CompiledPath, type PathState } from './path.ts';
 
@@ -52,7 +53,7 @@ export interface DetectorBinding {
   readonly rule: Rule;
 }
 
-interface KeyInfo {
+export interface KeyInfo {
   /** First key/key_regex rule whose pattern matches this key name (as written or folded). */
   readonly rule: Rule | null;
   /** Index in `keyRules` of that rule, or -1. */
@@ -131,21 +132,6 @@ function pathClass(segs: readonly { t: string; v?: unknown }[]): string {
   return 'path';
 }
 
-/** Case-insensitive glob: '*' any run (also empty), '?' one character, '\' escapes; whole name. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') {
-      re += '[\\s\\S]*';
-      while (glob[i + 1] === '*') i++;
-    } else if (c === '?') re += '[\\s\\S]';
-    else if (c === '\\' && i + 1 < glob.length) re += glob[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    else re += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`, 'i');
-}
-
 function makeRule(index: number, kind: RuleKind, cls: string, style: MaskStyle, keep: number): Rule {
   return {
     index,
@@ -157,33 +143,6 @@ function makeRule(index: number, kind: RuleKind, cls: string, style: MaskStyle, 
     lastPrefix: `${MASK_PREFIX}${cls} ...`,
     hashPrefix: `${MASK_PREFIX}${cls} hmac:`,
   };
-}
-
-/**
- * A regex source matching wherever any of `words` starts, as a trie grouped by first character
- * (irregexp then dispatches on one character instead of trying every alternative at every
- * position). A word that is a prefix of another stands for both: this is a necessary-condition test.
- */
-function prefixTrie(words: readonly string[], escape: (s: string) => string, exact = false): string {
-  if (words.length === 0) return '';
-  const groups = new Map<string, string[]>();
-  for (const w of words) {
-    if (w === '') {
-      if (!exact) return '';
-      continue;
-    }
-    const rest = groups.get(w[0]!);
-    if (rest === undefined) groups.set(w[0]!, [w.slice(1)]);
-    else rest.push(w.slice(1));
-  }
-  const alts = [...groups].map(([c, rest]) => {
-    const longer = rest.filter((r) => r !== '');
-    const sub = longer.length === 0 ? '' : longer.length === 1 && rest.length === 1 ? escape(longer[0]!) : `(?:${prefixTrie(longer, escape, exact)})`;
-    // exact: a word that ends here still matches when no longer one does (the match is a whole word).
-    const tail = !exact && rest.includes('') ? '' : exact && rest.includes('') && sub !== '' ? `${sub.startsWith('(?:') ? sub : `(?:${sub})`}?` : sub;
-    return escape(c) + tail;
-  });
-  return alts.length === 1 ? alts[0]! : alts.join('|');
 }
 
 /**
@@ -210,6 +169,13 @@ export class MaskPlan {
   readonly #hintPatterns: RegExp | null;
   /** Every detector has a hint (else detectors always run). */
   readonly #hintAll: boolean;
+  /**
+   * Could anything in this plan change a string at all: every condition the scan checks one by one
+   * (non-ASCII or escapes to fold, a JSON member opener, a separator for names in text, a detector
+   * hint or anchor), joined into one regex, so a clean string costs one pass instead of five.
+   * Null when some detector has no hint (then every string is scanned).
+   */
+  readonly #gate: RegExp | null;
   /** @internal Rule of the credit_card detector (JSON numbers are checked too), or null. */
   readonly cardRule: Rule | null;
   /** @internal */ readonly hashKey: KeyObject | null;
@@ -237,8 +203,7 @@ export class MaskPlan {
     this.detectors = parts.detectors;
     const anchored = parts.detectors.filter((d) => d.det.anchors !== undefined);
     const literals = [...new Set(anchored.flatMap((d) => d.det.anchors!))].sort((a, b) => b.length - a.length);
-    const escape = (a: string) => a.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    this.#anchors = literals.length === 0 ? null : new RegExp(prefixTrie(literals, escape, true), 'g');
+    this.#anchors = literals.length === 0 ? null : new RegExp(prefixTrie(literals, true), 'g');
     this.#anchorMin = Math.min(...anchored.map((d) => d.det.minLength));
     // Literal hints and anchors as one trie (fast), the few patterns as a second regex.
     const hints = parts.detectors.flatMap((d) => (d.det.hint === undefined || d.det.hint === '' ? [] : [d.det.hint]));
@@ -246,12 +211,22 @@ export class MaskPlan {
     const hintLiterals = [...new Set([...hints.filter(isLiteral), ...parts.detectors.flatMap((d) => d.det.anchors ?? [])])];
     const patterns = hints.filter((h) => !isLiteral(h));
     const every = parts.detectors.every((d) => d.det.hint !== undefined || d.det.anchors !== undefined);
-    this.#hint = every && hintLiterals.length > 0 ? new RegExp(prefixTrie(hintLiterals, escape)) : null;
+    this.#hint = every && hintLiterals.length > 0 ? new RegExp(prefixTrie(hintLiterals)) : null;
     this.#hintPatterns = every && patterns.length > 0 ? new RegExp(patterns.join('|')) : null;
     this.#hintAll = every;
     this.keyedDetectors = parts.detectors.flatMap((d, i) => (d.det.keyed === undefined ? [] : [i]));
     const textKeys = parts.keyRules.length > 0 || this.keyedDetectors.length > 0;
     this.minScanLength = Math.min(textKeys ? 3 : Infinity, ...parts.detectors.map((d) => d.det.minLength));
+    // Alternatives another one implies are left out (a literal holding ":" when names in text
+    // already make every ":" a candidate, "--user" next to "--"; the member opener `"…:` of key
+    // rules holds ":", and key rules make names in text matter).
+    const gate = [FOLDS.source];
+    if (textKeys) gate.push(KEYED_HINT.source);
+    const implied = (l: string) => (textKeys && KEYED_HINT.test(l)) || hintLiterals.some((o) => o !== l && l.includes(o));
+    const gateLiterals = hintLiterals.filter((l) => !implied(l));
+    if (every && gateLiterals.length > 0) gate.push(prefixTrie(gateLiterals));
+    if (this.#hintPatterns !== null) gate.push(this.#hintPatterns.source);
+    this.#gate = every ? new RegExp(gate.join('|')) : null;
     const D = parts.detectors.length;
     this.bindings = [
       ...parts.detectors.map((d) => ({ rule: d.rule, canon: (m: string) => d.det.canon(m), recur: d.det.keyed !== undefined })),
@@ -283,6 +258,14 @@ export class MaskPlan {
   /** The instructions as understood after defaults, one per input instruction. */
   describe(): NormalizedInstruction[] {
     return this.#normalized.map((n) => ({ ...n, ...(n.detectors ? { detectors: [...n.detectors] } : {}) }));
+  }
+
+  /**
+   * @internal False when nothing in this plan can mask anything in `s` (the original, unfolded
+   * text): then `s` needs no folding, no member-fragment search and no span search.
+   */
+  mayMatch(s: string): boolean {
+    return s.length >= this.minScanLength && (this.#gate === null || this.#gate.test(s));
   }
 
   /**

@@ -2,14 +2,31 @@
 // regex (irregexp scans alternations of literals well), so a message costs one pass per string.
 import { MASK_PREFIX as MARKER_OPEN } from './detectors.ts';
 import type { Rule } from './plan.ts';
+import { escapeRegExp as escape } from './regex.ts';
 
 /** Shorter values would mask common words; values under 8 characters must stand alone. */
 const MIN_LENGTH = 4;
 const SHORT = 8;
 const MAX_VALUES = 4096;
 const MAX_LENGTH = 4096;
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 const NONE: readonly [number, number, Rule][] = Object.freeze([]) as readonly [number, number, Rule][];
+
+/** Characters JSON.stringify writes as themselves. */
+const VERBATIM = /^[^"\\\x00-\x1f\ud800-\udfff]*$/;
+
+export interface RecurrenceMatcher {
+  /** Every recurrence in `s`, as [start, end, rule] (none inside a "[MASKED:…]" output). */
+  find(s: string): readonly [number, number, Rule][];
+  /** Every value is written by JSON.stringify as it is (no quote, backslash, control character or surrogate). */
+  readonly verbatim: boolean;
+  /** The rule that masked exactly `s`, if any (a number's text). */
+  exact(s: string): Rule | undefined;
+  /**
+   * True when `json`, the JSON.stringify text of some value, proves that no string, member name
+   * or number of that value holds a recurrence (so walking the value would find nothing).
+   */
+  absentFrom(json: string): boolean;
+}
 
 export class Recurrences {
   readonly #values = new Map<string, Rule>();
@@ -25,12 +42,13 @@ export class Recurrences {
     this.#values.set(v, rule);
   }
 
-  matcher(): { find(s: string): readonly [number, number, Rule][]; exact(s: string): Rule | undefined } {
+  matcher(): RecurrenceMatcher {
     const values = [...this.#values.keys()].sort((a, b) => b.length - a.length);
     const alts = values.map((v) => (v.length < SHORT ? `(?<![A-Za-z0-9])${escape(v)}(?![A-Za-z0-9])` : escape(v)));
     const re = new RegExp(alts.join('|'), 'g');
     const map = this.#values;
     const minLength = values.at(-1)!.length;
+    const verbatim = values.every((v) => VERBATIM.test(v));
     return {
       find(s) {
         if (s.length < minLength) return NONE;
@@ -45,7 +63,15 @@ export class Recurrences {
         }
         return out ?? NONE;
       },
+      verbatim,
       exact: (s) => map.get(s),
+      absentFrom(json) {
+        // A value JSON.stringify writes as it is (no quote, backslash, control character or
+        // surrogate) that occurs in a string of a value, or in a member name, or is a number's
+        // text, occurs in the value's JSON text as written: no value in the text, none in the value.
+        if (!verbatim) return false;
+        return !new RegExp(values.map(escape).join('|')).test(json);
+      },
     };
   }
 }

@@ -90,7 +90,10 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     name: 'basic_auth',
     doc: 'the password of `user:password` after `curl`/`wget`-style `-u`, `--user`, `--proxy-user`, `--password`, `--http-password`',
     minLength: 6,
-    anchors: [' -u', '\t-u', '--user', '--proxy-user', '-password'],
-    re: /(?<![A-Za-z0-9_-])(?:-u|--user|--proxy-user)(?:[ \t]+|=)['"]?[^\s:'"]{1,256}:([^\s'"]{1,1024})|(?<![A-Za-z0-9_-])--(?:http-|ftp-)?password(?:[ \t]+|=)['"]?([^\s'"]{1,1024})/g,
+    // A flag may also start the text or a line (not only follow a blank).
+    anchors: ['-u ', '-u\t', '-u=', '--user', '--proxy-user', '-password'],
+    // The user is a whole "[MASKED:…]" marker or does not start like one, so the colon inside a
+    // marker ("-u [MASKED:gitlab_token]") is not read as user:password.
+    re: /(?<![A-Za-z0-9_-])(?:-u|--user|--proxy-user)(?:[ \t]+|=)['"]?(?:\[MASKED:[^\]\s]{0,64}\]|(?!\[MASKED:)[^\s:'"]{1,256}):([^\s'"]{1,1024})|(?<![A-Za-z0-9_-])--(?:http-|ftp-)?password(?:[ \t]+|=)['"]?([^\s'"]{1,1024})/g,
   },
 ];

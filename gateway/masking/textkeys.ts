@@ -32,7 +32,6 @@ const isLetter = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <
 const isBlank = (c: number): boolean => c === 32 || c === 9;
 const MAX_NAME = 128;
 const MAX_VALUE = 8192;
-const SEP = /[:=]/g;
 const HEADER_NAME = /^[A-Za-z_$@][A-Za-z0-9_.$@ -]*$/;
 const FLAG = /(?<![A-Za-z0-9_-])--?([A-Za-z][A-Za-z0-9_-]{1,64})[ \t]+(?=[^\s-])/g;
 
@@ -149,13 +148,23 @@ function valueAt(t: string, v: number, sep: number, first: boolean, indent: numb
 /** Appends [start, end, tag] for every value of a selected name in `t`. */
 export function findKeyedValues(t: string, keys: KeyLookup, out: number[]): void {
   const n = t.length;
-  SEP.lastIndex = 0;
-  let m: RegExpExecArray | null;
   let resume = 0;
   const lines = new Lines(t);
-  while ((m = SEP.exec(t)) !== null) {
-    const i = m.index;
-    if (i < resume) continue;
+  // The separators in order, by two indexOf scans kept one step ahead (no match object per
+  // separator: a log line has several, "08:10:00").
+  let pos = 0;
+  let colon = t.indexOf(':');
+  let equals = t.indexOf('=');
+  for (;;) {
+    if (colon !== -1 && colon < pos) colon = t.indexOf(':', pos);
+    if (equals !== -1 && equals < pos) equals = t.indexOf('=', pos);
+    const i = colon === -1 ? equals : equals === -1 ? colon : Math.min(colon, equals);
+    if (i === -1) break;
+    pos = i + 1;
+    if (i < resume) {
+      pos = resume; // inside a value already taken
+      continue;
+    }
     const c = t.charCodeAt(i);
     if (c === 58 && i >= 7 && t.startsWith('[MASKED', i - 7)) {
       // The engine's own output: its class and tail are not "name: value".
@@ -168,13 +177,13 @@ export function findKeyedValues(t: string, keys: KeyLookup, out: number[]): void
     if (c === 58) {
       if (next === 47 && t.charCodeAt(i + 2) === 47) continue; // scheme://
       if (next === 58) {
-        SEP.lastIndex = i + 2;
+        pos = i + 2;
         continue; // a::b
       }
       if (next === 61) after = i + 2; // :=
     } else {
       if (next === 61 || (i > 0 && /[=!<>]/.test(t[i - 1]!))) {
-        SEP.lastIndex = i + 2;
+        pos = i + 2;
         continue; // ==, !=, <=, >=
       }
       if (next === 62) after = i + 2; // =>
@@ -201,9 +210,13 @@ export function findKeyedValues(t: string, keys: KeyLookup, out: number[]): void
     } else if (j > 0 && (isNameChar(t.charCodeAt(j - 1)) || t.charCodeAt(j - 1) >= 0x80)) {
       continue;
     }
-    let name = t.slice(j, nameEnd);
-    while (name.startsWith('-')) name = name.slice(1);
-    if (name.length === 0 || !isLetter(name.charCodeAt(0)) && name.charCodeAt(0) !== 95 && name.charCodeAt(0) !== 36 && name.charCodeAt(0) !== 64) continue;
+    // Leading dashes are not part of the name; a name starts with a letter, `_`, `$` or `@` (checked
+    // before slicing: most separators in logs follow digits, "08:10:00").
+    let from = j;
+    while (from < nameEnd && t.charCodeAt(from) === 45) from++;
+    const first = t.charCodeAt(from);
+    if (from === nameEnd || (!isLetter(first) && first !== 95 && first !== 36 && first !== 64)) continue;
+    const name = t.slice(from, nameEnd);
     const tag = keys.tag(name);
     if (tag === -1) continue;
     let v = after;
