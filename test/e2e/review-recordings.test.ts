@@ -98,6 +98,24 @@ describe('review: recordings are fed by MCP traffic', () => {
   }, 30_000);
 });
 
+describe('review: the sign-in cookie on /mcp (check, passes)', () => {
+  // The page's cookie now has Path=/ and so reaches /mcp/*: it must never be forwarded upstream.
+  it('check: a Cookie header on an MCP call never reaches the upstream', async () => {
+    const caller = await token('alice', ['engineering']);
+    const before = upstream.received.length;
+    const mcp = new Client({ name: 'review-cookie', version: '1.0.0' });
+    await mcp.connect(new StreamableHTTPClientTransport(new URL(gw.endpoint('crm')), { requestInit: { headers: { authorization: `Bearer ${caller}`, cookie: 'portcullis_approver=portcullis.session.k1.secret; other=1' } } }));
+    try {
+      await mcp.callTool({ name: 'echo', arguments: { text: 'cookie?' } });
+    } finally {
+      await mcp.close();
+    }
+    const seen = upstream.received.slice(before);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((r) => 'cookie' in r.headers || JSON.stringify(r.headers).includes('portcullis_approver'))).toEqual([]);
+  }, 30_000);
+});
+
 describe('review: recording isolation', () => {
   const alice = '["user","https://idp.example","alice"]';
   const mallory = '["user","https://idp.example","mallory"]';

@@ -104,3 +104,25 @@ describe('R8: replay escapes bidi marks and invisible characters', () => {
     expect(out).not.toMatch(/[\u200b-\u200f\u061c\ufeff]/);
   });
 });
+
+/**
+ * Finding R9: under `when_full: fail_closed`, `admit()` asks only "is the buffer full now?", not
+ * "does this exchange's message fit?". With the buffer short of full by less than the request's
+ * size (a slow store, or the caller's own earlier big messages), the call is admitted, its
+ * request does not fit and is dropped, and the request path forwards a call that was never
+ * recorded: the caller pads the tools/call it wants unrecorded (max_body_bytes is 4 MiB).
+ */
+describe('R9: fail_closed admits a call whose request is then not recorded', () => {
+  it('a call admit() lets through has its request message recorded', async () => {
+    const store = new MemoryRecordingStore({ retentionMs: 3600_000, maxMessages: 100, maxRecordings: 100 });
+    // A flush interval that does not fire within the test: the buffer holds what it holds.
+    const writer = new Recorder({ store, whenFull: 'fail_closed', bufferMessages: 10_000, bufferBytes: 1 << 20, flushIntervalMs: 60_000, flushBatch: 500, closeTimeoutMs: 10_000, log: () => {} });
+    const pad = 'P'.repeat(600 << 10);
+    writer.record(recorded('padding', 1, { sessionId: 'padding', message: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'lookup', arguments: { pad } } } }));
+    expect(writer.admit()).toBe(true);
+    // The admitted call's request, padded past the room left.
+    writer.record(recorded('padding', 3, { sessionId: 'padding', name: 'delete_records', message: { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'delete_records', arguments: { pad } } } }));
+    expect(writer.stats().dropped).toBe(0);
+    await writer.close();
+  });
+});
