@@ -241,6 +241,23 @@ describe('the page tells the store\'s failures from its own (real stores)', () =
     expect(pageLogs).toHaveLength(1);
   });
 
+  it('the page shows one page of a recording and links the next; a bad cursor is a 400', async () => {
+    const store = new MemoryRecordingStore(LIMITS);
+    await store.append(Array.from({ length: 5 }, (_, i) => pending(recorded('pages', i + 1, { sessionId: 'pages', name: `tool-${i + 1}` }))));
+    const web = recordingWeb({ reader: store, signedIn: () => who, auditorGroups: ['auditors'], log: () => {} });
+    const names: string[] = [];
+    let path: string | undefined = '/sessions/pages?limit=2';
+    for (let i = 0; i < 5 && path !== undefined; i++) {
+      const body = await (await web.request(path)).text();
+      names.push(...[...body.matchAll(/<code>(tool-\d)<\/code>/g)].map((m) => m[1]!));
+      path = /<a class="next" href="([^"]+)"/.exec(body)?.[1]?.replaceAll('&amp;', '&');
+    }
+    expect(names).toEqual(['tool-1', 'tool-2', 'tool-3', 'tool-4', 'tool-5']);
+    const bad = await web.request('/sessions/pages?after=nope');
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('after must be the `next` cursor of a previous page');
+  });
+
   it('a Redis that is down is a 503 "store cannot be reached"', async () => {
     const down = await startRedis();
     const c = await connectRedis({ url: down.url, commandTimeoutMs: 500, connectTimeoutMs: 500, log: () => {} });
