@@ -26,7 +26,8 @@ export const recordingsConfigSchema = z
     enabled: z.boolean().default(RECORDINGS_DEFAULTS.enabled),
     /**
      * The buffer between the request path and the store is full (the store is slow or down):
-     * `fail_closed` refuses new calls with -32092; `drop` lets them through unrecorded (counted).
+     * `fail_closed`: `record` answers false and the call is refused with -32092 before it is
+     * forwarded; `drop` lets them through unrecorded (counted).
      */
     when_full: z.enum(['fail_closed', 'drop']).default(RECORDINGS_DEFAULTS.when_full),
     /** Messages the buffer holds before it is full. */
