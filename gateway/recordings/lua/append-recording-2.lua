@@ -1,7 +1,8 @@
 -- Appends messages to one recording and applies its retention, atomically.
 -- KEYS[1]  the recording's stream (fields u: uid, t: time in ms, m: the message JSON)
 -- KEYS[2]  the recording's meta hash (target, era, sessionId, principal), written by the first append;
---          and first/last: the earliest and latest message time kept (replicas' writes interleave)
+--          and first/last: the earliest and latest message time kept (replicas' writes interleave),
+--          lastId: the last entry's id (so a listing reads no message)
 -- ARGV[1]  max messages kept (XADD MAXLEN ~: whole stream nodes are trimmed, so a few more may stay)
 -- ARGV[2]  retention in seconds: older entries are trimmed (XTRIM MINID ~, by Redis time) and
 --          both keys expire this long after the last append
@@ -20,8 +21,9 @@ local before = redis.call('XLEN', KEYS[1])
 local first = tonumber(redis.call('HGET', KEYS[2], 'first') or '')
 local last = tonumber(redis.call('HGET', KEYS[2], 'last') or '')
 local n = 0
+local id
 for i = 7, #ARGV, 3 do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'u', ARGV[i], 't', ARGV[i + 1], 'm', ARGV[i + 2])
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'u', ARGV[i], 't', ARGV[i + 1], 'm', ARGV[i + 2])
   local t = tonumber(ARGV[i + 1])
   if first == nil or t < first then first = t end
   if last == nil or t > last then last = t end
@@ -38,7 +40,7 @@ if redis.call('XLEN', KEYS[1]) < before + n then
     end
   end
 end
-redis.call('HSET', KEYS[2], 'first', first, 'last', last)
+redis.call('HSET', KEYS[2], 'first', first, 'last', last, 'lastId', id)
 redis.call('EXPIRE', KEYS[1], retention)
 redis.call('EXPIRE', KEYS[2], retention)
 return n
