@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Recorder, RedisRecordingStore, recordingIdFor, type RecordedMessage } from '../../gateway/recordings/index.ts';
 import { runSessionsCli } from '../../gateway/recordings/cli.ts';
 import { connectRedis, type RedisClient } from '../../gateway/state/index.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { policyCli } from '../../gateway/policy/cli.ts';
+import { ALLOW_ALL_POLICY, bundleFor, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startTestIdp, type TestIdp } from '../helpers/idp.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { recorded } from '../unit/recordings/messages.ts';
@@ -115,4 +116,15 @@ describe('portcullis sessions follows the pages', () => {
     expect(listed.out.split('\n')[0]).toBe('1 recording(s):');
     expect(listed.out).toContain(longId);
   });
+});
+
+describe('portcullis policy replay --gateway follows the pages', () => {
+  it('replays all 130 messages of a recording longer than one page', async () => {
+    const lines: string[] = [];
+    const code = await policyCli(['replay', '--bundle', await bundleFor(ALLOW_ALL_POLICY), '--gateway', gw.url, '--session', longId], (l) => lines.push(l), { PORTCULLIS_TOKEN: await token('audra', ['auditors']) });
+    const out = lines.join('\n');
+    // One page is 100: only following `next` gives all 130 (each is decided again; the mask differs from the recorded decision's).
+    expect(out).toMatch(/replayed 130 message\(s\): 130 would change/);
+    expect(code).toBe(1);
+  }, 60_000);
 });
