@@ -210,6 +210,29 @@ describe('review: the sign-in cookie moved from /approvals to /', () => {
     }
   }, 90_000);
 
+  // R5, the other half of the fix: a new sign-in also deletes a pre-upgrade Path=/approvals cookie,
+  // which would otherwise shadow the new session on /approvals (sent first: the longer path).
+  it('R5: signing in deletes a cookie left at the old Path=/approvals', async () => {
+    browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    const context = await browser.newContext();
+    await context.addCookies([{ name: 'portcullis_approver', value: 'portcullis.session.stale', domain: '127.0.0.1', path: '/approvals', httpOnly: true, sameSite: 'Lax', secure: false, expires: Math.floor(Date.now() / 1000) + 3600 }]);
+    const page = await context.newPage();
+    try {
+      await page.goto(`${base}/approvals`);
+      await page.fill('input[name="login"]', 'audra');
+      await page.fill('input[name="password"]', 'any');
+      await page.click('button[type="submit"]');
+      const consent = page.locator('input[name="prompt"][value="consent"]');
+      if (await consent.count()) await page.click('button[type="submit"]');
+      await page.waitForURL(`${base}/approvals`);
+      const sessions = (await context.cookies(`${base}/approvals`)).filter((c) => c.name === 'portcullis_approver');
+      expect(sessions.map((c) => c.path)).toEqual(['/']);
+      expect(await page.locator('form[action="/approvals/logout"]').count()).toBe(1);
+    } finally {
+      await context.close();
+    }
+  }, 90_000);
+
   // Finding R5: a session cookie set before the upgrade has Path=/approvals. Browsers keep it and
   // send it first on /approvals (longest path first; Hono's getCookie takes the first), but
   // logout now deletes only Path=/: "Sign out" leaves the approver signed in on /approvals until
