@@ -224,6 +224,15 @@ describe('who reads recordings, and where a sign-in returns to', () => {
     for (const bad of ['//evil', '//evil.example/sessions', '/\\evil', '/sessions/../x', '/sessions/..', '/sessions/.', '/sessions/%2e%2E', '/sessions/a/b', '/sessions/a\\b', '/sessions/a?x=1', 'https://evil/sessions/x', '/sessions/%zz', '/sessions/%E0%A4%A', '/approvals/../x', '']) expect(safeNext(bad)).toBe('/approvals');
     expect(safeNext(undefined)).toBe('/approvals');
   });
+
+  it('the page sends a signed-out reader to the login with the path as sent, which safeNext keeps', async () => {
+    const web = recordingWeb({ reader: new MemoryRecordingStore(LIMITS), signedIn: () => undefined, auditorGroups: ['auditors'], log: () => {} });
+    const res = await web.request('/sessions/we%2Fird.id%25x');
+    expect(res.status).toBe(303);
+    const next = new URL(res.headers.get('location')!, 'http://gw').searchParams.get('next')!;
+    expect(next).toBe('/sessions/we%2Fird.id%25x');
+    expect(safeNext(next)).toBe(next);
+  });
 });
 
 describe('the page tells the store\'s failures from its own (real stores)', () => {
