@@ -61,9 +61,27 @@ interface Session { subject: Subject; exp: number; csrf: string }
 export type SignedIn = Pick<Session, 'subject' | 'csrf'>;
 interface Login { verifier: string; state: string; nonce: string; next: string; exp: number }
 
-/** Where a sign-in may return to: this page, or another page on the same login (recordings' /sessions). */
-function safeNext(next: string | undefined): string {
-  return next !== undefined && /^\/(approvals|sessions)(\/[A-Za-z0-9_-]*)?$/.test(next) ? next : '/approvals';
+/** `/sessions/<one percent-encoded segment>`: unreserved characters and %XX only, so no `/`, `\\`, `//` or query. */
+const SESSION_PAGE = /^\/sessions\/((?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2}){1,1024})$/;
+
+/**
+ * Where a sign-in may return to: this page, or another page on the same login (recordings'
+ * /sessions, /sessions/<recording id percent-encoded>). Always a path of this origin: anything
+ * else (`//host`, `/\\host`, `..` segments, a scheme) falls back to /approvals.
+ */
+export function safeNext(next: string | undefined): string {
+  if (next === undefined) return '/approvals';
+  if (/^\/(approvals|sessions)(\/[A-Za-z0-9_-]*)?$/.test(next)) return next;
+  const segment = SESSION_PAGE.exec(next)?.[1];
+  if (segment === undefined) return '/approvals';
+  let id: string;
+  try {
+    id = decodeURIComponent(segment);
+  } catch {
+    return '/approvals';
+  }
+  // A dot segment (`.`, `..`, or %2e spellings) would be resolved by the browser to another path.
+  return /^\.{1,2}$/.test(id) ? '/approvals' : next;
 }
 
 /**
@@ -108,6 +126,8 @@ export function approvalWeb(deps: ApprovalWebDeps): Hono {
   };
   // Path `/`: the recordings' pages (/sessions) are on the same login.
   const cookie = { httpOnly: true, secure, sameSite: 'Lax' as const, path: '/' };
+  /** Before the move to `/`, the session cookie had Path=/approvals: browsers keep it and send it first there. */
+  const legacyCookie = { ...cookie, path: '/approvals' };
 
   const session = (c: Context): SignedIn | undefined => approverSession(deps.sealer, c);
   const secureHeaders = (c: Context) => {
@@ -165,6 +185,7 @@ export function approvalWeb(deps: ApprovalWebDeps): Hono {
       if (!claims) throw new Error('no ID token');
       const subject = { ...subjectFromClaims(claims as Record<string, unknown>, mapping), authenticated: true };
       const s: Session = { subject, exp: Date.now() + deps.sessionSeconds * 1000, csrf: randomBytes(24).toString('base64url') };
+      deleteCookie(c, SESSION, legacyCookie);
       setCookie(c, SESSION, deps.sealer.seal('session', s), { ...cookie, maxAge: deps.sessionSeconds });
       return c.redirect(login.next, 303);
     } catch (err) {
@@ -185,7 +206,11 @@ export function approvalWeb(deps: ApprovalWebDeps): Hono {
 
   app.post('/approvals/logout', async (c) => {
     const s = session(c);
-    if (s && (await checkForm(c, s))) deleteCookie(c, SESSION, cookie);
+    if (s && (await checkForm(c, s))) {
+      // Both: a pre-upgrade Path=/approvals cookie would otherwise keep the session alive there.
+      deleteCookie(c, SESSION, cookie);
+      deleteCookie(c, SESSION, legacyCookie);
+    }
     return c.redirect('/approvals', 303);
   });
 

@@ -124,8 +124,13 @@ async function fromGateway(url: string, token: string, f: Filter, out: (line: st
   }
   const items: Array<ReplayItem | Skipped> = [];
   for (const id of ids) {
-    const { messages } = await api<{ messages: RecordedMessage[] }>(base, `/api/sessions/${encodeURIComponent(id)}`, token);
-    for (const m of messages) if (f.since === undefined || m.time >= f.since) items.push(queryOfRecorded(m));
+    // A recording comes in pages (bounded by the gateway): follow `next` to the end.
+    let after: string | undefined;
+    do {
+      const page: { messages: RecordedMessage[]; next?: string } = await api(base, `/api/sessions/${encodeURIComponent(id)}${after === undefined ? '' : `?after=${encodeURIComponent(after)}`}`, token);
+      for (const m of page.messages) if (f.since === undefined || m.time >= f.since) items.push(queryOfRecorded(m));
+      after = page.next !== undefined && page.next !== after ? page.next : undefined;
+    } while (after !== undefined);
   }
   return items;
 }

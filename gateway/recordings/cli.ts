@@ -7,8 +7,9 @@ import { parseArgs } from 'node:util';
 import type { RecordedMessage, RecordingSummary } from './entry.ts';
 
 const USAGE = `usage: portcullis sessions <command> [options]
-  list [--since MS] [--limit N]   recordings, newest first
-  show <recording>                one recording: who, where, one line per message
+  list [--since MS] [--limit N] [--session-id ID]
+                                  recordings, newest first (--session-id: of that legacy Mcp-Session-Id)
+  show <recording>                one recording: who, where, one line per message (every page)
   replay <recording> [--pace]     step through its messages with decisions and timing
                                   (--pace: wait as long as the session did between messages, up to 5 s each)
 options: --url <gateway base URL> (PORTCULLIS_URL), --token <bearer> (PORTCULLIS_TOKEN), --json`;
@@ -24,26 +25,35 @@ export interface SessionsCliIo {
 
 const PACE_CAP_MS = 5000;
 
-/** Printable: control and direction characters in a recorded value cannot drive the terminal. In JSON text the escapes stay valid JSON. */
-const clean = (value: unknown): string => String(value).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+/**
+ * The one cleaning rule of every output mode (text and --json), for every field: C0 (but tab and
+ * newline), DEL, C1, the line/paragraph separators, the bidi embeddings, overrides, isolates and
+ * marks (U+200E, U+200F, U+061C) and the invisible U+200B..U+200D and U+FEFF become `\uXXXX`, so
+ * nothing recorded can drive the terminal or make two ids look alike. They only ever occur inside
+ * JSON strings, where the escape is the same character: --json output stays valid JSON.
+ */
+export const clean = (value: unknown): string => String(value).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
-const when = (ms: number) => new Date(ms).toISOString();
+const when = (ms: number) => {
+  const d = new Date(Number(ms));
+  return Number.isNaN(d.getTime()) ? clean(ms) : d.toISOString();
+};
 const arrow = (m: RecordedMessage) => (m.direction === 'client_to_server' ? 'client -> server' : 'server -> client');
 
 function summary(s: RecordingSummary): string {
-  return `${clean(s.recording)}  ${clean(s.target)} (${clean(s.era)}${s.sessionId ? `, session ${clean(s.sessionId)}` : ''})  principal ${clean(s.principal)}  ${s.messages} message(s)  ${when(s.firstTime)} .. ${when(s.lastTime)}`;
+  return `${clean(s.recording)}  ${clean(s.target)} (${clean(s.era)}${s.sessionId ? `, session ${clean(s.sessionId)}` : ''})  principal ${clean(s.principal)}  ${clean(s.messages)} message(s)  ${when(s.firstTime)} .. ${when(s.lastTime)}`;
 }
 
 function headline(m: RecordedMessage, i: number, total: number, start: number): string {
   const id = m.rpcId === undefined || m.rpcId === null ? '' : `  id ${clean(JSON.stringify(m.rpcId))}`;
-  return `step ${i + 1}/${total}  +${((m.time - start) / 1000).toFixed(3)}s  ${arrow(m)}  ${m.origin}  ${m.kind} ${clean(m.method || '(response)')}${m.name ? ` ${clean(m.name)}` : ''}${id}${m.durationMs !== undefined ? `  took ${m.durationMs} ms` : ''}`;
+  return `step ${i + 1}/${total}  +${clean(((m.time - start) / 1000).toFixed(3))}s  ${arrow(m)}  ${clean(m.origin)}  ${clean(m.kind)} ${clean(m.method || '(response)')}${m.name ? ` ${clean(m.name)}` : ''}${id}${m.durationMs !== undefined ? `  took ${clean(m.durationMs)} ms` : ''}${m.oversizeBytes !== undefined ? `  too large (${clean(m.oversizeBytes)} bytes): not recorded` : ''}`;
 }
 
 function decisionLine(m: RecordedMessage): string {
   const d = m.decision;
   if (!d) return '  decision: none';
-  const masked = Object.entries(d.masked).map(([cls, n]) => `${clean(cls)}=${n}`).join(',') || 'none';
-  return `  decision: ${d.outcome}${d.approvalRequired ? ' (approval required)' : ''}  rules ${clean(d.ruleIds.join(',') || 'none')}  masked ${masked}  id ${clean(d.id)}${d.reasons.length ? `  reasons ${clean(d.reasons.join('; '))}` : ''}`;
+  const masked = Object.entries(d.masked).map(([cls, n]) => `${clean(cls)}=${clean(n)}`).join(',') || 'none';
+  return `  decision: ${clean(d.outcome)}${d.approvalRequired ? ' (approval required)' : ''}  rules ${clean(d.ruleIds.join(',') || 'none')}  masked ${masked}  id ${clean(d.id)}${d.reasons.length ? `  reasons ${clean(d.reasons.join('; '))}` : ''}`;
 }
 
 /** The replay of a recording, one string per printed line block. */
@@ -52,7 +62,7 @@ export function replayLines(session: RecordingSummary, messages: RecordedMessage
   const out = [summary(session)];
   messages.forEach((m, i) => {
     const lines = [headline(m, i, messages.length, start), decisionLine(m)];
-    if (m.approval) lines.push(`  approval: ${clean(m.approval.id)} ${clean(m.approval.state)} by ${clean(m.approval.approvers.join(', ') || 'nobody')} after ${m.approval.waitMs} ms`);
+    if (m.approval) lines.push(`  approval: ${clean(m.approval.id)} ${clean(m.approval.state)} by ${clean(m.approval.approvers.join(', ') || 'nobody')} after ${clean(m.approval.waitMs)} ms`);
     if (m.traceId) lines.push(`  trace: ${clean(m.traceId)} span ${clean(m.spanId)}`);
     lines.push(`  message: ${clean(JSON.stringify(m.message))}`);
     out.push(lines.join('\n'));
@@ -64,7 +74,7 @@ export function replayLines(session: RecordingSummary, messages: RecordedMessage
 export async function runSessionsCli(argv: string[], io: SessionsCliIo): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, pace: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, 'session-id': { type: 'string' }, pace: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   } catch (err) {
     io.err(`${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -80,20 +90,40 @@ export async function runSessionsCli(argv: string[], io: SessionsCliIo): Promise
   const query = new URLSearchParams();
   if (values.since !== undefined) query.set('since', values.since);
   if (values.limit !== undefined) query.set('limit', values.limit);
+  if (values['session-id'] !== undefined) query.set('session_id', values['session-id']);
   const path = command === 'list' ? `/api/sessions${query.size ? `?${query}` : ''}` : `/api/sessions/${encodeURIComponent(id!)}`;
-  let res: Response;
-  try {
-    res = await (io.fetch ?? fetch)(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  } catch (err) {
-    io.err(`portcullis sessions: cannot reach ${base}: ${(err as Error).message}`);
-    return 1;
+  /** One answer of the API, or the exit code after saying why not. */
+  const get = async (url: string): Promise<any> => {
+    let res: Response;
+    try {
+      res = await (io.fetch ?? fetch)(`${base}${url}`, { headers: { authorization: `Bearer ${token}` } });
+    } catch (err) {
+      io.err(`portcullis sessions: cannot reach ${clean(base)}: ${clean((err as Error).message)}`);
+      return 1;
+    }
+    const body: any = await res.json().catch(() => undefined);
+    if (!res.ok || body === undefined || body === null) {
+      io.err(`portcullis sessions ${command}: ${clean(body?.error?.code ?? `HTTP ${res.status}`)}: ${clean(body?.error?.message ?? 'no JSON answer')}`);
+      return 1;
+    }
+    return body;
+  };
+  let body = await get(path);
+  if (typeof body === 'number') return body;
+  if (command !== 'list') {
+    // A recording comes in pages: follow `next` to the end (each page is bounded by the gateway).
+    const messages: RecordedMessage[] = [...body.messages];
+    const seen = new Set<string>();
+    while (typeof body.next === 'string' && !seen.has(body.next)) {
+      seen.add(body.next);
+      const page = await get(`${path}?after=${encodeURIComponent(body.next)}`);
+      if (typeof page === 'number') return page;
+      messages.push(...page.messages);
+      body = page;
+    }
+    body = { session: body.session, messages };
   }
-  const body: any = await res.json().catch(() => undefined);
-  if (!res.ok || body === undefined) {
-    io.err(`portcullis sessions ${command}: ${clean(body?.error?.code ?? `HTTP ${res.status}`)}: ${clean(body?.error?.message ?? 'no JSON answer')}`);
-    return 1;
-  }
-  if (values.json) { io.out(JSON.stringify(body, null, 2)); return 0; }
+  if (values.json) { io.out(clean(JSON.stringify(body, null, 2))); return 0; }
   if (command === 'list') {
     const sessions = body.sessions as RecordingSummary[];
     io.out(`${sessions.length} recording(s)${sessions.length ? ':' : '.'}`);

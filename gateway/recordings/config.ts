@@ -13,6 +13,9 @@ export const RECORDINGS_DEFAULTS = {
   retention_seconds: 7 * 86_400,
   max_messages: 10_000,
   max_recordings: 100_000,
+  max_recordings_per_principal: 100,
+  max_message_bytes: 1024 * 1024,
+  memory_max_bytes: 256 * 1024 * 1024,
   close_timeout_ms: 5000,
   auditor_groups: [] as string[],
 };
@@ -23,7 +26,8 @@ export const recordingsConfigSchema = z
     enabled: z.boolean().default(RECORDINGS_DEFAULTS.enabled),
     /**
      * The buffer between the request path and the store is full (the store is slow or down):
-     * `fail_closed` refuses new calls with -32092; `drop` lets them through unrecorded (counted).
+     * `fail_closed`: `record` answers false and the call is refused with -32092 before it is
+     * forwarded; `drop` lets them through unrecorded (counted).
      */
     when_full: z.enum(['fail_closed', 'drop']).default(RECORDINGS_DEFAULTS.when_full),
     /** Messages the buffer holds before it is full. */
@@ -40,6 +44,12 @@ export const recordingsConfigSchema = z
     max_messages: int(10, 10_000_000, RECORDINGS_DEFAULTS.max_messages),
     /** Recordings listed (Redis) or kept (memory); the least recently written go first. */
     max_recordings: int(1, 100_000_000, RECORDINGS_DEFAULTS.max_recordings),
+    /** Recordings kept (memory) or listed (Redis; past it, deleted) per principal: one principal's growth evicts only its own oldest. */
+    max_recordings_per_principal: int(1, 100_000_000, RECORDINGS_DEFAULTS.max_recordings_per_principal),
+    /** Serialized bytes one recorded message may take; a larger one is recorded as a too-large marker (counted). */
+    max_message_bytes: int(1024, 256 * 1024 * 1024, RECORDINGS_DEFAULTS.max_message_bytes),
+    /** state.backend memory: bytes all recordings may take; the least recently written go first. */
+    memory_max_bytes: int(1024 * 1024, 64 * 1024 * 1024 * 1024, RECORDINGS_DEFAULTS.memory_max_bytes),
     /** At shutdown, how long the buffer may take to be written; what is left is counted as dropped. */
     close_timeout_ms: int(0, 120_000, RECORDINGS_DEFAULTS.close_timeout_ms),
     /** Groups (identity groups claim) whose members read recordings: /api/sessions, the CLI, the page. */

@@ -32,8 +32,12 @@ export interface RecordedApproval {
  */
 export interface RecordedMessage {
   /**
-   * The recording it belongs to: the legacy session id, or for 2026-07-28 (no sessions) a
-   * recording per principal and client (recordingIdFor).
+   * The recording it belongs to, always `recordingIdFor(...)` of this message's own fields:
+   *   legacy:     recordingIdFor({ era: 'legacy', target, sessionId, principal })  -> `ses_` + 32 hex
+   *   2026-07-28: recordingIdFor({ era: 'stateless', target, principal, subject })  -> `rec_` + 32 hex
+   *               (the token's client_id/azp, never clientInfo.name, which stays in the message)
+   * Never the upstream's raw Mcp-Session-Id (`sessionId` keeps it, for finding a session by it).
+   * A message whose target, era, session or principal differ from the recording's is refused.
    */
   recording: string;
   target: string;
@@ -55,8 +59,13 @@ export interface RecordedMessage {
   principal: string;
   /** The policy's `input.subject` as JSON (claims, never a token), so replay can ask the policy again. */
   subjectJson: string;
-  /** The masked JSON-RPC message as it left the gateway. */
+  /**
+   * The masked JSON-RPC message as it left the gateway; for a message larger than
+   * max_message_bytes, only `{"[NOT RECORDED]": "message too large to record: ..."}`.
+   */
   message: Record<string, unknown>;
+  /** Set when `message` was replaced because it was too large: its serialized size in bytes. */
+  oversizeBytes?: number;
   decision?: RecordedDecision;
   approval?: RecordedApproval;
   /** For a response: milliseconds since its request reached the gateway. */
@@ -72,14 +81,20 @@ export interface RecordingSink {
   readonly enabled: boolean;
   /**
    * Whether a new exchange may start: false when the buffer is full and the configuration says to
-   * fail closed (the call is then refused with -32092 before anything is forwarded).
+   * fail closed. A cheap early check only: `record`'s answer is what decides.
    */
   admit(): boolean;
-  /** Queues one message; never blocks. Past the buffer it is dropped and counted. */
-  record(entry: RecordedMessage): void;
+  /**
+   * Queues one message; never blocks. Returns false when the message could not be queued (buffer
+   * full, recorder closed, a recording that is not its own) and `when_full` is fail_closed: for the
+   * client's request the caller must then refuse the call with -32092 before forwarding anything
+   * (record the request first, forward after). For a later message (an answer) there is nothing
+   * left to refuse: it is counted as dropped. Under `drop` it returns true and counts the drop.
+   */
+  record(entry: RecordedMessage): boolean;
 }
 
-export const noRecordings: RecordingSink = { enabled: false, admit: () => true, record: () => {} };
+export const noRecordings: RecordingSink = { enabled: false, admit: () => true, record: () => true };
 
 /** One recording as listed: who, where, and how much. */
 export interface RecordingSummary {
@@ -95,15 +110,37 @@ export interface RecordingSummary {
   messages: number;
 }
 
+/** Which recordings a listing shows. */
+export interface ListOptions {
+  since?: number;
+  limit?: number;
+  /** Only the recordings of this legacy Mcp-Session-Id (on any target). */
+  sessionId?: string;
+}
+
+/** Which page of a recording to read: after a cursor (a previous page's `next`), at most `limit` messages. */
+export interface ReadOptions {
+  after?: string;
+  limit?: number;
+}
+
+/** One page of a recording; `next` is the cursor of the following page, absent on the last. */
+export interface RecordingPage {
+  session: RecordingSummary;
+  messages: RecordedMessage[];
+  next?: string;
+}
+
 /**
  * Reading recordings back (the store behind `portcullis sessions`, `/api/sessions` and
  * `portcullis policy replay`). Over HTTP the same shapes are served, to bearer tokens of the
  * configured auditor group:
- *   GET /api/sessions[?since=<ms>&limit=<n>]   -> { sessions: RecordingSummary[] }   (newest first)
- *   GET /api/sessions/<recording>              -> { session: RecordingSummary, messages: RecordedMessage[] }
+ *   GET /api/sessions[?since=<ms>&limit=<n>&session_id=<id>]   -> { sessions: RecordingSummary[] }   (newest first)
+ *   GET /api/sessions/<recording>[?after=<cursor>&limit=<n>]   -> RecordingPage (follow `next` to the end)
+ * A page holds at most `limit` messages (default 100, at most 1000) and stops early past 8 MiB.
  */
 export interface RecordingReader {
-  list(options?: { since?: number; limit?: number }): Promise<RecordingSummary[]>;
-  /** The messages of one recording in the order they left the gateway; undefined when unknown. */
-  read(recording: string): Promise<{ session: RecordingSummary; messages: RecordedMessage[] } | undefined>;
+  list(options?: ListOptions): Promise<RecordingSummary[]>;
+  /** A page of one recording's messages in the order they were stored; undefined when unknown. */
+  read(recording: string, options?: ReadOptions): Promise<RecordingPage | undefined>;
 }

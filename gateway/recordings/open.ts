@@ -30,17 +30,17 @@ export interface OpenedRecordings {
   close(): Promise<void>;
 }
 
-const NO_STATS: RecorderStats = { written: 0, dropped: 0, failed: 0, refused: 0, buffered: 0, bufferedBytes: 0 };
+const NO_STATS: RecorderStats = { written: 0, dropped: 0, failed: 0, refused: 0, oversized: 0, mismatched: 0, buffered: 0, bufferedBytes: 0 };
 
 /** The store follows the shared state: Redis when the state is on Redis, else this process's memory. */
 export function openRecordings(config: LoadedConfig, state: Pick<SharedState, 'redis' | 'keyPrefix'>, deps: RecordingsDeps): OpenedRecordings {
   const r = config.recordings;
   if (!r.enabled) return { sink: noRecordings, reader: undefined, routes: undefined, stats: () => ({ ...NO_STATS }), close: async () => {} };
-  const limits = { retentionMs: r.retention_seconds * 1000, maxMessages: r.max_messages, maxRecordings: r.max_recordings };
+  const limits = { retentionMs: r.retention_seconds * 1000, maxMessages: r.max_messages, maxRecordings: r.max_recordings, maxRecordingsPerPrincipal: r.max_recordings_per_principal, maxBytes: r.memory_max_bytes };
   const store: RecordingStore = state.redis ? new RedisRecordingStore(state.redis, state.keyPrefix, limits) : new MemoryRecordingStore(limits);
   const recorder = new Recorder({
     store, whenFull: r.when_full, bufferMessages: r.buffer_messages, bufferBytes: r.buffer_bytes,
-    flushIntervalMs: r.flush_interval_ms, flushBatch: r.flush_batch, closeTimeoutMs: r.close_timeout_ms, log: deps.log,
+    flushIntervalMs: r.flush_interval_ms, flushBatch: r.flush_batch, closeTimeoutMs: r.close_timeout_ms, maxMessageBytes: r.max_message_bytes, log: deps.log,
   });
   if (r.auditor_groups.length === 0) deps.log('portcullis: recordings.auditor_groups is empty: nobody can read recordings');
   const routes = new Hono();

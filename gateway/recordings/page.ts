@@ -7,7 +7,7 @@ import { Hono, type Context } from 'hono';
 import { html } from 'hono/html';
 import type { Subject } from '../policy/input.ts';
 import type { RecordedMessage, RecordingReader, RecordingSummary } from './entry.ts';
-import { isAuditor, listOptions } from './api.ts';
+import { guarded, isAuditor, listOptions, readOptions, StoreUnavailable } from './api.ts';
 import { RECORDING_ID } from './ids.ts';
 
 export interface RecordingWebDeps {
@@ -22,7 +22,10 @@ export interface RecordingWebDeps {
 
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const TRACE_ID = /^(?!0{32})[0-9a-f]{32}$/;
-/** What the masking engine writes in place of a value (gateway/masking: `[MASKED:<class>…]`). */
+/**
+ * What the masking engine writes in place of a value (gateway/masking: `[MASKED:<class>…]`). An
+ * upstream can write the same text: a highlighted marker proves nothing about who wrote it.
+ */
 const MARKER = /\[MASKED:[^\]\n]{1,200}\]/g;
 
 const STYLE = `
@@ -68,17 +71,21 @@ ${who ? html`<form method="post" action="/approvals/logout"><input type="hidden"
   /** The signed-in auditor, or the answer: the login, or 403 for someone outside the auditor groups. */
   const auditor = async (c: Context): Promise<Response | { subject: Subject; csrf: string }> => {
     const who = deps.signedIn(c);
-    if (!who) return c.redirect(`/approvals/login?next=${encodeURIComponent(c.req.path)}`, 303);
+    // The path as sent (percent-encoded), which the login's safeNext accepts for /sessions/<id>.
+    if (!who) return c.redirect(`/approvals/login?next=${encodeURIComponent(new URL(c.req.url).pathname)}`, 303);
     if (!isAuditor(who.subject, deps.auditorGroups)) {
       return await c.html(layout('Not allowed', who, html`<div class="card error">Reading recordings needs membership of one of the auditor groups.</div>`), 403);
     }
     return who;
   };
 
+  const reader = guarded(deps.reader);
   app.onError((err, c) => {
     deps.log(`recordings page: ${err.message}`);
     secureHeaders(c);
-    return c.html(layout('Unavailable', undefined, html`<div class="card error">The recordings store cannot be reached; try again shortly.</div>`), 503);
+    // Only the store's failures say so: a rendering bug must not send operators after Redis.
+    if (err instanceof StoreUnavailable) return c.html(layout('Unavailable', undefined, html`<div class="card error">The recordings store cannot be reached; try again shortly.</div>`), 503);
+    return c.html(layout('Error', undefined, html`<div class="card error">This page could not be shown (a gateway error, logged).</div>`), 500);
   });
 
   app.get('/sessions-assets/style.css', (c) => {
@@ -92,8 +99,8 @@ ${who ? html`<form method="post" action="/approvals/logout"><input type="hidden"
     secureHeaders(c);
     const who = await auditor(c);
     if (who instanceof Response) return who;
-    const options = listOptions(c.req.query('since'), c.req.query('limit'));
-    const sessions = await deps.reader.list(typeof options === 'string' ? {} : options);
+    const options = listOptions(c.req.query('since'), c.req.query('limit'), c.req.query('session_id'));
+    const sessions = await reader.list(typeof options === 'string' ? {} : options);
     const row = (s: RecordingSummary) => html`<tr><td><a href="/sessions/${encodeURIComponent(s.recording)}"><code>${s.recording}</code></a></td><td>${s.target}</td><td>${s.era}</td><td><code>${s.principal}</code></td><td>${s.messages}</td><td>${when(s.firstTime)}</td><td>${when(s.lastTime)}</td></tr>`;
     return c.html(layout('Recordings', who, html`<h1>Recordings (${sessions.length})</h1>
 ${sessions.length === 0 ? html`<p>Nothing recorded yet (or all past retention).</p>` : html`<table><thead><tr><th>recording</th><th>target</th><th>era</th><th>principal</th><th>messages</th><th>first</th><th>last</th></tr></thead><tbody>${sessions.map(row)}</tbody></table>`}`));
@@ -119,12 +126,14 @@ ${m.approval ? html`<br><small>approval <code>${m.approval.id}</code> ${m.approv
     const who = await auditor(c);
     if (who instanceof Response) return who;
     const id = c.req.param('recording');
-    const found = RECORDING_ID.test(id) ? await deps.reader.read(id) : undefined;
+    const options = readOptions(c.req.query('after'), c.req.query('limit'));
+    if (typeof options === 'string') return c.html(layout('Bad request', who, html`<div class="card error">${options}</div>`), 400);
+    const found = RECORDING_ID.test(id) ? await reader.read(id, options) : undefined;
     if (found === undefined) return c.html(layout('Not found', who, html`<div class="card error">No such recording (never recorded, or past retention).</div>`), 404);
-    const { session, messages } = found;
+    const { session, messages, next } = found;
     const start = messages[0]?.time ?? session.firstTime;
     const rows = messages.map((m, i) => html`<tr class="message" id="m${i + 1}">
-<td>${i + 1}</td><td>+${((m.time - start) / 1000).toFixed(3)} s${m.durationMs !== undefined ? html`<br><small>took ${m.durationMs} ms</small>` : ''}</td>
+<td>${i + 1}</td><td>+${((m.time - start) / 1000).toFixed(3)} s${m.durationMs !== undefined ? html`<br><small>took ${m.durationMs} ms</small>` : ''}${m.oversizeBytes !== undefined ? html`<br><small>too large: ${m.oversizeBytes} bytes, not recorded</small>` : ''}</td>
 <td class="dir ${m.direction === 'client_to_server' ? 'c2s' : 's2c'}">${m.direction === 'client_to_server' ? 'client → server' : 'server → client'}<br><small>from ${m.origin}</small></td>
 <td><code>${m.method || '(response)'}</code>${m.name ? html` <code>${m.name}</code>` : ''}<br><small>${m.kind}${m.rpcId !== undefined && m.rpcId !== null ? html` · id <code>${String(m.rpcId)}</code>` : ''}</small></td>
 <td>${decisionCell(m)}</td><td>${traceLink(m)}</td></tr>
@@ -135,7 +144,9 @@ ${m.approval ? html`<br><small>approval <code>${m.approval.id}</code> ${m.approv
 <dt>Principal</dt><dd><code>${session.principal}</code></dd>
 <dt>Messages</dt><dd>${session.messages}, ${when(session.firstTime)} to ${when(session.lastTime)}</dd>
 </dl></div>
-<table class="timeline"><thead><tr><th>#</th><th>time</th><th>direction</th><th>message</th><th>decision</th><th>trace</th></tr></thead><tbody>${rows}</tbody></table>`));
+${options.after !== undefined ? html`<p><a href="/sessions/${encodeURIComponent(session.recording)}">First page</a></p>` : ''}
+<table class="timeline"><thead><tr><th>#</th><th>time</th><th>direction</th><th>message</th><th>decision</th><th>trace</th></tr></thead><tbody>${rows}</tbody></table>
+${next !== undefined ? html`<p><a class="next" href="/sessions/${encodeURIComponent(session.recording)}?after=${encodeURIComponent(next)}${options.limit !== undefined ? `&limit=${options.limit}` : ''}">Next page</a></p>` : ''}`));
   });
   return app;
 }

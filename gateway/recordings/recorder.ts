@@ -1,11 +1,16 @@
 // The recorder: what the request path calls (RecordingSink). `record` serializes the message and
 // queues it in a bounded buffer, never waiting on the store; batches are written in the
 // background. When the store is slow or down, entries stay buffered (bounded) and the write is
-// retried with backoff; past the bound, `when_full` decides: fail_closed makes `admit` refuse new
-// calls (-32092), drop lets them through unrecorded. Either way what does not fit is counted.
+// retried with backoff; past the bound, `when_full` decides: fail_closed makes `record` answer
+// false for a client's message (the caller refuses the call, -32092) and `admit` refuse new calls;
+// drop lets them through unrecorded. Either way what does not fit is counted. A message larger
+// than max_message_bytes is recorded with its content replaced by a marker (counted).
 import { randomBytes } from 'node:crypto';
 import type { RecordedMessage, RecordingSink } from './entry.ts';
+import { foreignNamespace } from './ids.ts';
 import type { PendingEntry, RecordingStore } from './store.ts';
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 
 export interface RecorderOptions {
   store: RecordingStore;
@@ -15,6 +20,8 @@ export interface RecorderOptions {
   flushIntervalMs: number;
   flushBatch: number;
   closeTimeoutMs: number;
+  /** Serialized bytes one recorded message may take; larger: recorded as a marker. Default 1 MiB. */
+  maxMessageBytes?: number;
   log: (message: string) => void;
 }
 
@@ -26,8 +33,12 @@ export interface RecorderStats {
   dropped: number;
   /** Writes that failed (their messages stayed buffered and were retried). */
   failed: number;
-  /** Calls refused by `admit` (fail_closed, buffer full). */
+  /** Calls refused (fail_closed, buffer full): by `admit`, or a client's message `record` could not queue. */
   refused: number;
+  /** Messages recorded with their content replaced by the too-large marker (max_message_bytes). */
+  oversized: number;
+  /** Messages refused because they claim a recording that is not theirs: the other era's namespace, or another target, session or principal than the recording's (never merged). */
+  mismatched: number;
   /** Messages and bytes held now (queued and being written). */
   buffered: number;
   bufferedBytes: number;
@@ -50,10 +61,12 @@ export class Recorder implements RecordingSink {
   #writing: Promise<void> | undefined;
   #retryMs = 0;
   #closed = false;
-  readonly #stats = { written: 0, dropped: 0, failed: 0, refused: 0 };
+  readonly #stats = { written: 0, dropped: 0, failed: 0, refused: 0, oversized: 0, mismatched: 0 };
+  readonly #maxMessageBytes: number;
 
   constructor(options: RecorderOptions) {
     this.#o = options;
+    this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   }
 
   get #held(): number {
@@ -70,25 +83,37 @@ export class Recorder implements RecordingSink {
     return false;
   }
 
-  record(message: RecordedMessage): void {
+  /**
+   * Queues one message, never waiting. False when it was not queued and the configuration fails
+   * closed: for a client's message the caller must refuse the call (-32092) before forwarding.
+   * Under `drop` always true (what is not queued is counted as dropped).
+   */
+  record(message: RecordedMessage): boolean {
+    const failClosed = this.#o.whenFull === 'fail_closed';
     if (this.#closed) {
       this.#stats.dropped++;
-      return;
+      return !failClosed;
     }
-    // Serialized now: the entry is a snapshot, and its size is what the buffer bound counts.
-    let json: string;
-    try {
-      json = JSON.stringify(message);
-    } catch (err) {
-      // Recording must never break the call that is being recorded.
-      this.#stats.dropped++;
-      this.#o.log(`recordings: a message of ${message.recording} cannot be serialized and is not recorded: ${(err as Error).message}`);
-      return;
+    if (foreignNamespace(message.recording, message.era)) {
+      this.#stats.mismatched++;
+      this.#o.log(`recordings: a ${message.era} message claims recording ${message.recording} of the other era: refused`);
+      return !failClosed;
     }
-    const bytes = Buffer.byteLength(json);
+    let json = this.#serialize(message);
+    if (json === undefined) return !failClosed;
+    let bytes = Buffer.byteLength(json);
+    if (bytes > this.#maxMessageBytes) {
+      // Never stored whole and never dropped silently: the message's place and size are kept.
+      this.#stats.oversized++;
+      json = this.#serialize({ ...message, message: { '[NOT RECORDED]': `message too large to record: ${bytes} bytes, max_message_bytes ${this.#maxMessageBytes}` }, oversizeBytes: bytes });
+      if (json === undefined) return !failClosed;
+      bytes = Buffer.byteLength(json);
+    }
     if (this.#full(bytes)) {
-      this.#stats.dropped++;
-      return;
+      // A client's message can still be refused by the caller; anything later can only be counted.
+      if (failClosed && message.direction === 'client_to_server') this.#stats.refused++;
+      else this.#stats.dropped++;
+      return !failClosed;
     }
     this.#queue.push({
       uid: `${this.#replica}:${(this.#seq++).toString(36)}`, recording: message.recording, time: message.time, json, bytes,
@@ -96,7 +121,26 @@ export class Recorder implements RecordingSink {
     });
     this.#bytes += bytes;
     this.#schedule();
+    return true;
   }
+
+  #serialize(message: RecordedMessage): string | undefined {
+    // Serialized now: the entry is a snapshot, and its size is what the buffer bound counts.
+    try {
+      return JSON.stringify(message);
+    } catch (err) {
+      // Recording must never break the call that is being recorded.
+      this.#stats.dropped++;
+      this.#o.log(`recordings: a message of ${message.recording} cannot be serialized and is not recorded: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** The store refused an entry: its recording belongs to another target, session or principal. */
+  readonly #mismatch = (e: PendingEntry) => {
+    this.#stats.mismatched++;
+    this.#o.log(`recordings: a message for recording ${e.recording} (target ${e.target}, principal ${e.principal}) does not match the recording's own: refused`);
+  };
 
   stats(): RecorderStats {
     return { ...this.#stats, buffered: this.#held, bufferedBytes: this.#bytes };
@@ -120,15 +164,16 @@ export class Recorder implements RecordingSink {
     this.#inFlight = batch;
     this.#writing = (async () => {
       let failed: PendingEntry[];
+      const mismatchedBefore = this.#stats.mismatched;
       try {
-        failed = await this.#o.store.append(batch);
+        failed = await this.#o.store.append(batch, this.#mismatch);
       } catch {
         failed = batch;
       }
       const back = new Set(failed);
       const kept = batch.filter((e) => back.has(e));
       for (const e of batch) if (!back.has(e)) this.#bytes -= e.bytes;
-      this.#stats.written += batch.length - kept.length;
+      this.#stats.written += batch.length - kept.length - (this.#stats.mismatched - mismatchedBefore);
       this.#inFlight = [];
       this.#queue = kept.length > 0 ? [...kept, ...this.#queue] : this.#queue;
       if (kept.length > 0) {

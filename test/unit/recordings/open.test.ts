@@ -22,7 +22,7 @@ describe('openRecordings', () => {
     await opened.close();
   });
 
-  it('on with memory state: recorded messages are written at close and served to auditors', async () => {
+  it('on with memory state: recorded messages are written at close; an anonymous subject is no auditor, whatever its groups', async () => {
     const logs: string[] = [];
     const c = config({ enabled: true, auditor_groups: ['auditors'] }, ['auditors']);
     const opened = openRecordings(c, memory, { authenticator: anonymousAuthenticator(c.identity), log: (m) => logs.push(m) });
@@ -32,9 +32,11 @@ describe('openRecordings', () => {
     opened.sink.record(m);
     await opened.close();
     expect(opened.stats()).toMatchObject({ written: 1, dropped: 0, buffered: 0 });
+    expect((await opened.reader!.read('mem-1'))?.messages).toEqual([m]);
+    // A development subject (identity.anonymous) is not authenticated: it never reads recordings.
     const res = await opened.routes!.request('/api/sessions/mem-1');
-    expect(res.status).toBe(200);
-    expect((await res.json()).messages).toEqual([m]);
+    expect(res.status).toBe(403);
+    expect((await res.json()).error.code).toBe('forbidden');
     expect(logs).toEqual([]);
   });
 

@@ -58,13 +58,13 @@ describe('Recorder buffer', () => {
     await r.close();
   });
 
-  it('the byte bound counts too', async () => {
+  it('the byte bound counts too (fail_closed: a client message that does not fit is refused, record answers false)', async () => {
     const r = recorder(new MemoryRecordingStore(LIMITS), { bufferMessages: 1000, bufferBytes: 4096 });
     const big = recorded('bytes', 1, { message: { jsonrpc: '2.0', method: 'notifications/message', params: { data: 'x'.repeat(3000) } } });
-    r.record(big);
+    expect(r.record(big)).toBe(true);
     expect(r.admit()).toBe(true);
-    r.record({ ...big, time: big.time + 1 });
-    expect(r.stats()).toMatchObject({ buffered: 1, dropped: 1 });
+    expect(r.record({ ...big, time: big.time + 1 })).toBe(false);
+    expect(r.stats()).toMatchObject({ buffered: 1, dropped: 0, refused: 1 });
     expect(r.stats().bufferedBytes).toBe(Buffer.byteLength(JSON.stringify(big)));
     await r.close();
   });
