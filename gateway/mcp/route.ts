@@ -21,7 +21,7 @@ import type { Decision } from '../policy/decision.ts';
 import { messageHeaders } from './headers.ts';
 import { withMask } from './protect.ts';
 import { isObject } from '../json.ts';
-import { answeredBy, endsWithStream, receivedOnly, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
+import { answeredBy, endsWithStream, receivedOnly, recordingUnavailable, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
 import { ClientGone, relay, type RelayContext } from './relay.ts';
 import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
 import { forwardedHeaders, timeoutError, type Upstreams, type UpstreamTarget } from './upstream.ts';
@@ -300,24 +300,41 @@ async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, mess
   Object.assign(forwarded, call.headers);
   const sent = call.meta !== undefined && era === 'stateless' ? withTraceMeta(wire, call.meta) : wire;
   const crossing: Crossing | undefined = ex.trail.active ? { direction: 'client_to_server', origin: 'client', message: sent, mask: withMask(undefined, decision) } : undefined;
+  // Recorded before it is forwarded: a message the recording cannot keep (fail closed) does not go.
+  // A legacy initialize is recorded once its answer names the session it belongs to.
+  const opensSession = era === 'legacy' && message.kind === 'request' && message.method === 'initialize';
+  const rpcId = message.kind === 'request' ? message.id : null;
+  if (crossing && !opensSession && !ex.trail.crossed(crossing)) {
+    const refused = recordingUnavailable(rpcId);
+    call.failed(refused);
+    if (sessionId && message.kind === 'request') await deps.sessions.takeClientRequest(target.name, sessionId, message.id);
+    throw refused;
+  }
   const abort = abortOnDisconnect(c);
   let up;
   try {
     up = await deps.upstreams.send(target, 'POST', forwarded, JSON.stringify(sent), abort.signal);
   } catch (err) {
     call.failed(err);
-    if (crossing) ex.trail.crossed(crossing);
+    if (crossing && opensSession) ex.trail.crossed(crossing);
     // Nothing will answer it: free the id.
     if (sessionId && message.kind === 'request') await deps.sessions.takeClientRequest(target.name, sessionId, message.id);
     throw err;
   }
   call.responded(up.status, message.kind !== 'request');
   const upstreamSession = up.sessionId;
-  if (message.kind === 'request' && message.method === 'initialize' && up.status === 200 && upstreamSession) {
+  const created = opensSession && up.status === 200 && upstreamSession !== undefined;
+  if (created) {
     await deps.sessions.create(target.name, upstreamSession, { target: target.name, protocolVersion: ex.protocolVersion, principal: ex.principal, createdAt: Date.now() });
     ex.trail.session(upstreamSession);
   }
-  if (crossing) ex.trail.crossed(crossing);
+  if (crossing && opensSession && !ex.trail.crossed(crossing)) {
+    // The session would start unrecorded: the client never learns of it.
+    up.endDeadline();
+    await up.body.dump();
+    if (created) await deps.sessions.delete(target.name, upstreamSession);
+    throw recordingUnavailable(rpcId);
+  }
   if (up.status === 404 && sessionId) await deps.sessions.delete(target.name, sessionId);
   return relay(up, relayContext(deps, c, ex, abort));
 }

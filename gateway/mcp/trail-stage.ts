@@ -20,10 +20,14 @@ export function receivedOnly(trail: Trail, message: Record<string, unknown>, dec
   if (trail.active) trail.crossed({ direction: 'client_to_server', origin: 'client', message, mask: withMask(undefined, decision) });
 }
 
+/** -32092, 503: the recording cannot keep this exchange and fails closed; nothing was forwarded. */
+export function recordingUnavailable(id: JsonRpcId): GatewayError {
+  return new GatewayError(503, ErrorCode.RecordingUnavailable, 'Service Unavailable: this gateway records every exchange and its recording buffer is full; nothing was forwarded. Retry shortly', { id, headers: { 'retry-after': '1' } });
+}
+
 /** Recording is on and its buffer is full (fail closed): nothing of a new exchange is forwarded. */
 export function refuseUnrecorded(trail: Trail, id: JsonRpcId): void {
-  if (trail.admits()) return;
-  throw new GatewayError(503, ErrorCode.RecordingUnavailable, 'Service Unavailable: this gateway records every exchange and its recording buffer is full; nothing was forwarded. Retry shortly', { id, headers: { 'retry-after': '1' } });
+  if (!trail.admits()) throw recordingUnavailable(id);
 }
 
 /** The message with the gateway's trace context in `params._meta` (a copy; other _meta members kept). */

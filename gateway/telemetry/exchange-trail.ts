@@ -250,12 +250,14 @@ export class ExchangeTrail implements Trail {
     this.#d.telemetry?.metrics?.upstream(this.#req.target, c.status || 'answered', (end - c.start) / 1000);
   }
 
-  crossed(c: Crossing): void {
+  crossed(c: Crossing): boolean {
     try {
-      this.#crossed(c);
+      return this.#crossed(c);
     } catch (err) {
-      // The trail watches the request; it never breaks it.
+      // Tracing never breaks a request; a message that should be recorded and could not be is
+      // treated as the recorder refusing it (the caller then fails closed where it still can).
       this.#d.log(`telemetry: a crossing could not be recorded: ${(err as Error).message}`);
+      return !this.#d.recordings.enabled;
     }
   }
 
@@ -264,7 +266,7 @@ export class ExchangeTrail implements Trail {
     if (this.#span === undefined && this.#tracer !== undefined) this.begin({ kind: 'request', method: '', name: '', era: 'legacy', protocolVersion: '', sessionId: '' });
   }
 
-  #crossed(c: Crossing): void {
+  #crossed(c: Crossing): boolean {
     this.#ensureSpan();
     const isAnswer = c.message.method === undefined && c.direction === 'server_to_client';
     if (isAnswer && c.origin === 'upstream') this.#endClient();
@@ -280,24 +282,25 @@ export class ExchangeTrail implements Trail {
     }
     const recording = this.#d.recordings.enabled;
     const capture = span !== undefined && this.#d.telemetry!.captureContent;
-    if (!recording && !capture) return;
+    if (!recording && !capture) return true;
     const kept = keepable(c, this.#d.masks);
     if (capture) {
       const part = c.direction === 'client_to_server' ? kept.message.params : kept.message.result ?? kept.message.error;
       const value = isObject(part) && c.direction === 'client_to_server' ? part.arguments : part;
       if (value !== undefined) span!.setAttribute(c.direction === 'client_to_server' ? S.ATTR_GEN_AI_TOOL_CALL_ARGUMENTS : S.ATTR_GEN_AI_TOOL_CALL_RESULT, contentAttribute(value));
     }
-    if (!recording) return;
+    if (!recording) return true;
     addCounts(this.#masked, kept.counts);
     const decision = this.#decision ?? (isAnswer && c.origin === 'upstream' ? this.#requestDecision : undefined);
     if (c.direction === 'client_to_server' && c.message.method !== undefined) this.#requestDecision = this.#decision;
     const spanContext = span?.spanContext();
-    this.#d.recordings.record(recordedMessage(this.#exchangeFacts(), c, kept.message, {
+    const queued = this.#d.recordings.record(recordedMessage(this.#exchangeFacts(), c, kept.message, {
       decision: decision ? recordedDecision(decision, this.#masked) : undefined,
       approval: this.#approval, traceId: spanContext?.traceId ?? '', spanId: spanContext?.spanId ?? '', now: Date.now(),
     }));
     this.#decision = undefined;
     this.#masked = {};
+    return queued;
   }
 
   #exchangeFacts(): ExchangeFacts {
@@ -306,7 +309,7 @@ export class ExchangeTrail implements Trail {
     const identity = root.#identity;
     return {
       sessionId: root.#sessionId, target: this.#req.target, era: f?.era ?? 'legacy', protocolVersion: f?.protocolVersion ?? '',
-      principal: identity?.principal ?? '', subjectJson: identity?.subjectJson ?? '', clientName: clientNameOf(f?.params),
+      principal: identity?.principal ?? '', subjectJson: identity?.subjectJson ?? '', clientId: identity?.subject.client_id ?? '', clientName: clientNameOf(f?.params),
       method: f?.method ?? '', name: f?.name ?? '', startMs: root.#start,
     };
   }

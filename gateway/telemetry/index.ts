@@ -4,7 +4,7 @@ export { discardAudit, jsonLinesAudit, recordCandidateDecision, recordDecision, 
 export { resolveTelemetry, telemetryConfigSchema, type ResolvedTelemetry, type TelemetryConfig } from './config.ts';
 export { startTelemetry, type Telemetry, type TelemetryOptions } from './otel.ts';
 export { noTrail, trails, type Crossing, type Trail, type TrailBegin, type TrailDeps, type TrailRequest, type UpstreamCall } from './trail.ts';
-export { WITHHELD, recordingIdFor } from './record.ts';
+export { WITHHELD } from './record.ts';
 export type { MessageFacts } from './attributes.ts';
 export * as semconv from './semconv.ts';
 export { observeCounts, policyEventReporter, type CountSources, type PolicyEventFacts } from './observers.ts';

@@ -1,11 +1,10 @@
 // Builds the RecordedMessage (gateway/recordings/entry.ts) for a message that crossed the
 // gateway. A client's request is masked here, with its own decision's masks, before it is kept
 // anywhere; a request whose strict mask cannot be applied is kept without its content.
-import { createHash } from 'node:crypto';
 import type { MaskPlanCache } from '../masking/index.ts';
 import type { Decision } from '../policy/decision.ts';
 import type { Era } from '../policy/input.ts';
-import type { RecordedApproval, RecordedDecision, RecordedMessage } from '../recordings/entry.ts';
+import { recordingIdFor, type RecordedApproval, type RecordedDecision, type RecordedMessage } from '../recordings/index.ts';
 import { GatewayError } from '../errors.ts';
 import { isObject } from '../json.ts';
 import { maskMessage, type MaskDirective } from '../mcp/protect.ts';
@@ -36,15 +35,6 @@ export function keepable(c: Crossing, masks: MaskPlanCache): { message: Record<s
   }
 }
 
-/**
- * The recording a message belongs to: its legacy session; in 2026-07-28 (no sessions) one per
- * principal and client name, so one agent's calls read as one recording.
- */
-export function recordingIdFor(sessionId: string, principal: string, clientName: string): string {
-  if (sessionId) return sessionId;
-  return `stateless-${createHash('sha256').update(`${principal}\n${clientName}`).digest('base64url').slice(0, 27)}`;
-}
-
 /** `params._meta["io.modelcontextprotocol/clientInfo"].name` of a 2026-07-28 request, else ''. */
 export function clientNameOf(params: unknown): string {
   const meta = isObject(params) ? params._meta : undefined;
@@ -66,6 +56,8 @@ export interface ExchangeFacts {
   protocolVersion: string;
   principal: string;
   subjectJson: string;
+  /** The token's client (client_id / azp); a 2026-07-28 recording is one per target, principal and client. */
+  clientId: string;
   clientName: string;
   /** The exchange's own request: what a response answers. */
   method: string;
@@ -86,7 +78,12 @@ export function recordedMessage(
     : isObject(params) && typeof params.uri === 'string' ? params.uri : '';
   const id = message.id;
   return {
-    recording: recordingIdFor(facts.sessionId, facts.principal, facts.clientName),
+    // A legacy exchange before its session exists (an initialize that failed) is kept with the
+    // principal's session-less recording.
+    recording: recordingIdFor({
+      era: facts.era === 'legacy' && facts.sessionId !== '' ? 'legacy' : 'stateless',
+      target: facts.target, principal: facts.principal, sessionId: facts.sessionId, subject: { client_id: facts.clientId }, clientName: facts.clientName,
+    }),
     target: facts.target, era: facts.era, protocolVersion: facts.protocolVersion, sessionId: facts.sessionId,
     time: extra.now, direction: c.direction, origin: c.origin, kind,
     method: method ?? facts.method, name,

@@ -54,8 +54,11 @@ export interface Trail {
   hold(): { release(): void };
   approval(record: ApprovalRecord): void;
   upstream(upstreamUrl: string): UpstreamCall;
-  /** A message left the gateway (recorded; an answer's status goes on the span). */
-  crossed(c: Crossing): void;
+  /**
+   * A message left the gateway (recorded; an answer's status goes on the span). False when the
+   * recording refused it (buffer full, fail_closed): a request must then not be forwarded.
+   */
+  crossed(c: Crossing): boolean;
   /** An upstream message that is not this exchange's answer: its own span and decision. */
   child(facts: MessageFacts): Trail;
   /** The answer is a stream: the trail ends when it does (end()), not when it is handed over. */
@@ -79,7 +82,7 @@ export const noTrail: Trail = {
   hold: () => ({ release: () => {} }),
   approval: () => {},
   upstream: () => NO_UPSTREAM,
-  crossed: () => {},
+  crossed: () => true,
   child: () => noTrail,
   endsWithStream: () => {},
   answered: () => {},

@@ -6,7 +6,7 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../gateway/errors.ts';
 import type { RecordedMessage, RecordingSink } from '../../gateway/recordings/entry.ts';
-import { recordingIdFor } from '../../gateway/telemetry/index.ts';
+import { recordingIdFor } from '../../gateway/recordings/index.ts';
 import { startLegacyUpstream, startModernUpstream, type UpstreamFixture } from '../fixtures/upstreams/index.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { openLegacySession } from '../helpers/legacy-session.ts';
@@ -17,12 +17,16 @@ import { parseBody } from '../helpers/identity-stack.ts';
 class MemorySink implements RecordingSink {
   readonly enabled = true;
   full = false;
+  /** Admits, then refuses the message itself (a request too large for what is left, say). */
+  refuse = false;
   entries: RecordedMessage[] = [];
   admit(): boolean {
     return !this.full;
   }
-  record(entry: RecordedMessage): void {
+  record(entry: RecordedMessage): boolean {
+    if (this.full || this.refuse) return false;
     this.entries.push(entry);
+    return true;
   }
 }
 
@@ -63,7 +67,7 @@ describe('recordings: every crossing, masked, with its decision and trace', () =
     const record = gw.audit.find((r) => r.name === 'echo' && r.direction === 'client_to_server' && r.decision_id === request.decision?.id);
     expect(record).toBeDefined();
     expect(request).toMatchObject({
-      recording: recordingIdFor('', record!.principal, 'tracing-e2e'), target: 'modern', era: 'stateless', protocolVersion: '2026-07-28',
+      recording: recordingIdFor({ era: 'stateless', target: 'modern', principal: record!.principal, subject: { client_id: '' } }), target: 'modern', era: 'stateless', protocolVersion: '2026-07-28',
       sessionId: '', method: 'tools/call', name: 'echo', principal: record!.principal,
     });
     expect(JSON.parse(request.subjectJson)).toMatchObject({ type: 'anonymous' });
@@ -94,7 +98,8 @@ describe('recordings: every crossing, masked, with its decision and trace', () =
     const answer = parseBody(await res.text(), res.headers.get('content-type')) as any;
     expect(answer.result.content[0].text).toContain('[MASKED:email');
     const mine = sink.entries.filter((e) => e.sessionId === session.id);
-    expect(new Set(mine.map((e) => e.recording))).toEqual(new Set([session.id]));
+    const principal = mine[0]!.principal;
+    expect(new Set(mine.map((e) => e.recording))).toEqual(new Set([recordingIdFor({ era: 'legacy', target: 'legacy', sessionId: session.id, principal })]));
     // initialize, its answer, the ack notification, then the call and its answer.
     expect(mine.filter((e) => e.method === 'initialize').map((e) => e.origin)).toEqual(['client', 'upstream']);
     expect(mine.filter((e) => e.rpcId === 7).map((e) => e.origin)).toEqual(['client', 'upstream']);
@@ -117,6 +122,35 @@ describe('recordings: every crossing, masked, with its decision and trace', () =
       expect(modern.received.length).toBe(before);
     } finally {
       sink.full = false;
+    }
+  });
+});
+
+describe('recordings: a request the recorder will not keep is not forwarded', () => {
+  it('admitted, then refused by the recorder (fail closed): -32092, nothing forwarded, and a legacy session it would open is never created', async () => {
+    const sink = new MemorySink();
+    const [modern, legacy] = await Promise.all([startModernUpstream({ modernResponse: 'json' }), startLegacyUpstream()]);
+    const gw = await startTestGateway({ targets: { modern: modern.url, legacy: legacy.url }, gateway: { recordings: sink } });
+    try {
+      sink.refuse = true;
+      const before = modern.received.length;
+      const call = await callTool(gw, 'add', { a: 1, b: 2 });
+      expect(call.status).toBe(503);
+      expect(call.json).toMatchObject({ id: call.id, error: { code: ErrorCode.RecordingUnavailable } });
+      expect(modern.received.length).toBe(before);
+      // initialize is recorded once its answer names the session: refused then, the client never gets the session.
+      const init = await fetch(gw.endpoint('legacy'), {
+        method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+      });
+      expect(init.status).toBe(503);
+      expect(init.headers.get('mcp-session-id')).toBeNull();
+      expect(await init.json()).toMatchObject({ id: 1, error: { code: ErrorCode.RecordingUnavailable } });
+      sink.refuse = false;
+      expect((await callTool(gw, 'add', { a: 1, b: 2 })).json.result).toBeDefined();
+    } finally {
+      await gw.close();
+      await Promise.all([modern.close(), legacy.close()]);
     }
   });
 });

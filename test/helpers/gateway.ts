@@ -73,7 +73,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const config = validateConfig(doc, join(tmpdir(), 'portcullis-test.yaml'), options.env ?? {});
   const logs: string[] = [];
   const audit: DecisionRecord[] = [];
-  const trail = trailOn ? { spanExporter: new InMemorySpanExporter(), recordings: { enabled: true, admit: () => true, record: () => {} } } : {};
+  const trail = trailOn ? { spanExporter: new InMemorySpanExporter(), recordings: { enabled: true, admit: () => true, record: () => true } } : {};
   const gw = await startGateway(config, { ...trail, ...options.gateway, log: (line) => logs.push(line), audit: { enabled: true, record: (r) => audit.push(r) } });
   const first = Object.keys(targets)[0];
   return { ...gw, logs, audit, endpoint: (target = first ?? '') => `${gw.url}/mcp/${target}` };

@@ -18,7 +18,7 @@ describe('trails', () => {
 
   it('opens a recording trail when only recordings are on, and asks the sink to admit', () => {
     let room = false;
-    const open = trails({ telemetry: undefined, recordings: { enabled: true, admit: () => room, record: () => {} }, masks, sha256Of: () => '', log: () => {} });
+    const open = trails({ telemetry: undefined, recordings: { enabled: true, admit: () => room, record: () => true }, masks, sha256Of: () => '', log: () => {} });
     const trail = open(...request);
     expect(trail.active).toBe(true);
     expect(trail.admits()).toBe(false);
