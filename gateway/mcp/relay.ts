@@ -11,6 +11,7 @@ import { nameOf, toMessage, toWire, type JsonRpcMessage } from './jsonrpc.ts';
 import type { MessageFacts } from '../telemetry/index.ts';
 import { combineMasks, type MaskDirective } from './protect.ts';
 import { screen, type Exchange, type Screened, type Screening } from './screen.ts';
+import { answeredUpstream } from './trail-stage.ts';
 import { formatEvent, KEEP_ALIVE, SseError, SseReader, type SseItem } from './sse.ts';
 import type { UpstreamResponse } from './upstream.ts';
 
@@ -146,6 +147,11 @@ async function screenOne(ctx: RelayContext, message: JsonRpcMessage, rawBytes: n
       direction: 'server_to_client', origin: replaced && screened.origin === 'gateway' ? 'gateway' : 'upstream',
       message: replaced ? (screened.message as Record<string, unknown>) : wire,
     });
+  } else if (out === null && message.kind !== 'response' && ex.trail.active) {
+    // A server request or notification the policy refused never reaches the client, but it is part
+    // of the exchange: kept, masked by the call's masks, with the gateway's answer to it upstream.
+    ex.trail.crossed({ direction: 'server_to_client', origin: 'upstream', message: wire, mask: ex.request?.mask ?? ex.streamMask });
+    if (screened.action === 'drop' && typeof screened.answerUpstream === 'object' && screened.answerUpstream !== null) answeredUpstream(ex.trail, screened.answerUpstream);
   }
   if (own) ex.trail.end();
   return out;

@@ -21,7 +21,7 @@ import type { Decision } from '../policy/decision.ts';
 import { messageHeaders } from './headers.ts';
 import { withMask } from './protect.ts';
 import { isObject } from '../json.ts';
-import { answeredBy, endsWithStream, receivedOnly, recordingUnavailable, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
+import { answeredBy, answeredUpstream, endsWithStream, receivedOnly, recordingUnavailable, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
 import { ClientGone, relay, type RelayContext } from './relay.ts';
 import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
 import { forwardedHeaders, timeoutError, type Upstreams, type UpstreamTarget } from './upstream.ts';
@@ -214,9 +214,13 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   const approval = deps.approvals === undefined ? undefined : approvalStage(deps.approvals, c, ex, message, decision, refused);
   if (refused && approval === undefined) {
     // A refused answer to a server request: the server is still waiting, so it hears the refusal.
-    if (message.kind === 'response') answerUpstreamFor(deps, c)(jsonRpcError(message.id, refused.code, refused.message, refused.data));
     // Requests get their JSON-RPC error; a refused notification or response has no id to answer.
     receivedOnly(trail, toWire(message), decision);
+    if (message.kind === 'response') {
+      const answer = jsonRpcError(message.id, refused.code, refused.message, refused.data);
+      answeredUpstream(trail, answer);
+      answerUpstreamFor(deps, c)(answer);
+    }
     answeredBy(trail, refused.body(message.kind === 'request' ? rpcId : null));
     return message.kind === 'request' ? refused.toResponse(rpcId) : refused.toResponse(null, 403);
   }
@@ -224,16 +228,23 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   // What goes upstream is a message the gateway built: the one it read and decided, rebuilt, or
   // (approval) the stored call it released.
   let forwarded = false;
+  let held = false;
   const send = (wire: Record<string, unknown>) => {
     forwarded = true;
-    return forwardRequest(deps, c, ex, message, wire, query.name, decision);
+    // A call released from a hold is the stored call the gateway sends, not the client's message.
+    return forwardRequest(deps, c, ex, message, wire, query.name, decision, held ? 'gateway' : 'client');
   };
   if (!approval) return send(toWire(message));
   const answer = await approval(send);
   if (!trail.active || forwarded) return answer;
   const type = answer.headers.get('content-type') ?? '';
-  // A legacy hold: its stream carries the wait and then the call, so the trail ends with it.
-  if (type.startsWith('text/event-stream')) return endsWithStream(trail, answer);
+  // A legacy hold: its stream carries the wait and then the call, so the trail ends with it. The
+  // client's request is recorded now, and what the hold itself writes until the call is released.
+  if (type.startsWith('text/event-stream')) {
+    held = true;
+    receivedOnly(trail, toWire(message), decision);
+    return endsWithStream(trail, answer, () => !forwarded);
+  }
   // The approval stage's own JSON answers (input_required, pending) are the gateway's: recorded.
   if (type.startsWith('application/json')) {
     try {
@@ -276,7 +287,7 @@ function approvalStage(flow: ApprovalFlow, c: Context<Env>, ex: Exchange, messag
 }
 
 /** Forwards a request (or notification, or response) upstream and relays the answer. */
-async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, message: JsonRpcMessage, wire: Record<string, unknown>, name: string, decision: Decision): Promise<Response> {
+async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, message: JsonRpcMessage, wire: Record<string, unknown>, name: string, decision: Decision, origin: 'client' | 'gateway' = 'client'): Promise<Response> {
   const target = c.get('target');
   const headers = c.req.raw.headers;
   const { sessionId, era } = ex;
@@ -299,7 +310,7 @@ async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, mess
   const call = ex.trail.upstream(target.url);
   Object.assign(forwarded, call.headers);
   const sent = call.meta !== undefined && era === 'stateless' ? withTraceMeta(wire, call.meta) : wire;
-  const crossing: Crossing | undefined = ex.trail.active ? { direction: 'client_to_server', origin: 'client', message: sent, mask: withMask(undefined, decision) } : undefined;
+  const crossing: Crossing | undefined = ex.trail.active ? { direction: 'client_to_server', origin, message: sent, mask: withMask(undefined, decision) } : undefined;
   // Recorded before it is forwarded: a message the recording cannot keep (fail closed) does not go.
   // A legacy initialize is recorded once its answer names the session it belongs to.
   const opensSession = era === 'legacy' && message.kind === 'request' && message.method === 'initialize';
@@ -346,10 +357,12 @@ async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'D
   const sessionId = headers.get('mcp-session-id') ?? '';
   // A GET stream may stay open across bundle swaps: each message on it meets the live policy.
   const ex = exchange(c, 'legacy', headers.get('mcp-protocol-version') ?? '', sessionId, deps.screening.decide);
-  ex.trail.begin({ kind: 'request', method: '', name: '', span: method === 'GET' ? semconv.SPAN_STREAM : semconv.SPAN_SESSION_END, era: 'legacy', protocolVersion: ex.protocolVersion, sessionId });
-  if (method === 'GET') refuseUnrecorded(ex.trail, null);
+  // Only a session the caller owns names the trail: a stranger's id must not file this under it.
   const session = sessionId ? await knownSession(deps, target, sessionId, ex.principal) : undefined;
   ex.protocolVersion ||= session?.protocolVersion ?? '';
+  ex.trail.begin({ kind: 'request', method: '', name: '', span: method === 'GET' ? semconv.SPAN_STREAM : semconv.SPAN_SESSION_END, era: 'legacy', protocolVersion: ex.protocolVersion, sessionId });
+  // A stream or a session's end the recording cannot follow is not opened (fail closed).
+  refuseUnrecorded(ex.trail, null);
   const forwarded = forwardedHeaders(headers, target);
   const call = ex.trail.upstream(target.url);
   Object.assign(forwarded, call.headers);

@@ -12,6 +12,11 @@ export function answeredBy(trail: Trail, message: object): void {
   if (trail.active) trail.crossed({ direction: 'server_to_client', origin: 'gateway', message: message as Record<string, unknown> });
 }
 
+/** What the gateway sent upstream on the client's behalf (its refusal of a server request). */
+export function answeredUpstream(trail: Trail, message: object): void {
+  if (trail.active) trail.crossed({ direction: 'client_to_server', origin: 'gateway', message: message as Record<string, unknown> });
+}
+
 /**
  * A client message the gateway answered itself instead of forwarding (refused, or answered by the
  * approval stage): part of the exchange all the same, so it is recorded, masked by its own decision.
@@ -38,16 +43,47 @@ export function withTraceMeta(wire: Record<string, unknown>, context: Record<str
   return { ...wire, params: { ...params, _meta: { ...meta, ...context } } };
 }
 
-/** An event-stream answer the relay did not build (a legacy approval hold): the trail ends with it. */
-export function endsWithStream(trail: Trail, res: Response): Response {
+/** The JSON-RPC messages of the complete SSE events in `text`, and what is left of an unfinished one. */
+function sseMessages(text: string): { messages: Record<string, unknown>[]; rest: string } {
+  const events = text.split(/\r?\n\r?\n/);
+  const rest = events.pop() ?? '';
+  const messages: Record<string, unknown>[] = [];
+  for (const event of events) {
+    const data = event.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n');
+    if (data === '') continue;
+    try {
+      const value: unknown = JSON.parse(data);
+      if (isObject(value)) messages.push(value);
+    } catch {
+      // The gateway's own stream: not JSON would be a bug, and is not recorded as a message.
+    }
+  }
+  return { messages, rest };
+}
+
+/**
+ * An event-stream answer the relay did not build (a legacy approval hold): the trail ends with it.
+ * While `ownWriting()` holds (the hold has not released the call), its events are the gateway's
+ * own answers and are recorded; after, what flows is the relayed call, which the relay records.
+ */
+export function endsWithStream(trail: Trail, res: Response, ownWriting: () => boolean = () => false): Response {
   if (res.body === null) return res;
   trail.endsWithStream();
   const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let pending = '';
   const watched = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const next = await reader.read();
-        if (!next.done) return controller.enqueue(next.value);
+        if (!next.done) {
+          if (ownWriting()) {
+            const { messages, rest } = sseMessages(pending + decoder.decode(next.value, { stream: true }));
+            pending = rest;
+            for (const m of messages) answeredBy(trail, m);
+          }
+          return controller.enqueue(next.value);
+        }
         trail.end();
         controller.close();
       } catch (err) {

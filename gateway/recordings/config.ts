@@ -14,7 +14,8 @@ export const RECORDINGS_DEFAULTS = {
   max_messages: 10_000,
   max_recordings: 100_000,
   max_recordings_per_principal: 100,
-  max_message_bytes: 1024 * 1024,
+  // Above limits.max_body_bytes (4 MiB) with room for the subject: any request the gateway takes can be recorded whole.
+  max_message_bytes: 5 * 1024 * 1024,
   memory_max_bytes: 256 * 1024 * 1024,
   close_timeout_ms: 5000,
   auditor_groups: [] as string[],

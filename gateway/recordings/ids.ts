@@ -38,12 +38,14 @@ const hashed = (prefix: string, parts: string[]) => `${prefix}${createHash('sha2
  * ['portcullis-recording/legacy/1', target, sessionId, principal] for a legacy session, `rec_` +
  * 32 hex over ['portcullis-recording/1', target, principal, client_id or ''] for 2026-07-28. The
  * JSON encoding is unambiguous and the prefixes differ, so landing in another target's,
- * principal's or era's recording needs a SHA-256 collision. Throws on a legacy owner without a
- * session id (a programming error, not input).
+ * principal's or era's recording needs a SHA-256 collision. A legacy exchange without a session
+ * id has ['portcullis-recording/legacy-nosession/1', target, principal].
  */
 export function recordingIdFor(owner: RecordingOwner): string {
   if (owner.era === 'legacy') {
-    if (!owner.sessionId) throw new Error('recordingIdFor: a legacy recording needs its session id');
+    // An exchange with no session (a legacy server without sessions, or an initialize that failed)
+    // is kept in the principal's session-less legacy recording on that target.
+    if (!owner.sessionId) return hashed(LEGACY_PREFIX, ['portcullis-recording/legacy-nosession/1', owner.target, owner.principal]);
     return hashed(LEGACY_PREFIX, ['portcullis-recording/legacy/1', owner.target, owner.sessionId, owner.principal]);
   }
   return hashed(STATELESS_PREFIX, ['portcullis-recording/1', owner.target, owner.principal, owner.subject?.client_id ?? '']);

@@ -10,7 +10,7 @@ import type { RecordedMessage, RecordingSink } from './entry.ts';
 import { foreignNamespace } from './ids.ts';
 import type { PendingEntry, RecordingStore } from './store.ts';
 
-export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_MESSAGE_BYTES = 5 * 1024 * 1024;
 
 export interface RecorderOptions {
   store: RecordingStore;
@@ -103,6 +103,13 @@ export class Recorder implements RecordingSink {
     if (json === undefined) return !failClosed;
     let bytes = Buffer.byteLength(json);
     if (bytes > this.#maxMessageBytes) {
+      // A client's request too large to record is not forwarded (fail closed): a call must not
+      // run while its record holds only a marker. Anything later is kept as a marker.
+      if (failClosed && message.direction === 'client_to_server' && message.origin === 'client') {
+        this.#stats.oversized++;
+        this.#stats.refused++;
+        return false;
+      }
       // Never stored whole and never dropped silently: the message's place and size are kept.
       this.#stats.oversized++;
       json = this.#serialize({ ...message, message: { '[NOT RECORDED]': `message too large to record: ${bytes} bytes, max_message_bytes ${this.#maxMessageBytes}` }, oversizeBytes: bytes });

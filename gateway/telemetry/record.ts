@@ -78,10 +78,8 @@ export function recordedMessage(
     : isObject(params) && typeof params.uri === 'string' ? params.uri : '';
   const id = message.id;
   return {
-    // A legacy exchange before its session exists (an initialize that failed) is kept with the
-    // principal's session-less recording.
     recording: recordingIdFor({
-      era: facts.era === 'legacy' && facts.sessionId !== '' ? 'legacy' : 'stateless',
+      era: facts.era,
       target: facts.target, principal: facts.principal, sessionId: facts.sessionId, subject: { client_id: facts.clientId }, clientName: facts.clientName,
     }),
     target: facts.target, era: facts.era, protocolVersion: facts.protocolVersion, sessionId: facts.sessionId,

@@ -55,7 +55,11 @@ describe('recordingIdFor, both eras (R2, R6)', () => {
     expect(recordingIdFor({ era: 'legacy', target: 'crm', sessionId: modernId, principal: alice })).not.toBe(modernId);
     // Unambiguous: a session id carrying the separators of another principal does not meet it.
     expect(recordingIdFor({ era: 'legacy', target: 'crm', sessionId: `s","${alice}`, principal: mallory })).not.toBe(recordingIdFor({ era: 'legacy', target: 'crm', sessionId: 's', principal: `${alice}","${mallory}` }));
-    expect(() => recordingIdFor({ era: 'legacy', target: 'crm', sessionId: '', principal: alice })).toThrow(/needs its session id/);
+    // No session (a legacy server without sessions): the principal's session-less legacy recording on that target.
+    const none = recordingIdFor({ era: 'legacy', target: 'crm', sessionId: '', principal: alice });
+    expect(none).toMatch(/^ses_[0-9a-f]{32}$/);
+    expect(recordingIdFor({ era: 'legacy', target: 'crm', principal: alice })).toBe(none);
+    expect(new Set([none, id, recordingIdFor({ era: 'legacy', target: 'crm', sessionId: '', principal: mallory }), recordingIdFor({ era: 'legacy', target: 'billing', sessionId: '', principal: alice })]).size).toBe(4);
   });
 
   it('2026-07-28 without a token client: one recording per target and principal, whatever clientInfo.name says', () => {
@@ -126,15 +130,25 @@ describe('record() answers whether the call may go on (R9)', () => {
 });
 
 describe.each(stores)('$name: sizes and pages (R4, R6)', ({ make }) => {
-  it('a message past max_message_bytes is recorded as a too-large marker, counted, never stored whole', async () => {
+  it('a client request past max_message_bytes is refused under fail_closed (the call must not run unrecorded), counted', async () => {
     const store = make();
     const w = recorder(store, { maxMessageBytes: 4096 });
-    const m = recorded('huge', 1, { sessionId: 'huge', message: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { blob: 'x'.repeat(10_000) } } });
+    const m = recorded('huge-req', 1, { sessionId: 'huge-req', direction: 'client_to_server', origin: 'client', message: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { blob: 'x'.repeat(10_000) } } });
+    expect(w.record(m)).toBe(false);
+    await w.close();
+    expect(w.stats()).toMatchObject({ oversized: 1, refused: 1, written: 0 });
+    expect(await store.read('huge-req')).toBeUndefined();
+  });
+
+  it('any other message past max_message_bytes is recorded as a too-large marker, counted, never stored whole', async () => {
+    const store = make();
+    const w = recorder(store, { maxMessageBytes: 4096 });
+    const m = recorded('huge', 1, { sessionId: 'huge', direction: 'server_to_client', origin: 'upstream', kind: 'response', message: { jsonrpc: '2.0', id: 1, result: { blob: 'x'.repeat(10_000) } } });
     expect(w.record(m)).toBe(true);
     await w.close();
     expect(w.stats()).toMatchObject({ oversized: 1, written: 1, dropped: 0 });
     const [kept] = (await store.read('huge'))!.messages;
-    expect(kept).toMatchObject({ method: 'tools/call', decision: m.decision, oversizeBytes: Buffer.byteLength(JSON.stringify(m)) });
+    expect(kept).toMatchObject({ method: m.method, decision: m.decision, oversizeBytes: Buffer.byteLength(JSON.stringify(m)) });
     expect(kept!.message).toEqual({ '[NOT RECORDED]': `message too large to record: ${Buffer.byteLength(JSON.stringify(m))} bytes, max_message_bytes 4096` });
     expect(JSON.stringify(kept).length).toBeLessThan(4096);
   });

@@ -49,7 +49,7 @@ describe('recordings configuration', () => {
     expect(validateConfig(minimal, '/x.yaml', {}).recordings).toEqual({
       enabled: false, when_full: 'fail_closed', buffer_messages: 10_000, buffer_bytes: 64 * 1024 * 1024, flush_interval_ms: 100, flush_batch: 500,
       retention_seconds: 604_800, max_messages: 10_000, max_recordings: 100_000,
-      max_recordings_per_principal: 100, max_message_bytes: 1024 * 1024, memory_max_bytes: 256 * 1024 * 1024, close_timeout_ms: 5000, auditor_groups: [],
+      max_recordings_per_principal: 100, max_message_bytes: 5 * 1024 * 1024, memory_max_bytes: 256 * 1024 * 1024, close_timeout_ms: 5000, auditor_groups: [],
     });
     expect(validateConfig({ ...minimal, recordings: { enabled: true } }, '/x.yaml', {}).recordings.when_full).toBe('fail_closed');
   });
