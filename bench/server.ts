@@ -3,7 +3,8 @@
 //
 //   node bench/server.ts upstream                      -> { type: 'ready', url }
 //   node bench/server.ts upstream-both                 -> { type: 'ready', url }   (both eras)
-//   node bench/server.ts gateway <policyDir> <url> [configJson] -> { type: 'ready', url, revision }
+//   node bench/server.ts gateway <policyDir> <url> [configJson] [sourceTree] -> { type: 'ready', url, revision }
+//                                                      (sourceTree: run that checkout's gateway, e.g. main's, to compare code side by side)
 //   node bench/server.ts otlp-sink                     -> { type: 'ready', url }   (OTLP/HTTP traces receiver that discards)
 //   { type: 'mark' }  -> { type: 'mark', cpu: {user,system} µs cumulative, toolCalls since last mark, logs }
 //   { type: 'profile-start' } -> { type: 'profile-started' }   V8 CPU profile of this process, from now
@@ -16,7 +17,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Session } from 'node:inspector/promises';
 import { startModernUpstream, type UpstreamFixture } from '../test/fixtures/upstreams/index.ts';
-import { startTestGateway, type TestGateway } from '../test/helpers/gateway.ts';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { TestGateway } from '../test/helpers/gateway.ts';
 
 type Message = { type: 'mark' } | { type: 'close' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string };
 
@@ -71,8 +74,10 @@ async function main(): Promise<void> {
     send({ type: 'ready', url: upstream.url });
   } else if (role === 'gateway') {
     // Optional third argument: configuration merged at the top level, as JSON (e.g. `state`).
-    const [policy, url, extra] = args;
-    if (policy === undefined || url === undefined) throw new Error('usage: server.ts gateway <policyDir> <upstreamUrl> [configJson]');
+    const [policy, url, extra, tree] = args;
+    if (policy === undefined || url === undefined) throw new Error('usage: server.ts gateway <policyDir> <upstreamUrl> [configJson] [sourceTree]');
+    const helper = tree ? pathToFileURL(join(tree, 'test/helpers/gateway.ts')).href : '../test/helpers/gateway.ts';
+    const { startTestGateway } = (await import(helper)) as typeof import('../test/helpers/gateway.ts');
     gateway = await startTestGateway({ policy, targets: { bench: url }, ...(extra ? { config: JSON.parse(extra) as Record<string, unknown> } : {}) });
     send({ type: 'ready', url: gateway.endpoint('bench'), revision: gateway.policy.revision });
   } else {
