@@ -18,6 +18,14 @@ import { GatewayMetrics } from './metrics.ts';
 
 const VERSION = '0.1.0';
 
+/**
+ * Larger export batches than the SDK's 512 (queue 2048): a gateway writes ~4-5 spans per call, so
+ * at a few hundred calls a second the default batch filled every ~0.25 s and each export paid its
+ * own request, resource and scope encoding. Measured with `npm run bench -- --only tracing`
+ * (docs/telemetry.md "Cost"). The queue still bounds memory; spans past it are dropped, not waited for.
+ */
+const BATCH = { maxExportBatchSize: 2048, maxQueueSize: 8192 };
+
 /** One gateway's telemetry: a tracer (or none), metrics (or none), and how to stop them. */
 export interface Telemetry {
   readonly tracer: Tracer | undefined;
@@ -69,7 +77,7 @@ export function startTelemetry(resolved: ResolvedTelemetry, env: NodeJS.ProcessE
       resource,
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(resolved.traces.sampleRatio) }),
       // Batched off the request path; an exporter that fails drops spans, never requests.
-      spanProcessors: [options.spanExporter ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter })],
+      spanProcessors: [options.spanExporter ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter, ...BATCH })],
     });
   }
   let meters: MeterProvider | undefined;
