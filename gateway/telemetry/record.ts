@@ -42,8 +42,22 @@ export function keepable(c: Crossing, masks: MaskPlanCache): { message: Record<s
  */
 export function recordingIdFor(sessionId: string, principal: string, clientName: string): string {
   if (sessionId) return sessionId;
-  return `stateless-${createHash('sha256').update(`${principal}\n${clientName}`).digest('base64url').slice(0, 27)}`;
+  const key = `${principal}\n${clientName}`;
+  let id = statelessIds.get(key);
+  if (id === undefined) {
+    id = `stateless-${createHash('sha256').update(key).digest('base64url').slice(0, 27)}`;
+    if (statelessIds.size >= STATELESS_IDS_MAX) statelessIds.clear();
+    statelessIds.set(key, id);
+  }
+  return id;
 }
+
+/**
+ * Recent callers' recording ids: every message of every 2026-07-28 call asks (a sha256 each, two
+ * per call, was ~3% of the trail's CPU in bench/trail.ts). Bounded; cleared when full.
+ */
+const statelessIds = new Map<string, string>();
+const STATELESS_IDS_MAX = 4096;
 
 /** `params._meta["io.modelcontextprotocol/clientInfo"].name` of a 2026-07-28 request, else ''. */
 export function clientNameOf(params: unknown): string {
