@@ -6,7 +6,8 @@
 //   node bench/server.ts gateway <policyDir> <url> [configJson] [sourceTree] -> { type: 'ready', url, revision }
 //                                                      (sourceTree: run that checkout's gateway, e.g. main's, to compare code side by side)
 //   node bench/server.ts otlp-sink                     -> { type: 'ready', url }   (OTLP/HTTP traces receiver that discards)
-//   { type: 'mark' }  -> { type: 'mark', cpu: {user,system} µs cumulative, toolCalls since last mark, logs }
+//   { type: 'mark' }  -> { type: 'mark', cpu: {user,system} µs cumulative, toolCalls since last mark, logs,
+//                         exports, exportedBytes (otlp-sink: requests and body bytes received, cumulative) }
 //   { type: 'profile-start' } -> { type: 'profile-started' }   V8 CPU profile of this process, from now
 //   { type: 'profile-stop', file } -> { type: 'profile-stopped', file }   ... written to `file`
 //   { type: 'close' } -> closes the server and exits 0
@@ -53,10 +54,13 @@ async function main(): Promise<void> {
   let gateway: TestGateway | undefined;
   let sink: Server | undefined;
   let exports = 0;
+  let exportedBytes = 0;
   if (role === 'otlp-sink') {
     // Accepts OTLP/HTTP protobuf exports and discards them: an empty ExportTraceServiceResponse.
     sink = createServer((req, res) => {
-      req.resume();
+      req.on('data', (chunk: Buffer) => {
+        exportedBytes += chunk.length;
+      });
       req.on('end', () => {
         exports++;
         res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': '0' }).end();
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
         upstream.received.length = 0;
       }
       (gateway as { audit?: unknown[] } | undefined)?.audit?.splice(0);
-      send({ type: 'mark', cpu: process.cpuUsage(), toolCalls, logs: gateway?.logs.splice(0) ?? [], exports });
+      send({ type: 'mark', cpu: process.cpuUsage(), toolCalls, logs: gateway?.logs.splice(0) ?? [], exports, exportedBytes });
     } else if (m.type === 'close') {
       void close(0);
     } else {

@@ -52,6 +52,8 @@ const recordings = { recordings: { enabled: true } };
 
 const ALL_VARIANTS: Variant[] = [
   { name: 'off', label: 'telemetry off', config: () => ({}) },
+  // Traces off: what the trail and /metrics cost without spans.
+  { name: 'metrics', label: 'metrics only (traces off)', config: () => ({ telemetry: { enabled: true, traces: { enabled: false } } }) },
   { name: 'tracing', label: 'tracing on (OTLP/HTTP, every span) + metrics', config: tracing },
   // The operator's lever: a sampled trace costs the same, an unsampled one (90% here) almost nothing.
   { name: 'sampled', label: 'tracing on, sample_ratio 0.1 + metrics', config: (sink) => ({ telemetry: { enabled: true, traces: { protocol: 'http/protobuf', endpoint: sink, sample_ratio: 0.1 } } }) },
@@ -129,7 +131,7 @@ export async function runTracingBench(opts: TracingBenchOptions): Promise<{ rows
     }
 
     for (let i = 0; i < VARIANTS.length; i++) await segment(i, opts.warmupSeconds * 1000, null);
-    const exportsBefore = (await sink.mark() as Mark & { exports: number }).exports;
+    const sinkBefore = await sink.mark() as Mark & { exports: number; exportedBytes: number };
     const totals: Totals[] = VARIANTS.map(() => ({ samples: new Samples(65_536), completed: 0, elapsedMs: 0, cpuUs: 0 }));
     const order = VARIANTS.map((_, i) => i);
     const redisCpuBefore = await redisCpuMs(admin);
@@ -143,7 +145,10 @@ export async function runTracingBench(opts: TracingBenchOptions): Promise<{ rows
       }
       opts.log(`tracing bench: round ${r + 1}/${opts.rounds}: ${VARIANTS.map((v, i) => `${v.name} ${((totals[i]!.completed / totals[i]!.elapsedMs) * 1000).toFixed(0)} req/s`).join(', ')}`);
     }
-    const exports = (await sink.mark() as Mark & { exports: number }).exports - exportsBefore;
+    const sinkAfter = await sink.mark() as Mark & { exports: number; exportedBytes: number };
+    const exports = sinkAfter.exports - sinkBefore.exports;
+    const exportedBytes = sinkAfter.exportedBytes - sinkBefore.exportedBytes;
+    const tracedCalls = VARIANTS.reduce((n, v, i) => n + (/^(tracing|both)(@|$)/.test(v.name) ? totals[i]!.completed : 0), 0);
     const redisCpu = (await redisCpuMs(admin)) - redisCpuBefore;
     let profileFile: string | undefined;
     if (opts.profileDir) {
@@ -151,9 +156,9 @@ export async function runTracingBench(opts: TracingBenchOptions): Promise<{ rows
       const p = Math.max(0, VARIANTS.findIndex((v) => v.name === 'both')) || VARIANTS.length - 1;
       profileFile = join(opts.profileDir, 'gateway.cpuprofile');
       await gateways[p]!.ask({ type: 'profile-start' });
-      await segment(p, roundMs, null);
+      const profiled = await segment(p, roundMs, null);
       await gateways[p]!.ask({ type: 'profile-stop', file: profileFile });
-      opts.log(`tracing bench: profile of gateway (${VARIANTS[p]!.name}): ${profileFile} (node bench/profile.ts ${profileFile})`);
+      opts.log(`tracing bench: profile of gateway (${VARIANTS[p]!.name}), ${profiled.completed} calls, ${(profiled.cpuUs / 1000 / profiled.completed).toFixed(3)} ms CPU per call under the profiler: ${profileFile} (node bench/profile.ts ${profileFile})`);
     }
     const recordedCalls = VARIANTS.reduce((n, v, i) => n + (/^(recordings|both)(@|$)/.test(v.name) ? totals[i]!.completed : 0), 0);
 
@@ -179,12 +184,14 @@ export async function runTracingBench(opts: TracingBenchOptions): Promise<{ rows
       );
     }
     rows.push(row(S, 'otlp_exports', 'OTLP export requests the sink received (measured rounds)', exports, 'req'));
+    // Every span of the fully traced variants (sampled adds ~10% of its calls' worth): bytes on the wire per call.
+    if (tracedCalls > 0) rows.push(row(S, 'otlp_bytes_per_traced_call', 'OTLP/HTTP protobuf bytes exported per fully traced call', exportedBytes / tracedCalls, 'B'));
     // Redis does the recordings' writes (the other variants send it nothing): its CPU per recorded call.
     rows.push(row(S, 'redis_cpu_ms_per_recorded_call', 'redis-server CPU per recorded call (both recording variants)', recordedCalls > 0 ? redisCpu / recordedCalls : 0, 'ms'));
     return {
       rows,
       data: {
-        policy, concurrency: opts.concurrency, seconds_per_side: opts.seconds, rounds: opts.rounds, variants: sides, otlp_exports: exports, redis_cpu_ms: redisCpu, ...(profileFile ? { gateway_cpu_profile: profileFile } : {}),
+        policy, concurrency: opts.concurrency, seconds_per_side: opts.seconds, rounds: opts.rounds, variants: sides, otlp_exports: exports, otlp_bytes: exportedBytes, redis_cpu_ms: redisCpu, ...(profileFile ? { gateway_cpu_profile: profileFile } : {}),
         layout: 'client here; upstream, OTLP sink, redis-server and one gateway per variant (Redis state) in child processes; loopback; rounds A,B,…,B,A',
       },
     };

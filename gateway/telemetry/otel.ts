@@ -24,7 +24,7 @@ const VERSION = '0.1.0';
  * own request, resource and scope encoding. Measured with `npm run bench -- --only tracing`
  * (docs/telemetry.md "Cost"). The queue still bounds memory; spans past it are dropped, not waited for.
  */
-const BATCH = { maxExportBatchSize: 2048, maxQueueSize: 8192 };
+export const BATCH = { maxExportBatchSize: 2048, maxQueueSize: 8192 };
 
 /** One gateway's telemetry: a tracer (or none), metrics (or none), and how to stop them. */
 export interface Telemetry {
