@@ -19,12 +19,11 @@ import { GatewayMetrics } from './metrics.ts';
 const VERSION = '0.1.0';
 
 /**
- * Larger export batches than the SDK's 512 (queue 2048): a gateway writes ~4-5 spans per call, so
- * at a few hundred calls a second the default batch filled every ~0.25 s and each export paid its
- * own request, resource and scope encoding. Measured with `npm run bench -- --only tracing`
- * (docs/telemetry.md "Cost"). The queue still bounds memory; spans past it are dropped, not waited for.
+ * The SDK's batch defaults (512 spans per export, queue 2048), kept on measurement: batches of
+ * 2048 (queue 8192) cost no less gateway CPU per call in `npm run bench -- --only tracing` and
+ * slightly more in bench/trail.ts (spans held longer; docs/telemetry.md "Cost").
  */
-export const BATCH = { maxExportBatchSize: 2048, maxQueueSize: 8192 };
+export const BATCH = { maxExportBatchSize: 512, maxQueueSize: 2048 };
 
 /** One gateway's telemetry: a tracer (or none), metrics (or none), and how to stop them. */
 export interface Telemetry {
