@@ -4,7 +4,8 @@
 // apart from the noise of a loaded machine. Spans go through the real BatchSpanProcessor to an
 // exporter that serializes each batch with the OTLP protobuf serializer (what the HTTP exporter
 // does before sending) and discards it; recordings go to a sink that serializes like the recorder.
-//   node bench/trail.ts [--calls N]
+//   node bench/trail.ts [--calls N] [--rounds N] [--variants metrics,tracing,recordings,both]
+// (with `node --cpu-prof` and one variant, a profile of just that trail).
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
@@ -18,7 +19,7 @@ import type { PolicyQuery } from '../gateway/policy/input.ts';
 import type { Identity } from '../gateway/identity/identity.ts';
 import type { MaskPlanCache } from '../gateway/masking/index.ts';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '40000' }, rounds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({ options: { calls: { type: 'string', default: '40000' }, rounds: { type: 'string', default: '5' }, variants: { type: 'string' } } });
 
 class SerializingExporter implements SpanExporter {
   bytes = 0;
@@ -78,7 +79,8 @@ const VARIANTS: Array<{ name: string; config: unknown; recordings: boolean }> = 
 async function main(): Promise<void> {
   const calls = Number(values.calls);
   const masks = {} as MaskPlanCache;
-  const sides = await Promise.all(VARIANTS.map(async (v) => {
+  const only = values.variants?.split(',');
+  const sides = await Promise.all(VARIANTS.filter((v) => only === undefined || only.includes(v.name)).map(async (v) => {
     const exporter = new SerializingExporter();
     const telemetry = telemetryFor(v.config, exporter);
     return { v, exporter, telemetry, open: trails({ telemetry, recordings: v.recordings ? recordings : noRecordings, masks, sha256Of: () => '68bf12d6a6131770aac70034a5ec1b2083b3a6d1d787e4aba404117cf2417bf8', log: (m) => console.error(m) }), us: 0, n: 0 };
