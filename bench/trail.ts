@@ -60,11 +60,12 @@ async function exchange(open: ReturnType<typeof trails>, i: number): Promise<voi
   trail.identify(id);
   const params = { name: 'echo', arguments: { text: 'hello portcullis' }, _meta: META };
   trail.begin({ kind: 'request', method: 'tools/call', name: 'echo', id: i, params, era: 'stateless', protocolVersion: '2026-07-28', sessionId: '' });
-  const d = trail.decide({ method: 'tools/call' } as PolicyQuery, () => decision);
+  trail.decide({ method: 'tools/call' } as PolicyQuery, () => decision);
   const call = trail.upstream('http://127.0.0.1:35117/mcp');
   const sent = { jsonrpc: '2.0', id: i, method: 'tools/call', params: { ...params, _meta: { ...META, ...call.meta } } };
   call.responded(200, false);
-  trail.crossed({ direction: 'client_to_server', origin: 'client', message: sent, mask: d.mask.length ? undefined : undefined });
+  // The allow-all decision masks nothing: the request is kept as sent.
+  trail.crossed({ direction: 'client_to_server', origin: 'client', message: sent, mask: undefined });
   trail.crossed({ direction: 'server_to_client', origin: 'upstream', message: { jsonrpc: '2.0', id: i, result: { content: [{ type: 'text', text: 'hello portcullis' }] } } });
   trail.answered();
 }
