@@ -20,7 +20,11 @@
 //   --starts <n>            startup: gateway starts per execution mode (default 7)
 //   --runtimes <a,b>        run the whole bench under each of these node binaries (one child
 //                           process each, one after the other) and compare them side by side
-//   --profile               proxy: V8-profile the gateway during the loaded phase (slows it down);
+//   --variants <a,b>        tracing: only these variants (first = baseline; default all: off,
+//                           tracing, sampled, recordings, both)
+//   --against <dir>         tracing: also run each variant but the baseline from the gateway source
+//                           tree in <dir> (e.g. main, unpacked with node_modules linked), side by side
+//   --profile               proxy, tracing (the `both` gateway, one extra round): V8-profile the gateway during the loaded phase (slows it down);
 //                           summarize with `node bench/profile.ts <file>` (path is in the JSON)
 //
 // To add a section: write bench/<name>.ts exporting `run…(opts): Promise<{ rows, data }>` and list
@@ -49,6 +53,8 @@ const { values } = parseArgs({
     'serial-seconds': { type: 'string', default: '2' },
     profile: { type: 'boolean', default: false },
     runtimes: { type: 'string' },
+    variants: { type: 'string' },
+    against: { type: 'string' },
     starts: { type: 'string', default: '7' },
   },
 });
@@ -84,8 +90,11 @@ const SECTIONS: Record<string, Section> = {
     }),
   // Legacy calls with memory vs Redis state, Redis round trips per call; then 1 vs 2 workers.
   state: () => runStateBench({ seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)), log }),
-  // Telemetry off vs tracing on (spans exported to a local OTLP receiver that discards them).
-  tracing: () => runTracingBench({ seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)), log }),
+  // Telemetry off vs tracing on (spans exported to a local OTLP receiver that discards them) vs recordings (Redis) vs both.
+  tracing: async () => runTracingBench({
+    seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)),
+    variants: values.variants?.split(',').filter(Boolean), against: values.against, ...(values.profile ? { profileDir: await profileDir() } : {}), log,
+  }),
   scale: () => runScaleBench({ seconds: positive('seconds', values.seconds), rounds: Math.round(positive('rounds', values.rounds)), warmupSeconds: Math.min(3, positive('warmup', values.warmup)), concurrency: Math.round(positive('concurrency', values.concurrency)), log }),
 };
 

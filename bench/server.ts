@@ -3,9 +3,11 @@
 //
 //   node bench/server.ts upstream                      -> { type: 'ready', url }
 //   node bench/server.ts upstream-both                 -> { type: 'ready', url }   (both eras)
-//   node bench/server.ts gateway <policyDir> <url> [configJson] -> { type: 'ready', url, revision }
+//   node bench/server.ts gateway <policyDir> <url> [configJson] [sourceTree] -> { type: 'ready', url, revision }
+//                                                      (sourceTree: run that checkout's gateway, e.g. main's, to compare code side by side)
 //   node bench/server.ts otlp-sink                     -> { type: 'ready', url }   (OTLP/HTTP traces receiver that discards)
-//   { type: 'mark' }  -> { type: 'mark', cpu: {user,system} µs cumulative, toolCalls since last mark, logs }
+//   { type: 'mark' }  -> { type: 'mark', cpu: {user,system} µs cumulative, toolCalls since last mark, logs,
+//                         exports, exportedBytes (otlp-sink: requests and body bytes received, cumulative) }
 //   { type: 'profile-start' } -> { type: 'profile-started' }   V8 CPU profile of this process, from now
 //   { type: 'profile-stop', file } -> { type: 'profile-stopped', file }   ... written to `file`
 //   { type: 'close' } -> closes the server and exits 0
@@ -16,7 +18,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Session } from 'node:inspector/promises';
 import { startModernUpstream, type UpstreamFixture } from '../test/fixtures/upstreams/index.ts';
-import { startTestGateway, type TestGateway } from '../test/helpers/gateway.ts';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { TestGateway } from '../test/helpers/gateway.ts';
 
 type Message = { type: 'mark' } | { type: 'close' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string };
 
@@ -50,10 +54,13 @@ async function main(): Promise<void> {
   let gateway: TestGateway | undefined;
   let sink: Server | undefined;
   let exports = 0;
+  let exportedBytes = 0;
   if (role === 'otlp-sink') {
     // Accepts OTLP/HTTP protobuf exports and discards them: an empty ExportTraceServiceResponse.
     sink = createServer((req, res) => {
-      req.resume();
+      req.on('data', (chunk: Buffer) => {
+        exportedBytes += chunk.length;
+      });
       req.on('end', () => {
         exports++;
         res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': '0' }).end();
@@ -71,8 +78,10 @@ async function main(): Promise<void> {
     send({ type: 'ready', url: upstream.url });
   } else if (role === 'gateway') {
     // Optional third argument: configuration merged at the top level, as JSON (e.g. `state`).
-    const [policy, url, extra] = args;
-    if (policy === undefined || url === undefined) throw new Error('usage: server.ts gateway <policyDir> <upstreamUrl> [configJson]');
+    const [policy, url, extra, tree] = args;
+    if (policy === undefined || url === undefined) throw new Error('usage: server.ts gateway <policyDir> <upstreamUrl> [configJson] [sourceTree]');
+    const helper = tree ? pathToFileURL(join(tree, 'test/helpers/gateway.ts')).href : '../test/helpers/gateway.ts';
+    const { startTestGateway } = (await import(helper)) as typeof import('../test/helpers/gateway.ts');
     gateway = await startTestGateway({ policy, targets: { bench: url }, ...(extra ? { config: JSON.parse(extra) as Record<string, unknown> } : {}) });
     send({ type: 'ready', url: gateway.endpoint('bench'), revision: gateway.policy.revision });
   } else {
@@ -95,7 +104,7 @@ async function main(): Promise<void> {
         upstream.received.length = 0;
       }
       (gateway as { audit?: unknown[] } | undefined)?.audit?.splice(0);
-      send({ type: 'mark', cpu: process.cpuUsage(), toolCalls, logs: gateway?.logs.splice(0) ?? [], exports });
+      send({ type: 'mark', cpu: process.cpuUsage(), toolCalls, logs: gateway?.logs.splice(0) ?? [], exports, exportedBytes });
     } else if (m.type === 'close') {
       void close(0);
     } else {

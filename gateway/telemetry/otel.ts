@@ -18,6 +18,13 @@ import { GatewayMetrics } from './metrics.ts';
 
 const VERSION = '0.1.0';
 
+/**
+ * The SDK's batch defaults (512 spans per export, queue 2048), kept on measurement: batches of
+ * 2048 (queue 8192) cost no less gateway CPU per call in `npm run bench -- --only tracing` and
+ * slightly more in bench/trail.ts (spans held longer; docs/telemetry.md "Cost").
+ */
+export const BATCH = { maxExportBatchSize: 512, maxQueueSize: 2048 };
+
 /** One gateway's telemetry: a tracer (or none), metrics (or none), and how to stop them. */
 export interface Telemetry {
   readonly tracer: Tracer | undefined;
@@ -69,7 +76,7 @@ export function startTelemetry(resolved: ResolvedTelemetry, env: NodeJS.ProcessE
       resource,
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(resolved.traces.sampleRatio) }),
       // Batched off the request path; an exporter that fails drops spans, never requests.
-      spanProcessors: [options.spanExporter ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter })],
+      spanProcessors: [options.spanExporter ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter, ...BATCH })],
     });
   }
   let meters: MeterProvider | undefined;

@@ -35,6 +35,25 @@ export function keepable(c: Crossing, masks: MaskPlanCache): { message: Record<s
   }
 }
 
+/**
+ * The recording of an exchange (gateway/recordings recordingIdFor), remembered for recent
+ * exchanges: every message asks, and a sha256 each, two per call, was ~3% of the trail's CPU in
+ * bench/trail.ts. Bounded; cleared when full. The id is the same whether remembered or not.
+ */
+export function recordingOf(facts: Pick<ExchangeFacts, 'era' | 'target' | 'principal' | 'sessionId' | 'clientId'>): string {
+  const key = JSON.stringify([facts.era, facts.target, facts.principal, facts.sessionId, facts.clientId]);
+  let id = recentRecordings.get(key);
+  if (id === undefined) {
+    id = recordingIdFor({ era: facts.era, target: facts.target, principal: facts.principal, sessionId: facts.sessionId, subject: { client_id: facts.clientId } });
+    if (recentRecordings.size >= RECENT_RECORDINGS_MAX) recentRecordings.clear();
+    recentRecordings.set(key, id);
+  }
+  return id;
+}
+
+const recentRecordings = new Map<string, string>();
+const RECENT_RECORDINGS_MAX = 4096;
+
 /** `params._meta["io.modelcontextprotocol/clientInfo"].name` of a 2026-07-28 request, else ''. */
 export function clientNameOf(params: unknown): string {
   const meta = isObject(params) ? params._meta : undefined;
@@ -78,10 +97,7 @@ export function recordedMessage(
     : isObject(params) && typeof params.uri === 'string' ? params.uri : '';
   const id = message.id;
   return {
-    recording: recordingIdFor({
-      era: facts.era,
-      target: facts.target, principal: facts.principal, sessionId: facts.sessionId, subject: { client_id: facts.clientId }, clientName: facts.clientName,
-    }),
+    recording: recordingOf(facts),
     target: facts.target, era: facts.era, protocolVersion: facts.protocolVersion, sessionId: facts.sessionId,
     time: extra.now, direction: c.direction, origin: c.origin, kind,
     method: method ?? facts.method, name,
