@@ -25,6 +25,10 @@ export async function startQuickstart(options: { port: number; idpPort?: number;
   // The page's client secret is made up for this run, like every secret of the development IdP.
   process.env[APPROVALS_SECRET_ENV] = randomBytes(18).toString('base64url');
   const config = await loadConfig(options.configFile ?? 'demo/gateway.yaml');
+  // A configuration that seals approval state for several replicas (demo/gateway.compose.yaml)
+  // gets a sealing key made up for this run when its variable is unset: development only.
+  const sealing = config.approvals.sealing_keys_env;
+  if (sealing !== undefined && !config.env[sealing]) config.env[sealing] = `dev:${randomBytes(32).toString('base64')}`;
   config.listen.port = options.port;
   if (options.bundle !== undefined) config.policy.bundle = options.bundle;
   // The gateway's port must be known before the IdP registers the page's redirect URI.

@@ -30,6 +30,8 @@ await ensureBundle();
 const { gateway: gw, idp, resource, base, upstreamUrl, close } = await startQuickstart({
   port: Number(process.env.PORT ?? 8080),
   idpPort: Number(process.env.IDP_PORT ?? 0),
+  // docker-compose.yml runs the quick start with the audit trail on (demo/gateway.compose.yaml).
+  ...(process.env.PORTCULLIS_CONFIG ? { configFile: process.env.PORTCULLIS_CONFIG } : {}),
 });
 const token = await idp.token('agent', resource);
 const approverToken = await idp.personToken('dev-approver', resource);

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { loadConfig } from '../../gateway/config/load.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'));
@@ -100,5 +101,19 @@ describe('deploy/otel-collector.yaml', () => {
       collector.extensions.health_check.endpoint, collector.exporters.prometheus.endpoint,
     ] as string[];
     for (const e of endpoints) expect(e).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it('runs the gateway with its configuration valid and the audit trail pointed at this stack', async () => {
+    const file = services.portcullis.environment.PORTCULLIS_CONFIG as string;
+    expect(existsSync(join(root, file))).toBe(true);
+    const config = await loadConfig(join(root, file), {});
+    expect(config.telemetry.enabled).toBe(true);
+    expect(config.recordings.enabled).toBe(true);
+    expect(config.state.backend).toBe('redis');
+    // The state is the stack's Redis; traces go where the collector listens (OTLP/HTTP).
+    const redisPort = (services.redis.command as string[])[(services.redis.command as string[]).indexOf('--port') + 1];
+    expect(config.state.redis?.url).toBe(`redis://127.0.0.1:${redisPort}`);
+    expect(services.portcullis.environment.OTEL_EXPORTER_OTLP_ENDPOINT).toBe(`http://${collector.receivers.otlp.protocols.http.endpoint}`);
+    expect(config.recordings.trace_url).toBe(`http://127.0.0.1:${published(services.jaeger, 16686)}/trace/{trace_id}`);
   });
 });
