@@ -107,7 +107,7 @@ export function classifyClientMessage(message: JsonRpcMessage, headers: EraHeade
       return { era: 'stateless', protocolVersion: headerVersion };
     }
     if (headerVersion !== undefined && isStatelessVersion(headerVersion)) {
-      throw new GatewayError(400, ErrorCode.InvalidParams, `Invalid params: the MCP-Protocol-Version header names ${headerVersion}, but the request has no params._meta["${PROTOCOL_VERSION_META_KEY}"]`, { id });
+      throw new GatewayError(400, ErrorCode.InvalidParams, `Invalid params: the MCP-Protocol-Version header names a 2026-07-28+ version, but the request has no params._meta["${PROTOCOL_VERSION_META_KEY}"]`, { id });
     }
     return { era: 'legacy', protocolVersion: headerVersion ?? '' };
   }
