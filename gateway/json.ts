@@ -170,6 +170,7 @@ export function parseJson(text: string, options: ParseOptions): unknown {
     });
   } catch (err) {
     if (err instanceof JsonError) throw err;
-    throw new JsonError('syntax', (err as Error).message);
+    // JSON.parse's message quotes a snippet of the text: input, never shown.
+    throw new JsonError('syntax', 'not valid JSON');
   }
 }

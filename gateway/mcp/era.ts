@@ -33,10 +33,14 @@ export interface Classified {
 /** Protocol versions are dates, so string order is release order. */
 export const isStatelessVersion = (version: string): boolean => version >= FIRST_STATELESS_VERSION;
 
+/**
+ * -32020. The message names the header and the body field that disagree, never their values: it
+ * goes to the client, and to spans and recordings, and a body value may be one the policy masks.
+ */
 function mismatch(id: string | number | null, header: string, detail: string): GatewayError {
   return new GatewayError(400, ErrorCode.HeaderMismatch, `Bad Request: the request headers and body disagree: ${detail}`, {
     id,
-    data: { mismatch: { header, body: detail } },
+    data: { mismatch: { header, detail } },
   });
 }
 
@@ -63,16 +67,16 @@ function metaVersion(params: Params | undefined): { claimed: boolean; version: u
 
 function checkStatelessRequestHeaders(message: JsonRpcMessage & { kind: 'request' }, headers: EraHeaders): void {
   const { id, method, params } = message;
-  if (headers.protocolVersion === undefined) throw mismatch(id, '(missing)', 'the required MCP-Protocol-Version header is absent');
-  if (headers.method === undefined) throw mismatch(id, '(missing)', `the body names method ${method} but the required Mcp-Method header is absent`);
+  if (headers.protocolVersion === undefined) throw mismatch(id, 'MCP-Protocol-Version', 'the required MCP-Protocol-Version header is absent');
+  if (headers.method === undefined) throw mismatch(id, 'Mcp-Method', 'the required Mcp-Method header is absent');
   const field = Object.hasOwn(NAME_SOURCE, method) ? NAME_SOURCE[method] : undefined;
   if (field === undefined) return;
   const bodyValue = params?.[field];
   if (typeof bodyValue !== 'string') return;
-  if (headers.name === undefined) throw mismatch(id, '(missing)', `the body carries params.${field}="${bodyValue}" but the required Mcp-Name header is absent`);
+  if (headers.name === undefined) throw mismatch(id, 'Mcp-Name', `the body carries params.${field} but the required Mcp-Name header is absent`);
   const decoded = decodeHeaderValue(headers.name);
-  if (decoded === undefined) throw mismatch(id, headers.name, 'the Mcp-Name header carries an invalid Base64 value');
-  if (decoded !== bodyValue) throw mismatch(id, headers.name, `the body carries params.${field}="${bodyValue}" but the Mcp-Name header names "${decoded}"`);
+  if (decoded === undefined) throw mismatch(id, 'Mcp-Name', 'the Mcp-Name header carries an invalid Base64 value');
+  if (decoded !== bodyValue) throw mismatch(id, 'Mcp-Name', `the Mcp-Name header does not name the body's params.${field}`);
 }
 
 /** Classifies a client request or notification and enforces the stateless era's header rules. */
@@ -88,7 +92,7 @@ export function classifyClientMessage(message: JsonRpcMessage, headers: EraHeade
   if (!claim.claimed) {
     if (method === 'initialize') {
       if (headerVersion !== undefined && isStatelessVersion(headerVersion)) {
-        throw mismatch(id, headerVersion, 'an initialize request (legacy handshake) was sent with a 2026-07-28+ MCP-Protocol-Version header');
+        throw mismatch(id, 'MCP-Protocol-Version', 'an initialize request (legacy handshake) was sent with a 2026-07-28+ MCP-Protocol-Version header');
       }
       const requested = params?.protocolVersion;
       return { era: 'legacy', protocolVersion: typeof requested === 'string' ? requested : '' };
@@ -98,12 +102,12 @@ export function classifyClientMessage(message: JsonRpcMessage, headers: EraHeade
       // `notifications/cancelled` without `_meta`, and a 400 here makes a real client close its
       // connection. The header names the era; the Mcp-Method cross-check still holds.
       if (headers.method !== undefined && headers.method !== method) {
-        throw mismatch(id, headers.method, `the body names method ${method} but the Mcp-Method header names ${headers.method}`);
+        throw mismatch(id, 'Mcp-Method', 'the Mcp-Method header does not name the body\'s method');
       }
       return { era: 'stateless', protocolVersion: headerVersion };
     }
     if (headerVersion !== undefined && isStatelessVersion(headerVersion)) {
-      throw new GatewayError(400, ErrorCode.InvalidParams, `Invalid params: the MCP-Protocol-Version header names ${headerVersion}, but the request has no params._meta["${PROTOCOL_VERSION_META_KEY}"]`, { id });
+      throw new GatewayError(400, ErrorCode.InvalidParams, `Invalid params: the MCP-Protocol-Version header names a 2026-07-28+ version, but the request has no params._meta["${PROTOCOL_VERSION_META_KEY}"]`, { id });
     }
     return { era: 'legacy', protocolVersion: headerVersion ?? '' };
   }
@@ -112,11 +116,11 @@ export function classifyClientMessage(message: JsonRpcMessage, headers: EraHeade
   }
   const version = claim.version;
   if (headerVersion !== undefined && headerVersion !== version) {
-    throw mismatch(id, headerVersion, `the body names protocol version ${version} but the MCP-Protocol-Version header names ${headerVersion}`);
+    throw mismatch(id, 'MCP-Protocol-Version', 'the MCP-Protocol-Version header does not name the body\'s _meta protocol version');
   }
   if (!isStatelessVersion(version)) return { era: 'legacy', protocolVersion: version };
   if (headers.method !== undefined && headers.method !== method) {
-    throw mismatch(id, headers.method, `the body names method ${method} but the Mcp-Method header names ${headers.method}`);
+    throw mismatch(id, 'Mcp-Method', 'the Mcp-Method header does not name the body\'s method');
   }
   if (message.kind === 'request') checkStatelessRequestHeaders(message, headers);
   return { era: 'stateless', protocolVersion: version };

@@ -109,7 +109,8 @@ export function parseClientBody(text: string, maxDepth: number): JsonRpcMessage 
   } catch (err) {
     if (!(err instanceof JsonError)) throw err;
     const { kind, message } = err;
-    if (kind === 'syntax') throw new GatewayError(400, ErrorCode.ParseError, `Parse error: body is not valid JSON (${message})`);
+    // JSON.parse's own message quotes the text around the error: a body value, so it is not passed on.
+    if (kind === 'syntax') throw new GatewayError(400, ErrorCode.ParseError, 'Parse error: body is not valid JSON');
     throw new GatewayError(400, ErrorCode.InvalidRequest, `Invalid Request: the body is refused: ${message}`);
   }
   if (Array.isArray(value)) {

@@ -4,6 +4,7 @@ import { applyMask, MaskError, maskText, type MaskPlanCache } from '../masking/i
 import type { Decision, MaskInstruction } from '../policy/decision.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
 import { isObject } from '../json.ts';
+import { NAMED_BY } from './jsonrpc.ts';
 
 /** What must be masked on the way back, accumulated from the decisions on an exchange. */
 export interface MaskDirective {
@@ -86,5 +87,23 @@ export function maskMessage(message: Record<string, unknown>, directive: MaskDir
   } catch (err) {
     if (!(err instanceof MaskError)) throw err;
     throw new GatewayError(200, ErrorCode.MaskingFailed, `Masking required but could not be applied, so the content is withheld (fail closed): ${err.message}`);
+  }
+}
+
+/**
+ * The name or URI a message names (nameOf), as it may leave the gateway in a trail record (span,
+ * decision record, recording): masked by `directive` as that field of the masked message's
+ * params would be; '' when a strict mask cannot be applied (withheld, as the content is).
+ */
+export function shownName(method: string, name: string, directive: MaskDirective | undefined, plans: MaskPlanCache): string {
+  if (name === '' || directive === undefined) return name;
+  const field = Object.hasOwn(NAMED_BY, method) ? NAMED_BY[method]! : 'name';
+  try {
+    const params = maskMessage({ params: { [field]: name } }, directive, plans).value.params;
+    const value = isObject(params) ? params[field] : undefined;
+    return typeof value === 'string' ? value : '';
+  } catch (err) {
+    if (err instanceof GatewayError) return '';
+    throw err;
   }
 }

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type { SessionStore } from '../sessions/store.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
 import { JsonError, parseJson } from '../json.ts';
-import { nameOf, toMessage, toWire, type JsonRpcMessage } from './jsonrpc.ts';
+import { toMessage, toWire, type JsonRpcMessage } from './jsonrpc.ts';
 import type { MessageFacts } from '../telemetry/index.ts';
-import { combineMasks, type MaskDirective } from './protect.ts';
+import { combineMasks, shownName, type MaskDirective } from './protect.ts';
 import { screen, type Exchange, type Screened, type Screening } from './screen.ts';
 import { answeredUpstream } from './trail-stage.ts';
 import { formatEvent, KEEP_ALIVE, SseError, SseReader, type SseItem } from './sse.ts';
@@ -137,7 +137,7 @@ async function carryOut(ctx: RelayContext, ex: Exchange, screened: Screened, wir
 async function screenOne(ctx: RelayContext, message: JsonRpcMessage, rawBytes: number): Promise<string | null> {
   const base = await exchangeFor(ctx, message);
   const own = base.trail.active && (message.kind !== 'response' || ctx.ex.request === undefined);
-  const ex = own ? { ...base, trail: base.trail.child(factsOf(message, base)) } : base;
+  const ex = own ? { ...base, trail: base.trail.child(factsOf(ctx, message, base)) } : base;
   const wire = toWire(message);
   const screened = screen(ex, ctx.screening, message, wire, rawBytes);
   const out = await carryOut(ctx, ex, screened, wire);
@@ -157,10 +157,18 @@ async function screenOne(ctx: RelayContext, message: JsonRpcMessage, rawBytes: n
   return out;
 }
 
-/** How the trail names an upstream message; an answer on a GET stream, by the request it answers. */
-function factsOf(message: JsonRpcMessage, ex: Exchange): MessageFacts {
-  if (message.kind === 'response') return { kind: 'response', method: ex.request?.method ?? '', name: ex.request?.name ?? '', id: message.id };
-  return { kind: message.kind, method: message.method, name: nameOf(message), ...(message.kind === 'request' ? { id: message.id } : {}), params: message.params };
+/**
+ * How the trail names an upstream message: an answer on a GET stream by the request it answers
+ * (its name as that request's masks show it); a message the upstream starts by its method only,
+ * never by a name or URI in its params (the upstream chose them, and no decision masked them yet).
+ */
+function factsOf(ctx: RelayContext, message: JsonRpcMessage, ex: Exchange): MessageFacts {
+  if (message.kind === 'response') {
+    const request = ex.request;
+    const name = request === undefined ? '' : shownName(request.method, request.name, request.mask, ctx.screening.masks);
+    return { kind: 'response', method: request?.method ?? '', name, id: message.id };
+  }
+  return { kind: message.kind, method: message.method, name: '', ...(message.kind === 'request' ? { id: message.id } : {}), params: message.params };
 }
 
 /** Whether a message is an answer to something other than the request this POST is waiting on. */

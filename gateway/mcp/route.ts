@@ -19,7 +19,7 @@ import { nameOf, parseClientBody, refuseUnsupported, toWire, type JsonRpcMessage
 import { isGatewayState, splitParams, type ApprovalFlow } from '../approvals/index.ts';
 import type { Decision } from '../policy/decision.ts';
 import { messageHeaders } from './headers.ts';
-import { withMask } from './protect.ts';
+import { shownName, withMask } from './protect.ts';
 import { isObject } from '../json.ts';
 import { answeredBy, answeredUpstream, endsWithStream, receivedOnly, recordingUnavailable, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
 import { ClientGone, relay, type RelayContext } from './relay.ts';
@@ -198,9 +198,13 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   ex.protocolVersion ||= session?.protocolVersion ?? '';
 
   const query = await clientQuery(deps, ex, message);
-  if (trail.active) trail.begin({ kind: message.kind, method: query.method, name: query.name, id: rpcId, params: message.kind === 'response' ? undefined : message.params, era, protocolVersion: ex.protocolVersion, sessionId });
+  // Named once decided: what leaves the gateway in the trail is the name as the decision masks it.
+  if (trail.active) trail.begin({ kind: message.kind, method: query.method, name: '', id: rpcId, params: message.kind === 'response' ? undefined : message.params, era, protocolVersion: ex.protocolVersion, sessionId });
   const decision = trail.decide(query, ex.decide);
-  recordDecision(deps.screening.audit, query, ex.principal, decision);
+  const audit = deps.screening.audit;
+  const shown = query.name !== '' && (trail.active || audit.enabled) ? shownName(query.method, query.name, withMask(undefined, decision), deps.screening.masks) : query.name;
+  trail.named(shown);
+  recordDecision(audit, shown === query.name ? query : { ...query, name: shown }, ex.principal, decision);
   const refused = refusal(decision);
   if (refused && decision.missingScopes.length > 0 && deps.authenticator.insufficientScope) {
     // The policy says which scopes would allow this: ask the client to step up (MCP authorization).
@@ -308,6 +312,11 @@ async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, mess
   // The upstream call is the trail's CLIENT span: its trace context goes upstream the way the
   // client's came in (the header; in 2026-07-28 also params._meta).
   const call = ex.trail.upstream(target.url);
+  // Traced: the gateway's context replaces the client's whole (no client tracestate beside it).
+  if (call.headers.traceparent !== undefined) {
+    delete forwarded.traceparent;
+    delete forwarded.tracestate;
+  }
   Object.assign(forwarded, call.headers);
   const sent = call.meta !== undefined && era === 'stateless' ? withTraceMeta(wire, call.meta) : wire;
   const crossing: Crossing | undefined = ex.trail.active ? { direction: 'client_to_server', origin, message: sent, mask: withMask(undefined, decision) } : undefined;

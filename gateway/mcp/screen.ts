@@ -10,7 +10,7 @@ import { recordDecision, type AuditSink } from '../telemetry/audit.ts';
 import type { Trail } from '../telemetry/index.ts';
 import { ErrorCode, GatewayError, jsonRpcError } from '../errors.ts';
 import type { JsonRpcMessage } from './jsonrpc.ts';
-import { maskMessage, withMask, type MaskDirective } from './protect.ts';
+import { maskMessage, shownName, withMask, type MaskDirective } from './protect.ts';
 
 /** Everything about one HTTP exchange that policy input and audit need. */
 export interface Exchange {
@@ -94,7 +94,9 @@ function decideAndMask(
       refused = err;
     }
   }
-  recordDecision(s.audit, query, ex.principal, decision, counts);
+  // A response is named as its request was shown: masked by the request's masks (`inherited`).
+  const name = query.name === '' || !s.audit.enabled ? query.name : shownName(query.method, query.name, inherited, s.masks);
+  recordDecision(s.audit, name === query.name ? query : { ...query, name }, ex.principal, decision, counts);
   return refused ? { refused } : { message: out };
 }
 

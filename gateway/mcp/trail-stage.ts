@@ -35,11 +35,15 @@ export function refuseUnrecorded(trail: Trail, id: JsonRpcId): void {
   if (!trail.admits()) throw recordingUnavailable(id);
 }
 
-/** The message with the gateway's trace context in `params._meta` (a copy; other _meta members kept). */
+/**
+ * The message with the gateway's trace context in `params._meta` (a copy). The client's own
+ * `traceparent`, `tracestate` and `baggage` members are dropped first: the upstream sees the
+ * gateway's context only, never a client's tracestate or baggage beside it; other members are kept.
+ */
 export function withTraceMeta(wire: Record<string, unknown>, context: Record<string, string>): Record<string, unknown> {
   const params = wire.params;
   if (!isObject(params)) return wire;
-  const meta = isObject(params._meta) ? params._meta : {};
+  const { traceparent: _tp, tracestate: _ts, baggage: _bg, ...meta } = isObject(params._meta) ? params._meta : {};
   return { ...wire, params: { ...params, _meta: { ...meta, ...context } } };
 }
 

@@ -3,16 +3,18 @@
 import { Agent, request } from 'undici';
 import { UpstreamCredentialError, type UpstreamCredentialProvider } from '../identity/index.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
+import { isSpanContextValid } from '@opentelemetry/api';
+import { parseTraceParent, TraceState } from '@opentelemetry/core';
 
 /**
  * Client headers an upstream may see: transport headers only (the MCP message headers are written
  * by gateway/mcp/headers.ts). Authorization and cookies never pass: the gateway is the resource
- * server for the caller's token, and the upstream gets its own credential instead.
+ * server for the caller's token, and the upstream gets its own credential instead. Trace context
+ * is not copied: see clientTraceContext.
  */
 const FORWARDED_REQUEST_HEADERS = [
   'accept', 'content-type', 'user-agent',
   'mcp-session-id', 'mcp-protocol-version',
-  'traceparent', 'tracestate', 'baggage',
 ];
 
 // `Last-Event-ID` is not among them: the client holds the gateway's event ids, which the route
@@ -55,6 +57,25 @@ export function forwardedHeaders(incoming: Headers, target: UpstreamTarget): Rec
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const value = incoming.get(name);
     if (value !== null) out[name] = value;
+  }
+  return clientTraceContext(incoming, out);
+}
+
+/**
+ * The client's W3C trace context as it may go upstream when the gateway does not trace (with
+ * tracing on the route replaces it with the gateway's own): a well-formed `traceparent` unchanged,
+ * its `tracestate` only beside it and re-serialized within the W3C limits (32 members, valid keys
+ * and values). `baggage` never passes: it is the client's free text at a trust boundary.
+ */
+function clientTraceContext(incoming: Headers, out: Record<string, string>): Record<string, string> {
+  const traceparent = incoming.get('traceparent');
+  const parsed = traceparent === null ? null : parseTraceParent(traceparent.trim());
+  if (traceparent === null || parsed === null || !isSpanContextValid(parsed)) return out;
+  out.traceparent = traceparent.trim();
+  const tracestate = incoming.get('tracestate');
+  if (tracestate !== null) {
+    const valid = new TraceState(tracestate).serialize();
+    if (valid !== '') out.tracestate = valid;
   }
   return out;
 }

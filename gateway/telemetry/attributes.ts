@@ -9,7 +9,10 @@ import * as S from './semconv.ts';
 export interface MessageFacts {
   kind: 'request' | 'notification' | 'response';
   method: string;
-  /** The tool or prompt name, or the resource URI (nameOf in gateway/mcp/jsonrpc.ts). */
+  /**
+   * The tool or prompt name, or the resource URI (nameOf in gateway/mcp/jsonrpc.ts), as it may
+   * leave the gateway: masked as its decision masks the message (shownName in gateway/mcp/protect.ts).
+   */
   name: string;
   id?: string | number | null | undefined;
   params?: unknown;
@@ -20,25 +23,36 @@ export interface MessageFacts {
 const NAMED = new Set(['tools/call', 'prompts/get']);
 const RESOURCE = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe']);
 
-/** `{mcp.method.name} {target}`: the target only for tools and prompts (resource URIs are unbounded). */
+/** Longest tool/prompt name in a span name, and longest JSON-RPC id on a span: both are the caller's. */
+const NAME_LIMIT = 128;
+const ID_LIMIT = 128;
+const cut = (text: string, limit: number): string => (text.length > limit ? `${text.slice(0, limit)}…` : text);
+
+/**
+ * `{mcp.method.name} {target}`: the target only for tools and prompts (resource URIs are
+ * unbounded), and cut; a method outside the known MCP methods is named `other` (semconv.ts).
+ */
 export function spanName(m: Pick<MessageFacts, 'method' | 'name' | 'span'>): string {
   if (m.span !== undefined) return m.span;
   if (m.method === '') return S.SPAN_UNREAD;
-  return NAMED.has(m.method) && m.name ? `${m.method} ${m.name}` : m.method;
+  const method = S.boundedMethod(m.method);
+  return NAMED.has(method) && m.name ? `${method} ${cut(m.name, NAME_LIMIT)}` : method;
+}
+
+/** The name's attributes (gen_ai.tool.name, gen_ai.prompt.name, mcp.resource.uri) of a method. */
+export function nameAttributes(method: string, name: string, into: Attributes): void {
+  if (!name) return;
+  if (method === 'tools/call') into[S.ATTR_GEN_AI_TOOL_NAME] = name;
+  else if (method === 'prompts/get') into[S.ATTR_GEN_AI_PROMPT_NAME] = name;
+  else if (RESOURCE.has(method)) into[S.ATTR_MCP_RESOURCE_URI] = name;
 }
 
 export function messageAttributes(m: MessageFacts): Attributes {
   const attrs: Attributes = {};
   if (m.method) attrs[S.ATTR_MCP_METHOD_NAME] = m.method;
-  if (m.id !== undefined && m.id !== null) attrs[S.ATTR_JSONRPC_REQUEST_ID] = String(m.id);
-  if (m.method === 'tools/call' && m.name) {
-    attrs[S.ATTR_GEN_AI_TOOL_NAME] = m.name;
-    attrs[S.ATTR_GEN_AI_OPERATION_NAME] = S.GEN_AI_OPERATION_EXECUTE_TOOL;
-  } else if (m.method === 'prompts/get' && m.name) {
-    attrs[S.ATTR_GEN_AI_PROMPT_NAME] = m.name;
-  } else if (RESOURCE.has(m.method) && m.name) {
-    attrs[S.ATTR_MCP_RESOURCE_URI] = m.name;
-  }
+  if (m.id !== undefined && m.id !== null) attrs[S.ATTR_JSONRPC_REQUEST_ID] = cut(String(m.id), ID_LIMIT);
+  if (m.method === 'tools/call') attrs[S.ATTR_GEN_AI_OPERATION_NAME] = S.GEN_AI_OPERATION_EXECUTE_TOOL;
+  nameAttributes(m.method, m.name, attrs);
   return attrs;
 }
 

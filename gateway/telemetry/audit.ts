@@ -17,6 +17,7 @@ export interface DecisionRecord {
   direction: PolicyQuery['direction'];
   kind: PolicyQuery['kind'];
   method: string;
+  /** The tool/prompt name or URI as the decision masks it (shownName in gateway/mcp/protect.ts); '' when withheld. */
   name: string;
   outcome: Decision['outcome'];
   allow: boolean;
@@ -59,8 +60,11 @@ export function recordDecision(sink: AuditSink, query: PolicyQuery, principal: s
  */
 export function recordCandidateDecision(sink: AuditSink, query: PolicyQuery, principal: string, candidate: Decision, enforced: Decision, differences: string[]): void {
   if (!sink.enabled) return;
+  // Recorded inside the decision, before any mask is applied: a name either decision (or, for an
+  // answer, its request) may mask is withheld ('') rather than kept unmasked.
+  const masked = query.kind === 'response' || enforced.mask.length > 0 || candidate.mask.length > 0;
   sink.record({
-    ...decisionRecord(query, principal, candidate, {}),
+    ...decisionRecord(masked && query.name !== '' ? { ...query, name: '' } : query, principal, candidate, {}),
     observe_only: true,
     enforced: {
       decision_id: enforced.id, revision: enforced.revision, outcome: enforced.outcome, allow: enforced.allow,

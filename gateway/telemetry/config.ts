@@ -27,9 +27,15 @@ export const telemetryConfigSchema = z
          * after masking, capped at 4096 characters. Off: never.
          */
         capture_content: z.boolean().default(false),
+        /**
+         * Let a client's traceparent decide whether its calls are traced (its sampled flag). Off:
+         * the client's trace id is kept as the parent, and sample_ratio decides, so a client can
+         * neither opt its calls out of the audit trail nor force every call into it.
+         */
+        trust_incoming_sampling: z.boolean().default(false),
       })
       .strict()
-      .default({ enabled: true, capture_content: false }),
+      .default({ enabled: true, capture_content: false, trust_incoming_sampling: false }),
     metrics: z
       .object({
         /** Serve OpenTelemetry metrics in the Prometheus text format on GET /metrics. */
@@ -39,14 +45,14 @@ export const telemetryConfigSchema = z
       .default({ enabled: true }),
   })
   .strict()
-  .default({ enabled: false, traces: { enabled: true, capture_content: false }, metrics: { enabled: true } });
+  .default({ enabled: false, traces: { enabled: true, capture_content: false, trust_incoming_sampling: false }, metrics: { enabled: true } });
 
 export type TelemetryConfig = z.infer<typeof telemetryConfigSchema>;
 
 /** The configuration with the environment's fallbacks applied: what the SDK is built from. */
 export interface ResolvedTelemetry {
   serviceName: string;
-  traces: { protocol: 'http/protobuf' | 'grpc'; endpoint: string; sampleRatio: number; captureContent: boolean } | undefined;
+  traces: { protocol: 'http/protobuf' | 'grpc'; endpoint: string; sampleRatio: number; captureContent: boolean; trustIncomingSampling: boolean } | undefined;
   metrics: boolean;
 }
 
@@ -65,7 +71,7 @@ export function resolveTelemetry(config: TelemetryConfig, env: NodeJS.ProcessEnv
       ?? (base ? (protocol === 'grpc' ? base : `${base}/v1/traces`) : protocol === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318/v1/traces');
     const envRatio = Number(env.OTEL_TRACES_SAMPLER_ARG);
     const sampleRatio = t.sample_ratio ?? (env.OTEL_TRACES_SAMPLER_ARG !== undefined && envRatio >= 0 && envRatio <= 1 ? envRatio : 1);
-    traces = { protocol, endpoint, sampleRatio, captureContent: t.capture_content };
+    traces = { protocol, endpoint, sampleRatio, captureContent: t.capture_content, trustIncomingSampling: t.trust_incoming_sampling };
   }
   return { serviceName: config.service_name ?? (env.OTEL_SERVICE_NAME?.trim() || 'portcullis'), traces, metrics: config.metrics.enabled };
 }

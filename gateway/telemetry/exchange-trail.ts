@@ -12,7 +12,7 @@ import { isObject } from '../json.ts';
 import type { Masked } from '../mcp/protect.ts';
 import { clientNameOf, keepable, recordedDecision, recordedMessage, type Crossing, type ExchangeFacts } from './record.ts';
 import * as S from './semconv.ts';
-import { approvalAttributes, contentAttribute, decisionAttributes, identityAttributes, maskedAttributes, messageAttributes, serverAddress, spanName, type MessageFacts } from './attributes.ts';
+import { approvalAttributes, contentAttribute, decisionAttributes, identityAttributes, maskedAttributes, messageAttributes, nameAttributes, serverAddress, spanName, type MessageFacts } from './attributes.ts';
 import type { Trail, TrailBegin, TrailDeps, TrailRequest, UpstreamCall } from './trail.ts';
 
 const now = (): number => performance.timeOrigin + performance.now();
@@ -128,6 +128,17 @@ export class ExchangeTrail implements Trail {
     if (this.#identity) identityAttributes(this.#identity, attrs);
     span.setAttributes(attrs);
     for (const e of this.#early.splice(0)) this.#child(e.name, e.start, e.end, e.attrs, e.error);
+  }
+
+  named(name: string): void {
+    const f = this.#facts;
+    if (f === undefined || name === '' || f.name === name) return;
+    this.#facts = { ...f, name };
+    const span = this.#span;
+    if (span === undefined || !span.isRecording()) return;
+    const attrs: Attributes = {};
+    nameAttributes(f.method, name, attrs);
+    span.updateName(spanName(this.#facts)).setAttributes(attrs);
   }
 
   /** 2026-07-28 carries trace context in `params._meta`; otherwise (or when absent) the HTTP header. */
@@ -367,8 +378,9 @@ function addCounts(into: Record<string, number>, from: Record<string, number>): 
   for (const [cls, n] of Object.entries(from)) into[cls] = (into[cls] ?? 0) + n;
 }
 
+/** The error's code or type only: an error's message may quote request content. */
 function failSpan(span: Span, err: unknown): void {
   const type = err instanceof GatewayError ? String(err.code) : err instanceof Error ? err.name : 'error';
   span.setAttribute(S.ATTR_ERROR_TYPE, type);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : undefined });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: type });
 }

@@ -43,8 +43,9 @@ export class GatewayMetrics {
     this.#approvalWait = meter.createHistogram(S.METRIC_APPROVAL_WAIT, { unit: 's', description: 'Time from an approval request to its decision', advice: { explicitBucketBoundaries: WAIT } });
   }
 
+  /** `method` is bounded to the known MCP methods (else `other`): clients and upstreams choose it. */
   decision(outcome: string, ruleIds: readonly string[], target: string, method: string, seconds: number): void {
-    this.#decisions.add(1, { [S.METRIC_ATTR_OUTCOME]: outcome, [S.METRIC_ATTR_TARGET]: target, [S.METRIC_ATTR_METHOD]: method });
+    this.#decisions.add(1, { [S.METRIC_ATTR_OUTCOME]: outcome, [S.METRIC_ATTR_TARGET]: target, [S.METRIC_ATTR_METHOD]: S.boundedMethod(method) });
     for (const rule of ruleIds) this.#decisionRules.add(1, { [S.METRIC_ATTR_OUTCOME]: outcome, [S.METRIC_ATTR_RULE_ID]: rule });
     this.#decisionDuration.record(seconds, { [S.METRIC_ATTR_OUTCOME]: outcome });
   }

@@ -15,6 +15,7 @@ import {
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { ResolvedTelemetry } from './config.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { ATTRIBUTE_VALUE_LIMIT } from './semconv.ts';
 
 const VERSION = '0.1.0';
 
@@ -72,9 +73,16 @@ export function startTelemetry(resolved: ResolvedTelemetry, env: NodeJS.ProcessE
   let provider: TracerProvider | undefined;
   if (resolved.traces) {
     const exporter = options.spanExporter ?? exporterFor(resolved.traces);
+    const ratio = new TraceIdRatioBasedSampler(resolved.traces.sampleRatio);
     provider = new TracerProvider({
       resource,
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(resolved.traces.sampleRatio) }),
+      // A client's trace stays the parent (trace id continuity); whether it is sampled is the
+      // ratio's call unless trust_incoming_sampling lets the client's sampled flag decide.
+      sampler: resolved.traces.trustIncomingSampling
+        ? new ParentBasedSampler({ root: ratio })
+        : new ParentBasedSampler({ root: ratio, remoteParentSampled: ratio, remoteParentNotSampled: ratio }),
+      // Attribute values callers choose (ids, names, URIs) are cut, not exported whole.
+      spanLimits: { attributeValueLengthLimit: ATTRIBUTE_VALUE_LIMIT },
       // Batched off the request path; an exporter that fails drops spans, never requests.
       spanProcessors: [options.spanExporter ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter, ...BATCH })],
     });

@@ -103,3 +103,24 @@ export const METRIC_ATTR_POLICY = 'policy';
 export const METRIC_ATTR_ERROR = 'error';
 export const METRIC_ATTR_RESULT = 'result';
 export const METRIC_ATTR_DIFFERENCE = 'difference';
+
+/**
+ * The MCP methods (both eras) a metric label or span name may carry; any other method, chosen by
+ * a client or an upstream, is named METHOD_OTHER, so neither grows with what callers send.
+ */
+export const KNOWN_METHODS: ReadonlySet<string> = new Set([
+  'initialize', 'ping', 'server/discover',
+  'tools/list', 'tools/call', 'prompts/list', 'prompts/get',
+  'resources/list', 'resources/templates/list', 'resources/read', 'resources/subscribe', 'resources/unsubscribe',
+  'subscriptions/listen', 'completion/complete', 'logging/setLevel', 'sampling/createMessage', 'elicitation/create', 'roots/list',
+  'notifications/initialized', 'notifications/cancelled', 'notifications/progress', 'notifications/message',
+  'notifications/resources/updated', 'notifications/resources/list_changed', 'notifications/tools/list_changed',
+  'notifications/prompts/list_changed', 'notifications/roots/list_changed', 'notifications/elicitation/complete',
+]);
+export const METHOD_OTHER = 'other';
+
+/** `method` as a metric label or in a span name: a known MCP method, else METHOD_OTHER. */
+export const boundedMethod = (method: string): string => (KNOWN_METHODS.has(method) ? method : METHOD_OTHER);
+
+/** Longest attribute value a span keeps (spanLimits.attributeValueLengthLimit); longer is cut. */
+export const ATTRIBUTE_VALUE_LIMIT = 1024;

@@ -44,6 +44,11 @@ export interface Trail {
   /** Times a stage of the path as a child span of the message span. */
   stage<T>(name: S.StageName, run: () => T): T;
   begin(facts: TrailBegin): void;
+  /**
+   * The message's name (tool, prompt, URI) as its decision masks it: only then does it go on the
+   * spans and records (begin is given '' for a message that is yet to be decided).
+   */
+  named(name: string): void;
   /** A legacy session was created by this exchange (initialize): its recording is the session's. */
   session(id: string): void;
   /** One policy decision, timed as the policy stage; its provenance goes on the spans. */
@@ -76,6 +81,7 @@ export const noTrail: Trail = {
   admits: () => true,
   stage: (_name, run) => run(),
   begin: () => {},
+  named: () => {},
   session: () => {},
   decide: (query, decide) => decide(query),
   mask: (run) => run(),

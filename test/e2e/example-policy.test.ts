@@ -81,6 +81,9 @@ describe.each([
     const client = await connectAs(['engineering']);
     const err = await errorOf(client.request({ method: 'custom/frobnicate', params: {} }, z.object({})));
     expect(err.code).toBe(-32051);
-    expect(err.message).toContain('custom/frobnicate');
+    expect((err as { data?: any }).data?.portcullis?.rule_ids).toEqual(['example.method.unknown']);
+    // Reasons reach the client and the audit trail verbatim: the policy quotes no input in them.
+    expect(err.message).toContain('is not allowed by this policy');
+    expect(err.message).not.toContain('custom/frobnicate');
   });
 });

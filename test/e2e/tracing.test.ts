@@ -134,10 +134,11 @@ describe('tracing: what is off costs nothing, and telemetry never breaks a call'
     }
   });
 
-  it('samples new traces by sample_ratio and follows a sampled parent (parent-based)', async () => {
+  it('samples by sample_ratio whatever the client\'s sampled flag, keeping its trace id; trust_incoming_sampling follows it', async () => {
     const exporter = new InMemorySpanExporter();
     const upstream = await startModernUpstream({ modernResponse: 'json' });
     const gw = await startTestGateway({ targets: { modern: upstream.url }, config: { telemetry: { enabled: true, traces: { sample_ratio: 0 } } }, gateway: { spanExporter: exporter } });
+    const trusting = await startTestGateway({ targets: { modern: upstream.url }, config: { telemetry: { enabled: true, traces: { sample_ratio: 0, trust_incoming_sampling: true } } }, gateway: { spanExporter: exporter } });
     try {
       const unsampled = await callTool(gw, 'add', { a: 1, b: 1 });
       expect(unsampled.json.result).toBeDefined();
@@ -145,11 +146,17 @@ describe('tracing: what is off costs nothing, and telemetry never breaks a call'
       // Still one trace upstream: the context goes on, marked not sampled.
       const sent = upstream.received.find((r) => (r.json as any)?.id === unsampled.id)!;
       expect(sent.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+      // A sampled client parent does not force tracing: the ratio (0) decides; the trace id goes on.
       const c = clientContext();
-      await callTool(gw, 'add', { a: 2, b: 2 }, { header: c.traceparent });
+      const forced = await callTool(gw, 'add', { a: 2, b: 2 }, { header: c.traceparent });
+      expect(exporter.getFinishedSpans()).toHaveLength(0);
+      const forcedSent = upstream.received.find((r) => (r.json as any)?.id === forced.id)!;
+      expect(forcedSent.headers.traceparent).toMatch(new RegExp(`^00-${c.traceId}-[0-9a-f]{16}-00$`));
+      await callTool(trusting, 'add', { a: 2, b: 2 }, { header: c.traceparent });
       expect(exporter.getFinishedSpans().map(seen).filter((sp) => sp.traceId === c.traceId).map((sp) => sp.kind).sort()).toEqual(['client', 'internal', 'internal', 'internal', 'internal', 'server']);
     } finally {
       await gw.close();
+      await trusting.close();
       await upstream.close();
     }
   });

@@ -27,7 +27,7 @@ decision := _unsupported_contract if {
 	protocol.applies
 } else := lib.deny(
 	"example.method.unknown",
-	concat("", ["method ", input.method, " (", input.direction, " ", input.kind, ") is not allowed by this policy"]),
+	concat("", ["this method (", input.direction, " ", input.kind, ") is not allowed by this policy"]),
 )
 
 # A later contract version may change what fields mean: refuse rather than guess.

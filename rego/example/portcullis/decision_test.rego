@@ -53,7 +53,7 @@ test_unsupported_contract_reason if {
 
 test_unknown_method_reason if {
 	decision := portcullis.decision with input as testing.message({"method": "tasks/get"})
-	decision.reasons == ["method tasks/get (client_to_server request) is not allowed by this policy"]
+	decision.reasons == ["this method (client_to_server request) is not allowed by this policy"]
 }
 
 # Every decision of every table, allowed or denied, has a rule id and a reason for audit.

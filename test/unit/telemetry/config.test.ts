@@ -11,7 +11,7 @@ describe('telemetry configuration', () => {
     expect(resolveTelemetry(parse(undefined), {})).toBeUndefined();
     expect(resolveTelemetry(parse({ enabled: true }), {})).toEqual({
       serviceName: 'portcullis', metrics: true,
-      traces: { protocol: 'http/protobuf', endpoint: 'http://localhost:4318/v1/traces', sampleRatio: 1, captureContent: false },
+      traces: { protocol: 'http/protobuf', endpoint: 'http://localhost:4318/v1/traces', sampleRatio: 1, captureContent: false, trustIncomingSampling: false },
     });
   });
 

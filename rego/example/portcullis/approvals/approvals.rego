@@ -33,7 +33,8 @@ decision := _not_a_tool if {
 
 _entry := mcp.tools[input.name]
 
-_what := concat("", ["tool \"", input.name, "\""])
+# Reasons never quote input (they reach the client and the audit trail verbatim).
+_what := "the tool"
 
 _approve_groups := _entry.approve_groups
 
@@ -52,10 +53,10 @@ _is_requester if {
 
 _not_a_tool := lib.deny(
 	"example.approvals.not_a_tool",
-	concat("", ["approvals are only for tools/call, not ", input.method]),
+	"approvals are only for tools/call",
 )
 
-_unknown := lib.deny("example.approvals.unknown", concat("", ["unknown ", _what, ": nobody may approve it"]))
+_unknown := lib.deny("example.approvals.unknown", "the tool is not in the policy catalog: nobody may approve it")
 
 _not_a_person := lib.deny(
 	"example.approvals.not_a_person",

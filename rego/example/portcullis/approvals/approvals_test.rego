@@ -62,13 +62,13 @@ test_votes[note] if {
 
 test_reasons_name_who_may_approve if {
 	decision := data.portcullis.decision with input as vote("run_shell", _dba)
-	decision.reasons == ["tool \"run_shell\": only sre may approve"]
+	decision.reasons == ["the tool: only sre may approve"]
 }
 
 test_class_without_approvers_lets_nobody_approve if {
 	decision := data.portcullis.decision with input as vote("delete_customer", _sre)
 	decision.allow == false
-	decision.reasons == ["tool \"delete_customer\": only  may approve"]
+	decision.reasons == ["the tool: only  may approve"]
 }
 
 test_tool_groups_override_the_class if {

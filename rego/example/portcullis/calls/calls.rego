@@ -63,8 +63,9 @@ _class := mcp.classes[_entry.class]
 # Who may make the call: the tool's own `allow_groups` where it has them, else its class's.
 _allow_groups := object.get(_entry, "allow_groups", _class.allow_groups)
 
-# The quoted subject of every reason, e.g. `tool "run_sql"`.
-_what := concat("", [_noun, " \"", input.name, "\""])
+# The subject of every reason, e.g. `the tool`. Reasons go to the client, spans and decision logs
+# verbatim, so they never quote input: the name (or URI) is the decision record's, masked.
+_what := concat("", ["the ", _noun])
 
 _rule_id(outcome) := concat("", ["example.calls.", _entry.class, ".", outcome])
 
@@ -77,7 +78,7 @@ _mask_reason := concat("", ["results of ", _what, " are masked (", _entry.mask, 
 
 _unknown := lib.deny(
 	"example.calls.unknown",
-	concat("", ["unknown ", _what, ": not in the policy catalog, denied by default"]),
+	concat("", [_what, " is not in the policy catalog: denied by default"]),
 )
 
 _unknown_class := lib.deny(
@@ -103,7 +104,7 @@ _approval_reason := concat("", [
 _approval_obligation := {
 	"required": true,
 	"approvers": _class.approval.approvers,
-	"reason": object.get(_entry, "approval_reason", concat("", [_class.label, " ", _what])),
+	"reason": object.get(_entry, "approval_reason", concat("", [_class.label, " ", _noun])),
 	"ttl_seconds": _class.approval.ttl_seconds,
 }
 
@@ -144,11 +145,11 @@ _allowed := {
 
 # Responses pass: the request was decided already. A response to a masked tool carries the
 # tool's mask again, so masking does not depend on which of the two decisions the gateway applies.
-_response := lib.allow("example.calls.response", concat("", ["response to ", input.method])) if not _mask
+_response := lib.allow("example.calls.response", "response to a call") if not _mask
 
 _response := {
 	"allow": true,
-	"reasons": [concat("", ["response to ", input.method]), _mask_reason],
+	"reasons": ["response to a call", _mask_reason],
 	"rule_ids": ["example.calls.response", _mask_rule_id],
 	"mask": _mask.instructions,
 	"mask_mode": _mask.mode,

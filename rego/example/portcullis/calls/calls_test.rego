@@ -190,24 +190,24 @@ test_calls[note] if {
 	decision.rule_ids == tc.rule_ids
 }
 
-test_reasons_name_the_tool_and_the_groups if {
+test_reasons_name_the_class_and_the_groups_never_the_input if {
 	allowed := data.portcullis.decision with input as testing.call("get_order_status", ["support"])
-	allowed.reasons == ["tool \"get_order_status\" is read-only: open to engineering, support"]
+	allowed.reasons == ["the tool is read-only: open to engineering, support"]
 
 	denied := data.portcullis.decision with input as testing.call("delete_customer", ["engineering"])
-	denied.reasons == ["tool \"delete_customer\" is destructive: requires one of the groups admins"]
+	denied.reasons == ["the tool is destructive: requires one of the groups admins"]
 
 	truncated := data.portcullis.decision with input as testing.message({"name": "refund_order", "truncated": true})
-	truncated.reasons == ["tool \"refund_order\" is destructive and its arguments were too large to inspect: denied"]
+	truncated.reasons == ["the tool is destructive and its arguments were too large to inspect: denied"]
 
 	unknown := data.portcullis.decision with input as testing.message({"method": "prompts/get", "name": "nope"})
-	unknown.reasons == ["unknown prompt \"nope\": not in the policy catalog, denied by default"]
+	unknown.reasons == ["the prompt is not in the policy catalog: denied by default"]
 }
 
 test_get_customer_results_are_masked if {
 	decision := data.portcullis.decision with input as testing.call("get_customer", ["engineering"])
 	decision.mask_mode == "strict"
-	decision.reasons[1] == "results of tool \"get_customer\" are masked (customer_record)"
+	decision.reasons[1] == "results of the tool are masked (customer_record)"
 
 	# Secrets by key name, wherever they are in the result.
 	{"key": "*password*", "style": "marker"} in decision.mask
@@ -259,8 +259,8 @@ test_run_shell_requires_approval_by_sre if {
 		"ttl_seconds": 900,
 	}
 	decision.reasons == [
-		"tool \"run_shell\" is high-risk: allowed for admins once approved by sre, dba",
-		"results of tool \"run_shell\" are masked (high_risk_arguments)",
+		"the tool is high-risk: allowed for admins once approved by sre, dba",
+		"results of the tool are masked (high_risk_arguments)",
 	]
 	decision.mask == mcp.masks.high_risk_arguments.instructions
 }
@@ -275,14 +275,14 @@ test_approval_without_a_mask if {
 test_approval_reason_defaults_to_the_class_and_tool if {
 	decision := data.portcullis.decision with input as testing.call("run_sql", ["admins"])
 		with mcp.tools.run_sql as {"class": "high_risk"}
-	decision.approval.reason == "high-risk tool \"run_sql\""
+	decision.approval.reason == "high-risk tool"
 }
 
 test_class_open_to_anyone if {
 	decision := data.portcullis.decision with input as testing.call("get_order_status", [])
 		with mcp.classes.read_only.allow_groups as ["*"]
 	decision.allow
-	decision.reasons == ["tool \"get_order_status\" is read-only: open to anyone"]
+	decision.reasons == ["the tool is read-only: open to anyone"]
 }
 
 test_tool_with_undefined_class_is_denied if {
@@ -290,7 +290,7 @@ test_tool_with_undefined_class_is_denied if {
 		with mcp.tools.get_order_status as {"class": "read_mostly"}
 	decision.allow == false
 	decision.rule_ids == ["example.calls.unknown_class"]
-	decision.reasons == ["tool \"get_order_status\" has class \"read_mostly\", which the policy does not define: denied"]
+	decision.reasons == ["the tool has class \"read_mostly\", which the policy does not define: denied"]
 }
 
 # The catalog is data: check it is consistent, so a typo in data.json fails the tests.
@@ -311,4 +311,14 @@ test_classes_name_groups[name] if {
 	some name, class in mcp.classes
 	count(class.allow_groups) > 0
 	is_string(class.label)
+}
+
+# Reasons reach the client, spans and decision logs verbatim: a name the caller chose is never in them.
+test_reasons_quote_no_input if {
+	named := testing.message({"method": "resources/read", "name": "test://x/ada@example.com"})
+	unknown := data.portcullis.decision with input as named
+	count(unknown.reasons) > 0
+	every reason in unknown.reasons {
+		not contains(reason, "ada@example.com")
+	}
 }

@@ -21,18 +21,16 @@ applies if {
 	mcp.protocol_methods[input.method] == true
 }
 
+# Reasons name no method: they reach the client and the audit trail verbatim, and the method is
+# the sender's text (the decision record carries it, bounded).
+
 # METADATA
 # description: The decision for a protocol message; total when `applies` holds.
-decision := lib.allow("example.protocol.response", concat("", ["response to ", _method])) if {
+decision := lib.allow("example.protocol.response", "response to a request") if {
 	input.kind == "response"
-} else := lib.allow("example.protocol.notification", concat("", [input.method, " notification"])) if {
+} else := lib.allow("example.protocol.notification", "protocol notification") if {
 	input.kind == "notification"
 	startswith(input.method, "notifications/")
-} else := lib.allow("example.protocol.method", concat("", ["protocol method ", input.method])) if {
+} else := lib.allow("example.protocol.method", "protocol method") if {
 	input.kind == "request"
-} else := lib.deny("example.protocol.unknown_notification", concat("", ["unknown notification ", _method]))
-
-# The gateway sends method "" for a response whose request it does not know.
-_method := input.method if input.method != ""
-
-_method := "(unknown method)" if input.method == ""
+} else := lib.deny("example.protocol.unknown_notification", "unknown notification (outside notifications/*)")

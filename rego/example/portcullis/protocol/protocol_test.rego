@@ -65,12 +65,12 @@ test_protocol[note] if {
 
 test_reasons if {
 	response := data.portcullis.decision with input as testing.message({"kind": "response", "method": ""})
-	response.reasons == ["response to (unknown method)"]
+	response.reasons == ["response to a request"]
 
 	unknown := testing.message({"kind": "notification", "method": "initialized"})
 	notification := data.portcullis.decision with input as unknown
-	notification.reasons == ["unknown notification initialized"]
+	notification.reasons == ["unknown notification (outside notifications/*)"]
 
 	method := data.portcullis.decision with input as testing.message({"method": "ping"})
-	method.reasons == ["protocol method ping"]
+	method.reasons == ["protocol method"]
 }

@@ -26,7 +26,7 @@ decision := _url_refused if {
 	not lib.member_of(input.subject.groups, _entry.allow_groups)
 } else := lib.allow(
 	_rule_id("allowed"),
-	concat("", [input.method, " from the server is allowed for ", lib.describe_groups(_entry.allow_groups)]),
+	concat("", ["server request ", _entry.id, " is allowed for ", lib.describe_groups(_entry.allow_groups)]),
 )
 
 _entry := mcp.server_requests[input.method]
@@ -42,12 +42,12 @@ _url_allowed if {
 _url_refused := lib.deny(
 	_rule_id("url_refused"),
 	concat("", [
-		input.method, " in url mode is only allowed to URLs starting with ",
+		"server request ", _entry.id, " in url mode is only allowed to URLs starting with ",
 		concat(" or ", object.get(_entry, "url_prefixes", [])),
 	]),
 )
 
 _denied := lib.deny(
 	_rule_id("denied"),
-	concat("", [input.method, " from the server requires one of the groups ", lib.describe_groups(_entry.allow_groups)]),
+	concat("", ["server request ", _entry.id, " requires one of the groups ", lib.describe_groups(_entry.allow_groups)]),
 )

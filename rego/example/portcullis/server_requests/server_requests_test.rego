@@ -89,12 +89,12 @@ test_server_requests[note] if {
 
 test_reasons if {
 	denied := data.portcullis.decision with input as server_request("sampling/createMessage", {}, ["support"])
-	denied.reasons == ["sampling/createMessage from the server requires one of the groups engineering"]
+	denied.reasons == ["server request sampling requires one of the groups engineering"]
 
 	ftp := server_request("elicitation/create", {"mode": "url", "url": "ftp://x"}, [])
 	url := data.portcullis.decision with input as ftp
-	url.reasons == ["elicitation/create in url mode is only allowed to URLs starting with https://"]
+	url.reasons == ["server request elicitation in url mode is only allowed to URLs starting with https://"]
 
 	roots := data.portcullis.decision with input as server_request("roots/list", {}, [])
-	roots.reasons == ["roots/list from the server is allowed for anyone"]
+	roots.reasons == ["server request roots is allowed for anyone"]
 }
