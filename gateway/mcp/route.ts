@@ -3,98 +3,33 @@
 // records). GET (legacy server stream) and DELETE (legacy session end) are the same path without a
 // message of their own. The trail (gateway/telemetry/trail.ts) sees every stage and every message
 // that crosses; with telemetry and recordings off it is a no-op.
-import type { HttpBindings } from '@hono/node-server';
-import { Hono, type Context, type Next } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+//
+// Stages, each in its own file: door.ts (admit, limitBody, guarded), approval-stage.ts (calls held
+// for approval), trail-stage.ts (the audit trail's crossings), relay.ts and screen.ts (the answer),
+// session-requests.ts (GET and DELETE); context.ts holds what they share.
+import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
-import type { Authenticator, Identity } from '../identity/index.ts';
 import type { PolicyQuery } from '../policy/input.ts';
-import type { SessionRecord, SessionStore } from '../sessions/store.ts';
 import { recordDecision } from '../telemetry/audit.ts';
-import { semconv, type Crossing, type Trail } from '../telemetry/index.ts';
+import type { Crossing } from '../telemetry/index.ts';
 import { methodNotAllowed } from '../edge.ts';
 import { classifyClientMessage } from './era.ts';
-import { ErrorCode, GatewayError, jsonRpcError, type JsonRpcId } from '../errors.ts';
+import { ErrorCode, GatewayError, jsonRpcError } from '../errors.ts';
 import { nameOf, parseClientBody, refuseUnsupported, toWire, type JsonRpcMessage } from './jsonrpc.ts';
-import { isGatewayState, splitParams, type ApprovalFlow } from '../approvals/index.ts';
 import type { Decision } from '../policy/decision.ts';
 import { messageHeaders } from './headers.ts';
 import { shownName, withMask } from './protect.ts';
 import { isObject } from '../json.ts';
 import { answeredBy, answeredUpstream, endsWithStream, receivedOnly, recordingUnavailable, refuseUnrecorded, withTraceMeta } from './trail-stage.ts';
-import { ClientGone, relay, type RelayContext } from './relay.ts';
-import { queryFor, refusal, type Exchange, type Screening } from './screen.ts';
-import { forwardedHeaders, timeoutError, type Upstreams, type UpstreamTarget } from './upstream.ts';
+import { relay } from './relay.ts';
+import { queryFor, refusal, type Exchange } from './screen.ts';
+import { forwardedHeaders } from './upstream.ts';
+import { abortOnDisconnect, answerUpstreamFor, exchange, knownSession, readBody, relayContext, type Env, type McpDeps } from './context.ts';
+import { admit, guarded, limitBody } from './door.ts';
+import { sessionRequest } from './session-requests.ts';
+import { approvalStage } from './approval-stage.ts';
 
-export interface McpDeps {
-  screening: Screening;
-  upstreams: Upstreams;
-  sessions: SessionStore;
-  authenticator: Authenticator;
-  limits: { maxBodyBytes: number; maxResponseBytes: number; maxJsonDepth: number; maxEventBytes: number; maxStreamBytes: number; streamIdleMs: number };
-  /** Whether a request carrying this Origin header may come in. */
-  isAllowedOrigin: (origin: string) => boolean;
-  /** Whether a Host header value may come in (DNS-rebinding defence). */
-  isAllowedHost: (host: string) => boolean;
-  log: (message: string) => void;
-  /** Holds calls that need human approval; without it they are refused (-32052, fail closed). */
-  approvals?: ApprovalFlow;
-  /** Opens the audit trail of one exchange (spans, metrics, recording); `() => noTrail` when all are off. */
-  trail: (headers: Headers, target: string, clientAddress: string | undefined) => Trail;
-}
-
-type Env = {
-  Bindings: Partial<HttpBindings>;
-  /** `rpcId`: the id of the client's request once read, so every error answers it. */
-  Variables: { target: UpstreamTarget; identity: Identity; rpcId: JsonRpcId; trail: Trail };
-};
-
-/**
- * Everything refused before a body is read: foreign Origin, rebinding Host, unknown target, and
- * a caller without a valid token for that target.
- */
-function admit(deps: McpDeps) {
-  return async (c: Context<Env>, next: () => Promise<void>) => {
-    const origin = c.req.header('origin');
-    if (origin !== undefined && !deps.isAllowedOrigin(origin)) {
-      return new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Origin ${JSON.stringify(origin)} is not allowed`).toResponse();
-    }
-    const host = c.req.header('host') ?? '';
-    if (!deps.isAllowedHost(host)) {
-      return new GatewayError(403, ErrorCode.ForbiddenOrigin, `Forbidden: Host ${JSON.stringify(host)} is not allowed`).toResponse();
-    }
-    const target = deps.upstreams.get(c.req.param('target') ?? '');
-    if (target === undefined) {
-      return new GatewayError(404, ErrorCode.UnknownTarget, `Not Found: no MCP target named '${c.req.param('target')}'`).toResponse();
-    }
-    c.set('target', target);
-    const trail = deps.trail(c.req.raw.headers, target.name, c.env?.incoming?.socket.remoteAddress);
-    c.set('trail', trail);
-    try {
-      const identity = await trail.stage(semconv.SPAN_AUTHENTICATE, () => deps.authenticator.authenticate(c.req.raw, target.name));
-      trail.identify(identity);
-      c.set('identity', identity);
-    } catch (err) {
-      if (!(err instanceof GatewayError)) {
-        trail.end(err);
-        throw err;
-      }
-      answeredBy(trail, err.body(null));
-      trail.end(err);
-      return err.toResponse();
-    }
-    await next();
-  };
-}
-
-/** A legacy session, only for the identity that created it: anyone else is told it does not exist. */
-async function knownSession(deps: McpDeps, target: UpstreamTarget, sessionId: string, principal: string): Promise<SessionRecord> {
-  const session = await deps.sessions.get(target.name, sessionId);
-  if (session === undefined || session.principal !== principal) {
-    throw new GatewayError(404, ErrorCode.SessionNotFound, 'Session not found: it expired, was not created through this gateway, or belongs to another caller');
-  }
-  return session;
-}
+export type { McpDeps } from './context.ts';
 
 /** The policy question a client message asks. */
 async function clientQuery(deps: McpDeps, ex: Exchange, message: JsonRpcMessage): Promise<PolicyQuery> {
@@ -114,64 +49,6 @@ async function clientQuery(deps: McpDeps, ex: Exchange, message: JsonRpcMessage)
   // Calls are decided on their arguments; every other method on its params.
   if (method === 'tools/call' || method === 'prompts/get') return queryFor(ex, { direction, kind: message.kind, method, name, arguments: params?.arguments });
   return queryFor(ex, { direction, kind: message.kind, method, name, params });
-}
-
-/** Sends a message to the upstream on the client's behalf, in the client's session. */
-function answerUpstreamFor(deps: McpDeps, c: Context<Env>): (message: unknown) => void {
-  const target = c.get('target');
-  return (message) => {
-    const headers = { ...forwardedHeaders(c.req.raw.headers, target), 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-    deps.upstreams
-      .send(target, 'POST', headers, JSON.stringify(message), new AbortController().signal)
-      .then((res) => {
-        res.endDeadline();
-        return res.body.dump();
-      })
-      .catch((err: Error) => deps.log(`could not answer the upstream on the client's behalf on '${target.name}': ${err.message}`));
-  };
-}
-
-function relayContext(deps: McpDeps, c: Context<Env>, ex: Exchange, abort: AbortController): RelayContext {
-  return {
-    ex, screening: deps.screening, sessions: deps.sessions, abort,
-    limits: deps.limits,
-    timeout: (why) => timeoutError(c.get('target'), why),
-    answerUpstream: answerUpstreamFor(deps, c),
-  };
-}
-
-/** The exchange a request opens: who asks, about which target and session, in which era. */
-function exchange(c: Context<Env>, era: Exchange['era'], protocolVersion: string, sessionId: string, decide: Exchange['decide']): Exchange {
-  const identity = c.get('identity');
-  return {
-    target: c.get('target').name, era, protocolVersion, sessionId, subjectJson: identity.subjectJson,
-    principal: identity.principal, request: undefined, decide, trail: c.get('trail'),
-  };
-}
-
-/** Ends the upstream exchange when the client goes away; for 2026-07-28 that is cancellation. */
-function abortOnDisconnect(c: Context<Env>): AbortController {
-  const abort = new AbortController();
-  const outgoing = c.env?.outgoing;
-  if (outgoing) {
-    // Node's own response object: cheaper than materialising the Request's AbortSignal.
-    outgoing.once('close', () => {
-      if (!outgoing.writableFinished) abort.abort();
-    });
-  } else {
-    c.req.raw.signal.addEventListener('abort', () => abort.abort(), { once: true });
-  }
-  return abort;
-}
-
-/** The client's body; a client that goes away mid-upload has nobody left to answer. */
-async function readBody(c: Context<Env>): Promise<string> {
-  try {
-    return await c.req.text();
-  } catch (err) {
-    if (err instanceof GatewayError) throw err;
-    throw new ClientGone();
-  }
 }
 
 async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
@@ -262,34 +139,6 @@ async function post(deps: McpDeps, c: Context<Env>): Promise<Response> {
   return answer;
 }
 
-/** The approval stage's share of the route: which requests it takes, and how it forwards. */
-function approvalStage(flow: ApprovalFlow, c: Context<Env>, ex: Exchange, message: JsonRpcMessage, decision: Decision, refused: GatewayError | undefined) {
-  if (message.kind !== 'request' || message.method !== 'tools/call') return undefined;
-  const params = message.params ?? {};
-  // Only what refusal() refused for want of approval is held; any other refusal stands.
-  const held = refused?.code === ErrorCode.ApprovalRequired && decision.allow && decision.approval?.required === true;
-  if (refused && !held) return undefined;
-  if (!held && !isGatewayState(params.requestState)) return undefined;
-  return (send: (wire: Record<string, unknown>) => Promise<Response>): Promise<Response> => {
-    const rebuilt = (p: Record<string, unknown>) => send({ jsonrpc: '2.0', id: message.id, method: message.method, params: p });
-    // No approval needed (any more): the gateway's own state is taken off, the rest goes on.
-    if (!held) return rebuilt(splitParams(params).call);
-    // The wait is its own stage: it ends when the approved call is forwarded, or the exchange ends.
-    const wait = ex.trail.hold();
-    return flow.handle({
-      id: message.id, era: ex.era, protocolVersion: ex.protocolVersion, target: ex.target, params,
-      identity: c.get('identity'), decision,
-      acceptsSse: (c.req.header('accept') ?? '').includes('text/event-stream'),
-      signal: abortOnDisconnect(c).signal,
-      observe: (record) => ex.trail.approval(record),
-      forward: (p) => {
-        wait.release();
-        return rebuilt(p);
-      },
-    });
-  };
-}
-
 /** Forwards a request (or notification, or response) upstream and relays the answer. */
 async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, message: JsonRpcMessage, wire: Record<string, unknown>, name: string, decision: Decision, origin: 'client' | 'gateway' = 'client'): Promise<Response> {
   const target = c.get('target');
@@ -357,87 +206,6 @@ async function forwardRequest(deps: McpDeps, c: Context<Env>, ex: Exchange, mess
   }
   if (up.status === 404 && sessionId) await deps.sessions.delete(target.name, sessionId);
   return relay(up, relayContext(deps, c, ex, abort));
-}
-
-/** GET opens the legacy server-to-client stream; DELETE ends a legacy session. */
-async function sessionRequest(deps: McpDeps, c: Context<Env>, method: 'GET' | 'DELETE'): Promise<Response> {
-  const target = c.get('target');
-  const headers = c.req.raw.headers;
-  const sessionId = headers.get('mcp-session-id') ?? '';
-  // A GET stream may stay open across bundle swaps: each message on it meets the live policy.
-  const ex = exchange(c, 'legacy', headers.get('mcp-protocol-version') ?? '', sessionId, deps.screening.decide);
-  // Only a session the caller owns names the trail: a stranger's id must not file this under it.
-  const session = sessionId ? await knownSession(deps, target, sessionId, ex.principal) : undefined;
-  ex.protocolVersion ||= session?.protocolVersion ?? '';
-  ex.trail.begin({ kind: 'request', method: '', name: '', span: method === 'GET' ? semconv.SPAN_STREAM : semconv.SPAN_SESSION_END, era: 'legacy', protocolVersion: ex.protocolVersion, sessionId });
-  // A stream or a session's end the recording cannot follow is not opened (fail closed).
-  refuseUnrecorded(ex.trail, null);
-  const forwarded = forwardedHeaders(headers, target);
-  const call = ex.trail.upstream(target.url);
-  Object.assign(forwarded, call.headers);
-  // Resumption names an event id the gateway issued; the upstream hears its own. An id the
-  // gateway never issued (or forgot) resumes nothing: the stream starts fresh.
-  const lastEventId = headers.get('last-event-id');
-  if (method === 'GET' && sessionId && lastEventId !== null) {
-    const upstreamId = await deps.sessions.upstreamEventId(target.name, sessionId, lastEventId);
-    if (upstreamId !== undefined) forwarded['last-event-id'] = upstreamId;
-  }
-  const abort = abortOnDisconnect(c);
-  let up;
-  try {
-    up = await deps.upstreams.send(target, method, forwarded, undefined, abort.signal);
-  } catch (err) {
-    call.failed(err);
-    throw err;
-  }
-  // A stream's lifetime is not the upstream call's: the CLIENT span ends with the headers.
-  call.responded(up.status, true);
-  if (sessionId && (up.status === 404 || (method === 'DELETE' && up.status < 300))) {
-    await deps.sessions.delete(target.name, sessionId);
-  }
-  return relay(up, relayContext(deps, c, ex, abort));
-}
-
-function guarded(deps: McpDeps, handler: (c: Context<Env>) => Promise<Response>) {
-  return async (c: Context<Env>) => {
-    const trail = c.get('trail');
-    try {
-      const res = await handler(c);
-      trail.answered();
-      return res;
-    } catch (err) {
-      if (err instanceof ClientGone) {
-        trail.end(err);
-        return new Response(null, { status: 499 });
-      }
-      let failure = err;
-      if (!(err instanceof GatewayError)) {
-        deps.log(`internal error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? String(err)}`);
-        failure = new GatewayError(500, ErrorCode.InternalError, 'Internal error in the gateway; the request was not forwarded or its answer was withheld');
-      }
-      const error = failure as GatewayError;
-      const id = error.id ?? c.get('rpcId') ?? null;
-      answeredBy(trail, error.body(id));
-      trail.end(err);
-      return error.toResponse(id);
-    }
-  };
-}
-
-/**
- * Refuses bodies over the limit. A declared Content-Length is checked up front (Node's parser
- * holds the body to it), which keeps the body on node-server's direct read path; only chunked
- * bodies are counted while streaming, by Hono's bodyLimit.
- */
-function limitBody(maxBytes: number) {
-  const tooLarge = () => new GatewayError(413, ErrorCode.PayloadTooLarge, `Payload Too Large: the body exceeds ${maxBytes} bytes`).toResponse();
-  const streaming = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
-  return async (c: Context<Env>, next: Next) => {
-    const declared = c.req.header('content-length');
-    if (declared === undefined) return streaming(c, next);
-    if (Number(declared) > maxBytes) return tooLarge();
-    await next();
-  };
 }
 
 export function mcpRoutes(deps: McpDeps): Hono<Env> {
