@@ -1,6 +1,7 @@
 // One record per policy decision on a message: what was decided, by which rules and bundle, for
 // whom, and how many values of each class were masked. Never values. The OpenTelemetry span per
 // message (roadmap) will carry the same fields; until then records go to a sink.
+import { boundedText, RECORD_METHOD_LIMIT } from './semconv.ts';
 import type { Decision } from '../policy/decision.ts';
 import type { PolicyQuery } from '../policy/input.ts';
 
@@ -85,7 +86,7 @@ function decisionRecord(query: PolicyQuery, principal: string, decision: Decisio
     principal,
     direction: query.direction,
     kind: query.kind,
-    method: query.method,
+    method: boundedText(query.method, RECORD_METHOD_LIMIT),
     name: query.name,
     outcome: decision.outcome,
     allow: decision.allow,

@@ -124,3 +124,13 @@ export const boundedMethod = (method: string): string => (KNOWN_METHODS.has(meth
 
 /** Longest attribute value a span keeps (spanLimits.attributeValueLengthLimit); longer is cut. */
 export const ATTRIBUTE_VALUE_LIMIT = 1024;
+
+/** Characters of a method a decision record keeps: a client chooses it, up to the body's size. */
+export const RECORD_METHOD_LIMIT = 256;
+
+/** `text` cut to `limit` characters (never inside a surrogate pair), marked with `…` when cut. */
+export function boundedText(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const end = /[\uD800-\uDBFF]/.test(text[limit - 1]!) ? limit - 1 : limit;
+  return `${text.slice(0, end)}…`;
+}
