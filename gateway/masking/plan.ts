@@ -184,6 +184,11 @@ export class MaskPlan {
   readonly maxDepth: number;
   readonly #normalized: readonly NormalizedInstruction[];
   readonly #keyCache = new Map<string, KeyInfo>();
+  /**
+   * Rules of names read in text (NAME=value), by name. Kept apart from #keyCache: a name in text is
+   * not scanned on its own, so it must never mark a member name of the same text as clean.
+   */
+  readonly #textNames = new Map<string, KeyInfo>();
 
   /** @internal use compileMask */
   constructor(parts: {
@@ -235,9 +240,15 @@ export class MaskPlan {
     this.#lookup = {
       tag: (name) => {
         if (name === 'MASKED') return -1; // the engine's own "[MASKED:" outputs
-        const info = this.keyInfo(name);
-        // Short identifier-like names in text are cached (long ones could be tokens: not retained).
-        if (!info.clean && SHORT_NAME.test(name)) this.remember(name, info);
+        let info = this.#textNames.get(name);
+        if (info === undefined) {
+          info = this.keyInfo(name);
+          // Short identifier-like names in text are cached (long ones could be tokens: not retained).
+          if (SHORT_NAME.test(name)) {
+            if (this.#textNames.size >= KEY_CACHE_LIMIT) this.#textNames.clear();
+            this.#textNames.set(name, info);
+          }
+        }
         return info.keyIndex !== -1 ? D + info.keyIndex : info.det;
       },
       accept: (tag, value, name) => tag >= D || this.acceptsKeyed(tag, name, value),

@@ -92,8 +92,10 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     minLength: 6,
     // A flag may also start the text or a line (not only follow a blank).
     anchors: ['-u ', '-u\t', '-u=', '--user', '--proxy-user', '-password'],
-    // The user is a whole "[MASKED:…]" marker or does not start like one, so the colon inside a
-    // marker ("-u [MASKED:gitlab_token]") is not read as user:password.
-    re: /(?<![A-Za-z0-9_-])(?:-u|--user|--proxy-user)(?:[ \t]+|=)['"]?(?:\[MASKED:[^\]\s]{0,64}\]|(?!\[MASKED:)[^\s:'"]{1,256}):([^\s'"]{1,1024})|(?<![A-Za-z0-9_-])--(?:http-|ftp-)?password(?:[ \t]+|=)['"]?([^\s'"]{1,1024})/g,
+    // The user is a run of whole "[MASKED:…]" markers (spaces and colons allowed inside) and other
+    // characters, so the colon inside a complete marker ("-u [MASKED:gitlab_token]") is not read as
+    // user:password, while anything merely shaped like part of one ("[MASKED:a]b:", "[MASKED:x:")
+    // is an ordinary user whose password is masked.
+    re: /(?<![A-Za-z0-9_-])(?:-u|--user|--proxy-user)(?:[ \t]+|=)['"]?(?:\[MASKED:[^\]\n]{0,128}\]|(?!\[MASKED:[^\]\n]{0,128}\])[^\s:'"]){1,256}:([^\s'"]{1,1024})|(?<![A-Za-z0-9_-])--(?:http-|ftp-)?password(?:[ \t]+|=)['"]?([^\s'"]{1,1024})/g,
   },
 ];
