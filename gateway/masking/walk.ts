@@ -14,7 +14,7 @@ import { serializeLike } from './jsontext.ts';
 import { memberCount, numberText, parseJson } from './literals.ts';
 import { enterEmbedded, NO_STATES, step, type PathState } from './path.ts';
 import type { KeyInfo, MaskPlan, Rule } from './plan.ts';
-import { NAME_LIKE, pairOf } from './pairs.ts';
+import { isNameLike, pairOf } from './pairs.ts';
 import { Recurrences } from './recur.ts';
 import type { JsonPair } from './recurwalk.ts';
 import { TextScanner } from './scan.ts';
@@ -195,7 +195,7 @@ export class Walker implements SchemaHost {
     const plan = this.plan;
     const out = new ArrayCopy(a);
     // ["Authorization", "…"]: a two-element array whose first element names the second.
-    const named = a.length === 2 && typeof a[0] === 'string' && NAME_LIKE.test(a[0]) ? plan.keyInfo(a[0]) : null;
+    const named = a.length === 2 && typeof a[0] === 'string' && isNameLike(a[0]) ? plan.keyInfo(a[0]) : null;
     for (let i = 0; i < a.length; i++) {
       const el = a[i];
       const inner = states.length === 0 ? NO_STATES : step(states, null, i);
