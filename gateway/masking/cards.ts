@@ -22,6 +22,28 @@ function cardDigitsOk(digits: string): boolean {
 }
 
 /** Is this number literal (JSON text, or String() of a number) a card number? */
+const NUMBER_LITERAL = /^(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d{1,3}))?$/;
+
+/**
+ * The digits of the integer a JSON number literal denotes ("4242424242424242.0", "…42e0",
+ * "4.242424242424242e15" all denote 4242424242424242), or null when it is not an integer: a
+ * card number does not hide behind a fraction of zeros or an exponent.
+ */
+export function integerDigits(lit: string): string | null {
+  const m = NUMBER_LITERAL.exec(lit);
+  if (m === null) return null;
+  const int = m[1]!;
+  const frac = m[2] ?? '';
+  const exp = m[3] === undefined ? 0 : Number(m[3]);
+  if (frac === '' && exp === 0) return int;
+  const all = int + frac;
+  const point = int.length + exp; // where the decimal point falls in `all`
+  if (point <= 0 || point > 40) return null;
+  const whole = point >= all.length ? all + '0'.repeat(point - all.length) : all.slice(0, point);
+  if (point < all.length && !/^0+$/.test(all.slice(point))) return null;
+  return whole.replace(/^0+(?=\d)/, '');
+}
+
 export function isCardLiteral(lit: string): boolean {
   if (lit.length < 13 || !/^[0-9]+$/.test(lit)) return false;
   return cardDigitsOk(lit) || cardInRun(lit, 0, lit.length);
@@ -180,6 +202,31 @@ const CARD_CANDIDATE = /[0-9](?<![0-9][0-9])(?:[ .-]?[0-9]){12,18}/g; // bounded
 const IBAN_CANDIDATE = /[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2} ?[A-Z0-9]{4}/g;
 const cardGroups: number[] = [];
 
+/**
+ * Whether what follows a digit run at `p` only restates it as the same integer in JSON number
+ * syntax: a fraction of zeros (".0") or a non-negative exponent of zero ("e0", "E+0"), then no
+ * letter or digit. "4242424242424242.0" in a JSON text is that card number.
+ */
+function integerTail(s: string, p: number): boolean {
+  let j = p;
+  const c = s.charCodeAt(j);
+  if (c === 46) {
+    j++;
+    const start = j;
+    while (j < s.length && s.charCodeAt(j) === 48) j++;
+    if (j === start) return false;
+  }
+  const e = s.charCodeAt(j);
+  if (e === 101 || e === 69) {
+    j++;
+    if (s.charCodeAt(j) === 43) j++;
+    const start = j;
+    while (j < s.length && s.charCodeAt(j) === 48) j++;
+    if (j === start) return false;
+  }
+  return j > p && (j === s.length || !isAlnum(s.charCodeAt(j)));
+}
+
 export const creditCard: Detector = {
   hint: '[0-9](?:[ .-]?[0-9]){12}',
   name: 'credit_card',
@@ -195,7 +242,7 @@ export const creditCard: Detector = {
       const boundaryBefore = i === 0 || !(isAlnum(s.charCodeAt(i - 1)) || (s.charCodeAt(i - 1) === 46 && i >= 2 && isDigit(s.charCodeAt(i - 2))));
       cardGroups.length = 0;
       const end = collectGroups(s, i, cardGroups);
-      const boundaryAfter = end === n || !(isAlnum(s.charCodeAt(end)) || (s.charCodeAt(end) === 46 && end + 1 < n && isDigit(s.charCodeAt(end + 1))));
+      const boundaryAfter = end === n || integerTail(s, end) || !(isAlnum(s.charCodeAt(end)) || (s.charCodeAt(end) === 46 && end + 1 < n && isDigit(s.charCodeAt(end + 1))));
       // A first group glued to a word ("A0 4242…") or a last one ("…4242 5x") is not part of a
       // card, but the groups between them still may be (separators are boundaries).
       const from = boundaryBefore ? 0 : 1;

@@ -81,7 +81,7 @@ export const MASK_PREFIX = '[MASKED:';
 const PLAIN_MARKER = /^\[MASKED:[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,63}\]$/;
 import { TOKEN_RULES } from './rules.ts';
 import { creditCard, iban } from './cards.ts';
-export { ibanChecksumOk, isCardLiteral, luhn } from './cards.ts';
+export { ibanChecksumOk, integerDigits, isCardLiteral, luhn } from './cards.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Character classes, as a 128-entry table of bit flags (non-ASCII code units have no flag).

@@ -7,7 +7,7 @@ import { acrossBlocks } from './blocks.ts';
 import { exactCopyText, signature, type StructuredCopy } from './copy.ts';
 import { Counts } from './counts.ts';
 import { ArrayCopy, ObjectCopy } from './cow.ts';
-import { isCardLiteral, MASK_PREFIX } from './detectors.ts';
+import { integerDigits, isCardLiteral, MASK_PREFIX } from './detectors.ts';
 import { MaskError } from './errors.ts';
 import { isObject, isRawNumber } from '../json.ts';
 import { serializeLike } from './jsontext.ts';
@@ -146,8 +146,8 @@ export class Walker implements SchemaHost {
     const card = this.plan.cardRule;
     if (card === null || (typeof v === 'number' && !(Math.abs(v) >= 1e12))) return v;
     const lit = numberText(v);
-    const digits = lit.charCodeAt(0) === 45 ? lit.slice(1) : lit;
-    return isCardLiteral(digits) ? this.styles.of(card, digits, digits) : v;
+    const digits = integerDigits(lit.charCodeAt(0) === 45 ? lit.slice(1) : lit);
+    return digits !== null && isCardLiteral(digits) ? this.styles.of(card, digits, digits) : v;
   }
 
   /** A member name after detectors (renamed when a detector matches inside it). */
