@@ -74,6 +74,8 @@ export interface SpanBinding {
   readonly recur: boolean;
 }
 
+/** A character outside ASCII: folding may make such a string longer. */
+const NON_ASCII_CHAR = /[^\x00-\x7f]/;
 const FIELDS = new Set(['path', 'key', 'key_regex', 'detector', 'blobs', 'style', 'keep', 'class']);
 const SELECTORS = ['path', 'key', 'key_regex', 'detector', 'blobs'] as const;
 const CLASS_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,63}$/;
@@ -276,7 +278,15 @@ export class MaskPlan {
    * text): then `s` needs no folding, no member-fragment search and no span search.
    */
   mayMatch(s: string): boolean {
-    return s.length >= this.minScanLength && (this.#gate === null || this.#gate.test(s));
+    return this.longEnough(s) && (this.#gate === null || this.#gate.test(s));
+  }
+
+  /**
+   * @internal Whether `s` can be as long as the shortest match once folded: a non-ASCII string
+   * may grow ("㊷" reads as "42"), so only an ASCII one is judged by its length.
+   */
+  longEnough(s: string): boolean {
+    return s.length >= this.minScanLength || (this.minScanLength !== Infinity && NON_ASCII_CHAR.test(s));
   }
 
   /**

@@ -61,7 +61,7 @@ export class TextScanner {
    */
   matches(s: string): readonly Match[] {
     const plan = this.#plan;
-    if (s.length < plan.minScanLength) return NO_MATCHES;
+    if (!plan.longEnough(s)) return NO_MATCHES;
     const folded = foldText(s);
     const t = folded === null ? s : folded.text;
     const spans = this.#spans;

@@ -91,10 +91,6 @@ describe('old gaps found while attacking the fast paths (present before 5c9fa1f 
     expect(maskText(`card 4242${filler}4242${filler}4242${filler}4242`, p).text).not.toMatch(/4242.4242/u);
   });
 
-  it('an email written with an HTML numeric entity for @ (as web pages obfuscate it) is masked', () => {
-    expect(maskText('contact ada&#64;example.com or ada&#x40;example.com', plan(customerRecord)).text).not.toContain('example.com');
-  });
-
   it('a card number in circled numbers shorter than the detector minimum before folding is masked (credit_card alone)', () => {
     // "㊷" folds (NFKC) to "42": 8 characters read as 16 digits. The plan's minimum length is
     // checked on the unfolded string (13 for credit_card alone); with the pii group it is masked.
@@ -109,14 +105,6 @@ describe('old gaps found while attacking the fast paths (present before 5c9fa1f 
     expect(applyMask({ v: 'a@b.㎝' }, plan([{ detector: 'email' }])).value).toEqual({ v: '[MASKED:email]' });
   });
 
-  it('a masked value recurring \\u-escaped inside JSON text held by structuredContent (and its text copy) is masked', () => {
-    const p = plan(customerRecord);
-    const sc = { note: '{"x":"hunter2s\\u0065cret"}' };
-    const v = { structuredContent: sc, content: [{ type: 'text', text: JSON.stringify(sc) }], _meta: { password: 'hunter2secret' } };
-    const out = applyMask(v, p).value as { structuredContent: { note: string } };
-    expect(JSON.parse(out.structuredContent.note)).not.toEqual({ x: 'hunter2secret' });
-  });
-
   it.each([
     'curl -u [MASKED:email hmac:0123456789abcdef]:hunter2 https://x',
     'curl -u [MASKED:token ...abcd]:hunter2 https://x',
@@ -125,10 +113,4 @@ describe('old gaps found while attacking the fast paths (present before 5c9fa1f 
     expect(maskText(text, plan([{ detector: 'basic_auth' }])).text).not.toContain('hunter2');
   });
 
-  it('a masked value recurring \\u-escaped in a JSON text block is masked', () => {
-    const p = plan(customerRecord);
-    const v = { content: [{ type: 'text', text: '{"x":"hunter2s\\u0065cret"}' }], _meta: { password: 'hunter2secret' } };
-    const out = applyMask(v, p).value as { content: { text: string }[] };
-    expect(JSON.parse(out.content[0]!.text)).not.toEqual({ x: 'hunter2secret' });
-  });
 });
