@@ -7,8 +7,9 @@ import { mcpRoutes } from './mcp/route.ts';
 import { Upstreams } from './mcp/upstream.ts';
 import type { PolicyEngine } from './policy/engine.ts';
 import { clusterStatus, startPolicy, type PolicyEvent, type PolicyRuntime } from './policy/index.ts';
-import { MaskError, MaskPlanCache } from './masking/index.ts';
-import { failClosed, type Decision } from './policy/decision.ts';
+import { MaskPlanCache } from './masking/index.ts';
+import type { Decision } from './policy/decision.ts';
+import { checkedDecision } from './mcp/protect.ts';
 import { openState, ReplicaPublisher, type SharedState } from './state/index.ts';
 import { hostPolicy, originPolicy } from './origin.ts';
 import { escapedError, notFound } from './edge.ts';
@@ -41,21 +42,6 @@ export interface GatewayOptions {
   onPolicyEvent?: (event: PolicyEvent) => void;
   /** With `telemetry.enabled`: spans go here instead of OTLP (tests: the SDK's in-memory exporter). */
   spanExporter?: SpanExporter;
-}
-
-/**
- * A decision whose mask list cannot be compiled is a denial, made before anything is forwarded:
- * finding out after the upstream ran would be too late for a destructive tool.
- */
-function checkedDecision(decision: Decision, masks: MaskPlanCache): Decision {
-  if (decision.mask.length === 0) return decision;
-  try {
-    masks.get(decision.mask);
-    return decision;
-  } catch (err) {
-    if (!(err instanceof MaskError)) throw err;
-    return failClosed(`policy decision "mask" is invalid: ${err.message}`, decision.revision);
-  }
 }
 
 export async function createGateway(config: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {

@@ -1,7 +1,7 @@
 // Masking as MCP needs it: which parts of a message carry content, and what a failure means
 // (the content is withheld, never passed on unmasked).
 import { applyMask, MaskError, maskText, type MaskPlanCache } from '../masking/index.ts';
-import type { Decision, MaskInstruction } from '../policy/decision.ts';
+import { failClosed, type Decision, type MaskInstruction } from '../policy/decision.ts';
 import { ErrorCode, GatewayError } from '../errors.ts';
 import { isObject } from '../json.ts';
 import { NAMED_BY } from './jsonrpc.ts';
@@ -105,5 +105,20 @@ export function shownName(method: string, name: string, directive: MaskDirective
   } catch (err) {
     if (err instanceof GatewayError) return '';
     throw err;
+  }
+}
+
+/**
+ * A decision whose mask list cannot be compiled is a denial, made before anything is forwarded:
+ * finding out after the upstream ran would be too late for a destructive tool.
+ */
+export function checkedDecision(decision: Decision, masks: MaskPlanCache): Decision {
+  if (decision.mask.length === 0) return decision;
+  try {
+    masks.get(decision.mask);
+    return decision;
+  } catch (err) {
+    if (!(err instanceof MaskError)) throw err;
+    return failClosed(`policy decision "mask" is invalid: ${err.message}`, decision.revision);
   }
 }

@@ -7,11 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import { principalOf } from '../identity/index.ts';
 import { GatewayError } from '../errors.ts';
-import { MaskError, MaskPlanCache } from '../masking/index.ts';
-import { maskMessage } from '../mcp/protect.ts';
+import { MaskPlanCache } from '../masking/index.ts';
+import { checkedDecision, maskMessage } from '../mcp/protect.ts';
 import type { RecordedMessage } from '../recordings/entry.ts';
 import type { DecisionRecord } from '../telemetry/audit.ts';
-import { failClosed, type Decision, type MaskInstruction } from './decision.ts';
+import type { Decision, MaskInstruction } from './decision.ts';
 import type { PolicyQuery, Subject } from './input.ts';
 
 /** What a message met, as recordings and decision records both hold it. */
@@ -155,7 +155,7 @@ export function replay(items: Array<ReplayItem | Skipped>, decide: (q: PolicyQue
       continue;
     }
     report.replayed++;
-    const candidate = compiledOrDenied(decide(item.query), plans);
+    const candidate = checkedDecision(decide(item.query), plans);
     if (direction === 'client_to_server' && kind === 'request') requests.set(key, candidate);
     for (const [k, detail] of compare(item, candidate, [...(request?.mask ?? []), ...candidate.mask], plans)) report.changes.push({ kind: k, item, candidate, detail });
   }
@@ -164,17 +164,6 @@ export function replay(items: Array<ReplayItem | Skipped>, decide: (q: PolicyQue
 
 function skip(report: ReplayReport, why: string): void {
   report.skipped.set(why, (report.skipped.get(why) ?? 0) + 1);
-}
-
-function compiledOrDenied(decision: Decision, plans: MaskPlanCache): Decision {
-  if (decision.mask.length === 0) return decision;
-  try {
-    plans.get(decision.mask);
-    return decision;
-  } catch (err) {
-    if (!(err instanceof MaskError)) throw err;
-    return failClosed(`policy decision "mask" is invalid: ${err.message}`, decision.revision);
-  }
 }
 
 const rules = (ids: string[]) => `[${ids.join(', ')}]`;

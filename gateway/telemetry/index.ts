@@ -7,4 +7,4 @@ export { noTrail, trails, type Crossing, type Trail, type TrailBegin, type Trail
 export { WITHHELD } from './record.ts';
 export type { MessageFacts } from './attributes.ts';
 export * as semconv from './semconv.ts';
-export { observeCounts, policyEventReporter, type CountSources, type PolicyEventFacts } from './observers.ts';
+export { observeCounts, policyEventReporter, type CountSources } from './observers.ts';

@@ -3,18 +3,9 @@
 // a bundle activated or refused off the request path, a span with an event. The counting stays in
 // those modules; this file only reads it, so none of them imports OpenTelemetry.
 import type { Attributes, ObservableResult } from '@opentelemetry/api';
+import type { PolicyEvent } from '../policy/index.ts';
 import type { Telemetry } from './otel.ts';
 import * as S from './semconv.ts';
-
-/** A policy runtime event, as gateway/policy/events.ts tells it (only the fields read here). */
-export interface PolicyEventFacts {
-  type: 'activated' | 'refused' | 'checked';
-  policy: string;
-  source: string;
-  revision: string | null;
-  sha256: string | null;
-  error: { code: string; message: string } | null;
-}
 
 export interface CountSources {
   /** The observe-only candidate's counters, when one is configured. */
@@ -24,7 +15,7 @@ export interface CountSources {
 }
 
 /** Reports policy events: counted by type (and refusal code), and traced as a span with an event. */
-export function policyEventReporter(telemetry: Telemetry | undefined): (event: PolicyEventFacts) => void {
+export function policyEventReporter(telemetry: Telemetry | undefined): (event: PolicyEvent) => void {
   if (telemetry === undefined) return () => {};
   const meter = telemetry.metrics?.meter;
   const events = meter?.createCounter(S.METRIC_POLICY_EVENTS, { description: 'Policy runtime events: bundles activated, refused (the last good one keeps serving), sources checked' });
