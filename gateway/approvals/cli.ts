@@ -1,6 +1,7 @@
 // `portcullis approvals list|show|approve|deny`: the approvers' command line, on the JSON API
 // (/api/approvals), never on Redis. The gateway URL comes from --url or PORTCULLIS_URL, the bearer
 // token from --token or PORTCULLIS_TOKEN (a token of the same issuers, for the target).
+import { printable, type CliIo } from '../terminal.ts';
 import { parseArgs } from 'node:util';
 
 const USAGE = `usage: portcullis approvals <command> [options]
@@ -10,15 +11,8 @@ const USAGE = `usage: portcullis approvals <command> [options]
   deny <id> --comment C        deny (a reason is required)
 options: --url <gateway base URL> (PORTCULLIS_URL), --token <bearer> (PORTCULLIS_TOKEN), --json`;
 
-export interface CliIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  env: NodeJS.ProcessEnv;
-  fetch?: typeof fetch;
-}
 
-/** Printable: control characters an upstream or a requester put in a field cannot drive the terminal. */
-const clean = (value: unknown): string => String(value).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const clean = printable;
 
 function describe(r: any): string {
   const lines = [

@@ -3,6 +3,7 @@
 // token from --token or PORTCULLIS_TOKEN (a token of an auditor group). `replay` steps through a
 // recording: each message with its direction, method, decision and timing, then the message
 // exactly as it left the gateway (one line of JSON), so what it prints is what the client saw.
+import { printable, type CliIo } from '../terminal.ts';
 import { parseArgs } from 'node:util';
 import type { RecordedMessage, RecordingSummary } from './entry.ts';
 
@@ -14,11 +15,7 @@ const USAGE = `usage: portcullis sessions <command> [options]
                                   (--pace: wait as long as the session did between messages, up to 5 s each)
 options: --url <gateway base URL> (PORTCULLIS_URL), --token <bearer> (PORTCULLIS_TOKEN), --json`;
 
-export interface SessionsCliIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  env: NodeJS.ProcessEnv;
-  fetch?: typeof fetch;
+export interface SessionsCliIo extends CliIo {
   /** How --pace waits (tests pass their own). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -30,9 +27,10 @@ const PACE_CAP_MS = 5000;
  * newline), DEL, C1, the line/paragraph separators, the bidi embeddings, overrides, isolates and
  * marks (U+200E, U+200F, U+061C) and the invisible U+200B..U+200D and U+FEFF become `\uXXXX`, so
  * nothing recorded can drive the terminal or make two ids look alike. They only ever occur inside
- * JSON strings, where the escape is the same character: --json output stays valid JSON.
+ * JSON strings, where the escape is the same character: --json output stays valid JSON. The rule
+ * is the operators' commands' one (gateway/terminal.ts).
  */
-export const clean = (value: unknown): string => String(value).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export const clean = printable;
 
 const when = (ms: number) => {
   const d = new Date(Number(ms));
